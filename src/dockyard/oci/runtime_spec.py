@@ -1,0 +1,490 @@
+"""The OCI runtime spec's ``config.json``, as typed, validated, frozen values.
+
+``parse_spec`` turns the decoded JSON into a ``Spec`` or raises ``InvalidArgument`` naming
+the offending field (``linux.namespaces[2].type: unknown namespace type "foo"``). Only the
+fields dockyard honours are modelled; unknown fields are ignored, as the spec requires.
+``Spec.raw`` keeps the decoded document, so the bundle can be written back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+from dockyard.linux.caps import CAPABILITIES
+
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    uid: int = 0
+    gid: int = 0
+    umask: int | None = None
+    additional_gids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    bounding: tuple[str, ...] = ()
+    effective: tuple[str, ...] = ()
+    inheritable: tuple[str, ...] = ()
+    permitted: tuple[str, ...] = ()
+    ambient: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rlimit:
+    type: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSize:
+    height: int
+    width: int
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    args: tuple[str, ...]
+    cwd: str = "/"
+    env: tuple[str, ...] = ()
+    terminal: bool = False
+    console_size: ConsoleSize | None = None
+    user: User = field(default_factory=User)
+    capabilities: Capabilities | None = None
+    rlimits: tuple[Rlimit, ...] = ()
+    no_new_privileges: bool = False
+    oom_score_adj: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    path: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    destination: str
+    type: str = ""
+    source: str = ""
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    type: str
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IDMapping:
+    container_id: int
+    host_id: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A device node to create in the container (``linux.devices``)."""
+
+    path: str
+    type: str
+    major: int
+    minor: int
+    file_mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRule:
+    """An entry of the cgroup device allow-list (``linux.resources.devices``)."""
+
+    allow: bool
+    type: str = "a"
+    major: int | None = None
+    minor: int | None = None
+    access: str = "rwm"
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryResources:
+    limit: int | None = None
+    reservation: int | None = None
+    swap: int | None = None
+    swappiness: int | None = None
+    disable_oom_killer: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CPUResources:
+    shares: int | None = None
+    quota: int | None = None
+    burst: int | None = None
+    period: int | None = None
+    realtime_runtime: int | None = None
+    realtime_period: int | None = None
+    cpus: str | None = None
+    mems: str | None = None
+    idle: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PidsResources:
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockIOResources:
+    weight: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    devices: tuple[DeviceRule, ...] = ()
+    memory: MemoryResources | None = None
+    cpu: CPUResources | None = None
+    pids: PidsResources | None = None
+    block_io: BlockIOResources | None = None
+    unified: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Linux:
+    namespaces: tuple[Namespace, ...] = ()
+    uid_mappings: tuple[IDMapping, ...] = ()
+    gid_mappings: tuple[IDMapping, ...] = ()
+    devices: tuple[Device, ...] = ()
+    cgroups_path: str = ""
+    resources: Resources | None = None
+    rootfs_propagation: str = ""
+    masked_paths: tuple[str, ...] = ()
+    readonly_paths: tuple[str, ...] = ()
+    sysctl: tuple[tuple[str, str], ...] = ()
+    mount_label: str = ""
+
+    def namespace(self, kind: str) -> Namespace | None:
+        for ns in self.namespaces:
+            if ns.type == kind:
+                return ns
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    oci_version: str
+    root: Root
+    process: Process | None
+    hostname: str = ""
+    domainname: str = ""
+    mounts: tuple[Mount, ...] = ()
+    linux: Linux = field(default_factory=Linux)
+    annotations: tuple[tuple[str, str], ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Obj:
+    """A JSON object with its path, for error messages that name the field."""
+
+    __slots__ = ("d", "path")
+
+    def __init__(self, d: object, path: str) -> None:
+        if not isinstance(d, dict):
+            raise InvalidArgument(f"{path or 'config'}: expected an object")
+        self.d: dict[str, Any] = d
+        self.path = path
+
+    def _p(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def has(self, key: str) -> bool:
+        return self.d.get(key) is not None
+
+    def str(self, key: str, default: str | None = None) -> str:
+        v = self.d.get(key)
+        if v is None:
+            if default is None:
+                raise InvalidArgument(f"{self._p(key)}: required")
+            return default
+        if not isinstance(v, str):
+            raise InvalidArgument(f"{self._p(key)}: expected a string")
+        return v
+
+    def opt_int(self, key: str, lo: int | None = None, hi: int | None = None) -> int | None:
+        v = self.d.get(key)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise InvalidArgument(f"{self._p(key)}: expected an integer")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise InvalidArgument(f"{self._p(key)}: {v} out of range")
+        return v
+
+    def int(self, key: str, default: int | None = None) -> int:
+        v = self.opt_int(key)
+        if v is None:
+            if default is None:
+                raise InvalidArgument(f"{self._p(key)}: required")
+            return default
+        return v
+
+    def bool(self, key: str, default: bool = False) -> bool:
+        v = self.d.get(key)
+        if v is None:
+            return default
+        if not isinstance(v, bool):
+            raise InvalidArgument(f"{self._p(key)}: expected true or false")
+        return v
+
+    def opt_bool(self, key: str) -> bool | None:
+        return self.bool(key) if key in self.d and self.d[key] is not None else None
+
+    def obj(self, key: str) -> _Obj | None:
+        v = self.d.get(key)
+        return None if v is None else _Obj(v, self._p(key))
+
+    def list(self, key: str) -> list[tuple[str, Any]]:
+        v = self.d.get(key)
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            raise InvalidArgument(f"{self._p(key)}: expected an array")
+        return [(f"{self._p(key)}[{i}]", item) for i, item in enumerate(v)]
+
+    def strs(self, key: str) -> tuple[str, ...]:
+        out = []
+        for p, item in self.list(key):
+            if not isinstance(item, str):
+                raise InvalidArgument(f"{p}: expected a string")
+            out.append(item)
+        return tuple(out)
+
+    def str_map(self, key: str) -> tuple[tuple[str, str], ...]:
+        v = self.d.get(key)
+        if v is None:
+            return ()
+        if not isinstance(v, dict) or not all(
+            isinstance(k, str) and isinstance(x, str) for k, x in v.items()
+        ):
+            raise InvalidArgument(f"{self._p(key)}: expected an object of strings")
+        return tuple(v.items())
+
+
+def _caps(o: _Obj) -> Capabilities:
+    sets = {}
+    for name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        caps = o.strs(name)
+        for c in caps:
+            if c not in CAPABILITIES:
+                raise InvalidArgument(f"{o.path}.{name}: unknown capability {c!r}")
+        sets[name] = caps
+    return Capabilities(**sets)
+
+
+def _process(o: _Obj) -> Process:
+    args = o.strs("args")
+    if not args:
+        raise InvalidArgument(f"{o.path}.args: must name the program to run")
+    cwd = o.str("cwd", "/")
+    if not cwd.startswith("/"):
+        raise InvalidArgument(f"{o.path}.cwd: must be an absolute path, not {cwd!r}")
+    user = User()
+    u = o.obj("user")
+    if u is not None:
+        gids = []
+        for p, g in u.list("additionalGids"):
+            if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+                raise InvalidArgument(f"{p}: expected a non-negative integer")
+            gids.append(g)
+        user = User(uid=u.int("uid", 0), gid=u.int("gid", 0), umask=u.opt_int("umask", 0, 0o777),
+                    additional_gids=tuple(gids))
+        if user.uid < 0 or user.gid < 0:
+            raise InvalidArgument(f"{u.path}: uid and gid must not be negative")
+    size = None
+    cs = o.obj("consoleSize")
+    if cs is not None:
+        size = ConsoleSize(height=cs.int("height", 0), width=cs.int("width", 0))
+    rlimits = []
+    for p, item in o.list("rlimits"):
+        r = _Obj(item, p)
+        kind = r.str("type")
+        if not kind.startswith("RLIMIT_"):
+            raise InvalidArgument(f"{p}.type: unknown rlimit {kind!r}")
+        rlimits.append(Rlimit(kind, r.int("soft"), r.int("hard")))
+    caps_obj = o.obj("capabilities")
+    return Process(
+        args=args,
+        cwd=cwd,
+        env=o.strs("env"),
+        terminal=o.bool("terminal"),
+        console_size=size,
+        user=user,
+        capabilities=_caps(caps_obj) if caps_obj is not None else None,
+        rlimits=tuple(rlimits),
+        no_new_privileges=o.bool("noNewPrivileges"),
+        oom_score_adj=o.opt_int("oomScoreAdj", -1000, 1000),
+    )
+
+
+def parse_process(data: object, path: str = "process") -> Process:
+    """Parse a ``process`` object (also the file ``exec --process`` takes)."""
+    return _process(_Obj(data, path))
+
+
+def _resources(o: _Obj) -> Resources:
+    rules = []
+    for p, item in o.list("devices"):
+        r = _Obj(item, p)
+        if "allow" not in r.d:
+            raise InvalidArgument(f"{p}.allow: required")
+        kind = r.str("type", "a")
+        if kind not in ("a", "b", "c"):
+            raise InvalidArgument(f"{p}.type: must be a, b or c, not {kind!r}")
+        access = r.str("access", "rwm")
+        if not access or any(ch not in "rwm" for ch in access):
+            raise InvalidArgument(f"{p}.access: must be made of r, w and m, not {access!r}")
+        rules.append(DeviceRule(allow=r.bool("allow"), type=kind, major=r.opt_int("major"),
+                                minor=r.opt_int("minor"), access=access))
+    mem = None
+    m = o.obj("memory")
+    if m is not None:
+        mem = MemoryResources(limit=m.opt_int("limit"), reservation=m.opt_int("reservation"),
+                              swap=m.opt_int("swap"), swappiness=m.opt_int("swappiness", 0, 100),
+                              disable_oom_killer=m.opt_bool("disableOOMKiller"))
+    cpu = None
+    c = o.obj("cpu")
+    if c is not None:
+        cpu = CPUResources(shares=c.opt_int("shares", 0), quota=c.opt_int("quota"),
+                           burst=c.opt_int("burst", 0), period=c.opt_int("period", 0),
+                           realtime_runtime=c.opt_int("realtimeRuntime"),
+                           realtime_period=c.opt_int("realtimePeriod", 0),
+                           cpus=c.str("cpus", "") or None, mems=c.str("mems", "") or None,
+                           idle=c.opt_int("idle"))
+    pids = None
+    pi = o.obj("pids")
+    if pi is not None:
+        pids = PidsResources(limit=pi.int("limit"))
+    blk = None
+    b = o.obj("blockIO")
+    if b is not None:
+        blk = BlockIOResources(weight=b.opt_int("weight", 0, 1000))
+    return Resources(devices=tuple(rules), memory=mem, cpu=cpu, pids=pids, block_io=blk,
+                     unified=o.str_map("unified"))
+
+
+def parse_resources(data: object, path: str = "linux.resources") -> Resources:
+    """Parse a ``linux.resources`` object (also what ``update --resources`` takes)."""
+    return _resources(_Obj(data, path))
+
+
+def _linux(o: _Obj) -> Linux:
+    namespaces = []
+    seen = set()
+    for p, item in o.list("namespaces"):
+        n = _Obj(item, p)
+        kind = n.str("type")
+        if kind not in NAMESPACE_TYPES:
+            raise InvalidArgument(f"{p}.type: unknown namespace type {kind!r}")
+        if kind in seen:
+            raise InvalidArgument(f"{p}.type: namespace {kind!r} listed twice")
+        seen.add(kind)
+        path = n.str("path", "")
+        if path and not path.startswith("/"):
+            raise InvalidArgument(f"{p}.path: must be absolute, not {path!r}")
+        namespaces.append(Namespace(kind, path))
+
+    def idmaps(key: str) -> tuple[IDMapping, ...]:
+        out = []
+        for p, item in o.list(key):
+            m = _Obj(item, p)
+            out.append(IDMapping(m.int("containerID"), m.int("hostID"), m.int("size")))
+        return tuple(out)
+
+    devices = []
+    for p, item in o.list("devices"):
+        d = _Obj(item, p)
+        path = d.str("path")
+        if not path.startswith("/"):
+            raise InvalidArgument(f"{p}.path: must be absolute, not {path!r}")
+        kind = d.str("type")
+        if kind not in ("c", "b", "u", "p"):
+            raise InvalidArgument(f"{p}.type: must be c, b, u or p, not {kind!r}")
+        devices.append(Device(path=path, type=kind, major=d.int("major", 0),
+                              minor=d.int("minor", 0), file_mode=d.opt_int("fileMode", 0, 0o7777),
+                              uid=d.opt_int("uid", 0), gid=d.opt_int("gid", 0)))
+    res = o.obj("resources")
+    prop = o.str("rootfsPropagation", "")
+    if prop not in ("", "private", "rprivate", "slave", "rslave", "shared", "rshared",
+                    "unbindable", "runbindable"):
+        raise InvalidArgument(f"linux.rootfsPropagation: unknown propagation {prop!r}")
+    return Linux(
+        namespaces=tuple(namespaces),
+        uid_mappings=idmaps("uidMappings"),
+        gid_mappings=idmaps("gidMappings"),
+        devices=tuple(devices),
+        cgroups_path=o.str("cgroupsPath", ""),
+        resources=_resources(res) if res is not None else None,
+        rootfs_propagation=prop,
+        masked_paths=o.strs("maskedPaths"),
+        readonly_paths=o.strs("readonlyPaths"),
+        sysctl=o.str_map("sysctl"),
+        mount_label=o.str("mountLabel", ""),
+    )
+
+
+def parse_spec(data: object) -> Spec:
+    """Validate a decoded ``config.json`` and return it as a ``Spec``."""
+    o = _Obj(data, "")
+    version = o.str("ociVersion")
+    r = o.obj("root")
+    if r is None:
+        raise InvalidArgument("root: required")
+    root = Root(path=r.str("path"), readonly=r.bool("readonly"))
+    if not root.path:
+        raise InvalidArgument("root.path: must not be empty")
+    p = o.obj("process")
+    mounts = []
+    for path, item in o.list("mounts"):
+        m = _Obj(item, path)
+        dest = m.str("destination")
+        if not dest.startswith("/"):
+            raise InvalidArgument(f"{path}.destination: must be absolute, not {dest!r}")
+        mounts.append(Mount(destination=dest, type=m.str("type", ""), source=m.str("source", ""),
+                            options=m.strs("options")))
+    lx = o.obj("linux")
+    return Spec(
+        oci_version=version,
+        root=root,
+        process=_process(p) if p is not None else None,
+        hostname=o.str("hostname", ""),
+        domainname=o.str("domainname", ""),
+        mounts=tuple(mounts),
+        linux=_linux(lx) if lx is not None else Linux(),
+        annotations=o.str_map("annotations"),
+        raw=data if isinstance(data, dict) else {},
+    )
+
+
+def load_spec(path: str) -> Spec:
+    """Read and parse a ``config.json`` file, with clear errors for a missing or bad file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise InvalidArgument(f"{path}: no such file (is this an OCI bundle?)") from None
+    except OSError as e:
+        raise InvalidArgument(f"{path}: {e.strerror}") from None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidArgument(f"{path}: not valid JSON: {e}") from None
+    return parse_spec(data)

@@ -1,0 +1,1 @@
+"""The OCI runtime: namespaces, rootfs, cgroups, capabilities, init; and the supervisor."""
