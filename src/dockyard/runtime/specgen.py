@@ -83,6 +83,15 @@ def default_mounts(shm_size: int = 64 << 20) -> list[dict[str, Any]]:
     ]
 
 
+def _nofile() -> dict[str, Any]:
+    """Docker's containers get 1048576 open files; never more than we may grant."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = 1048576 if hard == resource.RLIM_INFINITY else min(1048576, hard)
+    return {"type": "RLIMIT_NOFILE", "hard": limit, "soft": limit}
+
+
 def default_spec(
     args: list[str] | None = None,
     *,
@@ -116,7 +125,7 @@ def default_spec(
                 "bounding": caps, "effective": caps, "permitted": caps,
                 "inheritable": [], "ambient": [],
             },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
+            "rlimits": [_nofile()],
             "noNewPrivileges": False,
         },
         "root": {"path": rootfs, "readonly": False},

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install what dockyard needs on a fresh Debian 12 machine (as root) and make .venv.
+#   scripts/bootstrap.sh          runtime packages + the package itself
+#   scripts/bootstrap.sh --test   also the test tools (runc, crun, skopeo, ...) and test deps
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(busybox-static tini iproute2 procps)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(runc crun skopeo umoci)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+extra=""
+[ "${1:-}" = "--test" ] && extra="[test]"
+.venv/bin/pip install -q --disable-pip-version-check -e ".${extra}"

@@ -1,0 +1,142 @@
+"""The container's init: the ordered steps between fork and execve.
+
+Runs in the second forked child of ``launcher`` (already in the new namespaces and the
+cgroup, PID 1 of its PID namespace when it has one), single-threaded, with every module
+it needs imported by its parent: after pivot_root a lazy import would read the
+container's files, so nothing here may import. Each step is one call; the order is
+runc's ``standard_init_linux.go`` with its reasons noted. The first error is written to
+the sync pipe (the parent turns it into a clear message) and the child exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from typing import NoReturn
+
+from dockyard.linux import syscalls as sc
+from dockyard.oci.runtime_spec import Spec
+from dockyard.runtime import console, process, rootfs
+from dockyard.runtime.process import ProcessPlan
+from dockyard.runtime.rootfs import CgroupMountPlan
+
+SYNC_READY = b"ready\n"
+
+
+@dataclass(frozen=True, slots=True)
+class InitContext:
+    spec: Spec
+    bundle: str
+    rootfs: str
+    plan: ProcessPlan
+    cgroup: CgroupMountPlan
+    new_mount_ns: bool
+    new_uts_ns: bool
+    no_pivot: bool
+    fifo_fd: int  # O_PATH descriptor of <state>/exec.fifo
+    sync_fd: int  # write end of the sync pipe to the parent
+    console_fd: int  # connected console socket, or -1
+
+
+def report_error(sync_fd: int, exc: BaseException) -> NoReturn:
+    """Send the failure to the parent over the sync pipe, then exit the child."""
+    try:
+        msg = str(exc) if not isinstance(exc, OSError) or not exc.filename else (
+            f"{exc.strerror}: {exc.filename}")
+        os.write(sync_fd, b"error " + (msg or type(exc).__name__).encode(errors="replace") + b"\n")
+    finally:
+        os._exit(1)
+
+
+def reset_signals() -> None:
+    """The process must start with default dispositions and an empty mask.
+
+    Python ignores SIGPIPE and SIGXFSZ at start-up, and ignored signals survive execve:
+    without this a container's ``yes | head`` would never end.
+    """
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                signal.SIGCHLD, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def run_init(ctx: InitContext) -> NoReturn:
+    """Everything from the fresh fork to execve; never returns."""
+    try:
+        exe = _prepare(ctx)
+    except BaseException as e:  # noqa: BLE001 - every failure goes to the parent
+        report_error(ctx.sync_fd, e)
+    # Tell the parent we are ready: create returns; the process waits for start.
+    os.write(ctx.sync_fd, SYNC_READY)
+    try:
+        # Block until `start` opens the fifo's read end. The fd was opened O_PATH on the
+        # host; reopening it through /proc/self/fd needs no path into the host tree.
+        fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.execve(exe, list(ctx.plan.args), env_dict(ctx.plan.env))
+    except BaseException as e:  # noqa: BLE001 - the parent is gone: say it on stderr
+        os.write(2, f"dockyard-runtime: {e}\n".encode(errors="replace"))
+    os._exit(127)
+
+
+def env_dict(env: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for kv in env:
+        k, _, v = kv.partition("=")
+        out[k] = v
+    return out
+
+
+def _prepare(ctx: InitContext) -> str:
+    spec, plan = ctx.spec, ctx.plan
+    # A session of its own: the container's signals and terminal are its own.
+    os.setsid()
+    # Device nodes and mount points get exactly the modes we ask for.
+    os.umask(0)
+    if ctx.new_mount_ns:
+        # 1-2: no propagation back to the host; the rootfs becomes a mount point.
+        rootfs.prepare_root(ctx.rootfs, spec.linux.rootfs_propagation)
+        # 3: the spec's mounts, destinations resolved inside the rootfs.
+        rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, ctx.cgroup)
+        # 4: device nodes and /dev links.
+        if rootfs.needs_dev(spec):
+            rootfs.create_devices(ctx.rootfs, spec.linux.devices)
+        # 5: the rootfs becomes /, the host's tree is detached.
+        rootfs.pivot_root(ctx.rootfs, ctx.no_pivot)
+    else:
+        os.chroot(ctx.rootfs)
+        os.chdir("/")
+    # The pty is made in the container's devpts, after the mounts, before /dev turns ro.
+    if plan.terminal:
+        console.setup_console(ctx.console_fd, plan.uid, plan.gid, plan.console_size)
+    if ctx.new_mount_ns:
+        rootfs.remount_dev_ro(spec)
+    if ctx.new_uts_ns:
+        if spec.hostname:
+            sc.sethostname(spec.hostname)
+        if spec.domainname:
+            sc.setdomainname(spec.domainname)
+    for key, value in spec.linux.sysctl:
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+    # 6: read-only and masked paths, then the read-only root.
+    for path in spec.linux.readonly_paths:
+        rootfs.readonly_path(path)
+    for path in spec.linux.masked_paths:
+        rootfs.mask_path(path)
+    if spec.root.readonly:
+        rootfs.readonly_root()
+    # Lowering the OOM score needs CAP_SYS_RESOURCE: before the capabilities go.
+    process.set_oom_score_adj(plan)
+    process.set_rlimits(plan)
+    # No descriptor of ours may reach the container process (runc CVE-2024-21626):
+    # everything above stdio is closed by execve.
+    sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+    # User, groups, capabilities, no_new_privs, umask.
+    process.drop_privileges(plan)
+    # The working directory, proven to be inside the new root.
+    process.enter_cwd(plan)
+    exe = process.lookup_executable(plan)
+    reset_signals()
+    return exe

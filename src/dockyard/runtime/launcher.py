@@ -1,0 +1,571 @@
+"""Container lifecycle: create, start, state, kill, delete, exec — in-process, no threads.
+
+Callers: the ``dockyard-runtime`` CLI (the cold path) and the supervisor (the warm path,
+a pre-started single-threaded fork server). Both must be single-threaded when they call
+``create`` or ``exec_process``: these fork, and setns into a mount namespace fails in a
+multi-threaded process.
+
+The fork chain (runc's nsexec, in Python)::
+
+    caller ── fork ──> child1: join cgroup, setns(paths), unshare(new namespaces)
+                         └─ fork ──> init (PID 1 of a new PID namespace): init.run_init
+                       child1 sends init's pid up a pipe and exits
+
+``unshare(CLONE_NEWPID)`` only applies to later children, hence the intermediate child;
+the init is then reparented to the nearest subreaper (the supervisor, or ``run``).
+The init reports "ready" (or the first error) on a sync pipe, then blocks opening the
+exec fifo until ``start``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import select
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from dockyard.errors import (
+    Conflict,
+    DockyardError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotImplementedByDockyard,
+)
+from dockyard.linux import syscalls as sc
+from dockyard.oci.runtime_spec import Process, Spec, load_spec
+from dockyard.runtime import cgroups, console, init, process, rootfs, state
+from dockyard.runtime.state import ContainerState
+
+_NS_FLAGS = {
+    "pid": sc.CLONE_NEWPID,
+    "network": sc.CLONE_NEWNET,
+    "mount": sc.CLONE_NEWNS,
+    "ipc": sc.CLONE_NEWIPC,
+    "uts": sc.CLONE_NEWUTS,
+    "cgroup": sc.CLONE_NEWCGROUP,
+}
+_NS_PROC = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+            "cgroup": "cgroup"}
+# The order in which exec joins a container's namespaces: mnt last, so /proc/<pid>/ns
+# stays reachable until the end.
+_JOIN_ORDER = ("ipc", "uts", "network", "pid", "cgroup", "mount")
+
+
+class Status:
+    CREATING = "creating"
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Stdio:
+    """The container process's stdio: descriptors to dup onto 0/1/2; None keeps ours."""
+
+    stdin: int | None = None
+    stdout: int | None = None
+    stderr: int | None = None
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            b = os.read(fd, 4096)
+        except InterruptedError:
+            continue
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+def _apply_stdio(stdio: Stdio) -> None:
+    for src, dst in ((stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)):
+        if src is not None and src != dst:
+            os.dup2(src, dst)
+
+
+def _fork_chain(
+    cgroup_procs: tuple[str, ...],
+    join: list[tuple[int, int]],
+    unshare_flags: int,
+    stdio: Stdio,
+    child: Callable[[int], NoReturn],
+    dumpable: bool,
+) -> tuple[int, int]:
+    """Fork child1 → child2 as described above; returns (child2 pid, sync pipe read end).
+
+    ``child(sync_w)`` runs in child2. Errors in child1 are sent up the sync pipe too.
+    """
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    child1 = os.fork()
+    if child1 == 0:
+        try:
+            os.close(pid_r)
+            os.close(sync_r)
+            if not dumpable:
+                # exec: nothing in the container may ptrace us or open our
+                # /proc/<pid>/exe (the host's python3) while we hold host resources.
+                sc.prctl(sc.PR_SET_DUMPABLE, 0)
+            me = str(os.getpid()).encode()
+            for path in cgroup_procs:
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, me)
+                finally:
+                    os.close(fd)
+            for fd, nstype in join:
+                sc.setns(fd, nstype)
+            if unshare_flags:
+                sc.unshare(unshare_flags)
+            _apply_stdio(stdio)
+            pid2 = os.fork()
+            if pid2 == 0:
+                os.close(pid_w)
+                child(sync_w)
+            os.write(pid_w, str(pid2).encode())
+            os._exit(0)
+        except BaseException as e:  # noqa: BLE001
+            init.report_error(sync_w, e)
+    os.close(pid_w)
+    os.close(sync_w)
+    try:
+        _, status = os.waitpid(child1, 0)
+        raw = _read_all(pid_r)
+    finally:
+        os.close(pid_r)
+    if not raw:
+        msg = _read_all(sync_r).decode(errors="replace").strip()
+        os.close(sync_r)
+        raise FailedPrecondition(_error_text(msg) or f"container setup failed (status {status})")
+    return int(raw), sync_r
+
+
+def _error_text(msg: str) -> str:
+    return msg[6:] if msg.startswith("error ") else msg
+
+
+def _wait_ready(sync_r: int) -> None:
+    """Read the init's verdict: ready, or the error that stopped it."""
+    try:
+        buf = b""
+        while not buf.endswith(b"\n"):
+            b = os.read(sync_r, 4096)
+            if not b:
+                break
+            buf += b
+    finally:
+        os.close(sync_r)
+    if buf == init.SYNC_READY:
+        return
+    text = _error_text(buf.decode(errors="replace").strip())
+    raise FailedPrecondition(text or "container init exited during setup")
+
+
+def _connect_console(path: str) -> int:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise InvalidArgument(f"console socket {path}: {e.strerror}") from None
+    return s.detach()
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _check_spec(spec: Spec, bundle: str) -> str:
+    if spec.process is None:
+        raise InvalidArgument("config.json: process is required to create a container")
+    for ns in spec.linux.namespaces:
+        if ns.type not in _NS_FLAGS:
+            raise NotImplementedByDockyard(f"{ns.type} namespaces are not supported yet")
+        if ns.path and not os.path.exists(ns.path):
+            raise InvalidArgument(f"namespace path {ns.path} does not exist")
+    if (spec.hostname or spec.domainname) and spec.linux.namespace("uts") is None:
+        raise InvalidArgument("unable to set hostname without a new UTS namespace")
+    root = spec.root.path if os.path.isabs(spec.root.path) else os.path.join(bundle, spec.root.path)
+    if not os.path.isdir(root):
+        raise InvalidArgument(f"rootfs {root} does not exist or is not a directory")
+    rootfs.check_mounts(spec, bundle)
+    return os.path.realpath(root)
+
+
+def create(
+    root: str,
+    container_id: str,
+    bundle: str,
+    *,
+    stdio: Stdio = Stdio(),
+    console_socket: str | None = None,
+    console_fd: int | None = None,
+    pid_file: str | None = None,
+    no_pivot: bool = False,
+) -> ContainerState:
+    """Create a container from a bundle: set up, and leave its process waiting for start.
+
+    Nothing is left behind on failure: the state directory, cgroup and any process made so
+    far are removed before the error is raised.
+    """
+    state.validate_id(container_id)
+    bundle = os.path.abspath(bundle)
+    if not os.path.isdir(bundle):
+        raise InvalidArgument(f"bundle {bundle} does not exist or is not a directory")
+    spec = load_spec(os.path.join(bundle, "config.json"))
+    rootfs_path = _check_spec(spec, bundle)
+    if spec.process is None:  # for the type checker: _check_spec refused it already
+        raise InvalidArgument("config.json: process is required")
+    plan = process.plan(spec.process)
+    if plan.terminal and console_socket is None and console_fd is None:
+        raise InvalidArgument("cannot allocate a tty without a console socket (--console-socket)")
+    mgr = cgroups.new_manager(spec.linux.cgroups_path, container_id)
+    cdir = state.reserve(root, container_id)
+    fds: list[int] = []
+    pid = 0
+    try:
+        fifo = os.path.join(cdir, state.EXEC_FIFO)
+        os.mkfifo(fifo, 0o622)
+        os.chmod(fifo, 0o622)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        fds.append(fifo_fd)
+        cfd = -1
+        if console_socket is not None:
+            cfd = _connect_console(console_socket)
+            fds.append(cfd)
+        elif console_fd is not None:
+            cfd = console_fd
+        mgr.create(spec.linux.resources)
+        version = cgroups.cgroup_version()
+        cg_plan = rootfs.CgroupMountPlan(
+            version=version,
+            binds=mgr.v1_binds() if version == 1 else (),
+            symlinks=mgr.v1_symlinks() if version == 1 else (),
+            v2_dir="/sys/fs/cgroup" + mgr.path if version == 2 else "",
+            own_cgroupns=spec.linux.namespace("cgroup") is not None,
+        )
+        join, unshare_flags = _namespaces(spec)
+        fds.extend(fd for fd, _ in join)
+        ctx = init.InitContext(
+            spec=spec, bundle=bundle, rootfs=rootfs_path, plan=plan, cgroup=cg_plan,
+            new_mount_ns=spec.linux.namespace("mount") is not None,
+            new_uts_ns=spec.linux.namespace("uts") is not None,
+            no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd)
+
+        def child(sync_w: int) -> NoReturn:
+            init.run_init(dataclasses.replace(ctx, sync_fd=sync_w))
+
+        pid, sync_r = _fork_chain(mgr.join_paths(), join, unshare_flags, stdio, child, True)
+        _wait_ready(sync_r)
+        start_time = state.proc_start_time(pid)
+        if start_time is None:
+            raise FailedPrecondition("container init exited during setup")
+        ns = spec.linux.namespace("pid")
+        st = ContainerState(
+            id=container_id, pid=pid, pid_start=start_time, bundle=bundle, rootfs=rootfs_path,
+            created=state.rfc3339_now(), cgroups_path=mgr.path, oci_version=spec.oci_version,
+            annotations=dict(spec.annotations), new_pid_ns=ns is not None and not ns.path,
+        )
+        state.save(root, st)
+        if pid_file:
+            _write_pid_file(pid_file, pid)
+        return st
+    except BaseException:
+        if pid:
+            _kill_quietly(pid, signal.SIGKILL)
+            _wait_gone(pid, None, 5.0)
+        try:
+            mgr.destroy()
+        finally:
+            shutil.rmtree(cdir, ignore_errors=True)
+        raise
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _namespaces(spec: Spec) -> tuple[list[tuple[int, int]], int]:
+    join: list[tuple[int, int]] = []
+    flags = 0
+    try:
+        for ns in spec.linux.namespaces:
+            if ns.path:
+                join.append((os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC), _NS_FLAGS[ns.type]))
+            else:
+                flags |= _NS_FLAGS[ns.type]
+    except OSError as e:
+        for fd, _ in join:
+            os.close(fd)
+        raise InvalidArgument(f"namespace {e.filename}: {e.strerror}") from None
+    return join, flags
+
+
+def _kill_quietly(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(pid: int, start: int | None, timeout: float) -> bool:
+    """Wait until the process is gone or a zombie (reaping is its parent's job)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        now_start = state.proc_start_time(pid)
+        if now_start is None or (start is not None and now_start != start):
+            return True
+        try:
+            wpid, _ = os.waitpid(pid, os.WNOHANG)
+            if wpid == pid:
+                return True
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def status_of(root: str, st: ContainerState) -> str:
+    """Derive the status from the process, the fifo and the freezer (never stored)."""
+    if state.proc_start_time(st.pid) != st.pid_start:
+        return Status.STOPPED
+    if os.path.exists(os.path.join(root, st.id, state.EXEC_FIFO)):
+        return Status.CREATED
+    mgr = cgroups.new_manager(st.cgroups_path, st.id)
+    if mgr.exists() and mgr.frozen():
+        return Status.PAUSED
+    return Status.RUNNING
+
+
+def state_json(root: str, container_id: str) -> dict[str, Any]:
+    """runc's ``state`` document."""
+    st = state.load(root, container_id)
+    status = status_of(root, st)
+    out: dict[str, Any] = {
+        "ociVersion": st.oci_version,
+        "id": st.id,
+        "pid": st.pid if status != Status.STOPPED else 0,
+        "status": status,
+        "bundle": st.bundle,
+        "rootfs": st.rootfs,
+        "created": st.created,
+        "owner": "",
+    }
+    if st.annotations:
+        out["annotations"] = st.annotations
+    return out
+
+
+def start(root: str, container_id: str) -> None:
+    """Let a created container's process exec its program."""
+    st = state.load(root, container_id)
+    fifo = os.path.join(root, container_id, state.EXEC_FIFO)
+    status = status_of(root, st)
+    if status != Status.CREATED:
+        raise Conflict(f"cannot start a container that is {status}, only a created one")
+    # Non-blocking open of the read end: succeeds at once, and releases the init's
+    # blocking open of the write end. Then wait for its byte, watching that it lives.
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            r, _, _ = select.select([fd], [], [], 0.05)
+            if r:
+                try:
+                    if os.read(fd, 1):
+                        break
+                except BlockingIOError:
+                    continue
+            if state.proc_start_time(st.pid) != st.pid_start:
+                raise FailedPrecondition("container process exited before it was started")
+            if time.monotonic() > deadline:
+                raise FailedPrecondition("container process did not take the start signal")
+    finally:
+        os.close(fd)
+    os.unlink(fifo)
+
+
+def kill(root: str, container_id: str, signum: int, all_processes: bool = False) -> None:
+    st = state.load(root, container_id)
+    status = status_of(root, st)
+    if status == Status.STOPPED:
+        raise Conflict(f"container {container_id} is not running")
+    if all_processes or not st.new_pid_ns:
+        mgr = cgroups.new_manager(st.cgroups_path, st.id)
+        for pid in mgr.pids():
+            _kill_quietly(pid, signum)
+        if signum == signal.SIGKILL and mgr.exists() and mgr.frozen():
+            mgr.thaw()
+    else:
+        os.kill(st.pid, signum)
+
+
+def delete(root: str, container_id: str, force: bool = False) -> None:
+    """Remove a container: its processes (with force), its cgroup and its state."""
+    st = state.load(root, container_id)
+    status = status_of(root, st)
+    if status in (Status.RUNNING, Status.PAUSED) and not force:
+        raise Conflict(f"cannot delete container {container_id} that is {status}: "
+                       "stop it first or use --force")
+    mgr = cgroups.new_manager(st.cgroups_path, st.id)
+    if status != Status.STOPPED or (mgr.exists() and mgr.pids()):
+        if mgr.exists():
+            for pid in mgr.pids():
+                _kill_quietly(pid, signal.SIGKILL)
+            if mgr.frozen():
+                mgr.thaw()
+        if status != Status.STOPPED:
+            _kill_quietly(st.pid, signal.SIGKILL)
+        if not _wait_gone(st.pid, st.pid_start, 10.0):
+            raise FailedPrecondition(f"container {container_id}: process {st.pid} did not die")
+    mgr.destroy()
+    shutil.rmtree(os.path.join(root, container_id))
+
+
+def pause(root: str, container_id: str) -> None:
+    st = state.load(root, container_id)
+    status = status_of(root, st)
+    if status not in (Status.RUNNING, Status.CREATED):
+        raise Conflict(f"container {container_id} is {status}, not running")
+    cgroups.new_manager(st.cgroups_path, st.id).freeze()
+
+
+def resume(root: str, container_id: str) -> None:
+    st = state.load(root, container_id)
+    status = status_of(root, st)
+    if status != Status.PAUSED:
+        raise Conflict(f"container {container_id} is {status}, not paused")
+    cgroups.new_manager(st.cgroups_path, st.id).thaw()
+
+
+def pids(root: str, container_id: str) -> list[int]:
+    st = state.load(root, container_id)
+    return sorted(cgroups.new_manager(st.cgroups_path, st.id).pids())
+
+
+def exec_process(
+    root: str,
+    container_id: str,
+    proc: Process,
+    *,
+    stdio: Stdio = Stdio(),
+    console_socket: str | None = None,
+    console_fd: int | None = None,
+    pid_file: str | None = None,
+) -> int:
+    """Start another process in a running container: its namespaces, its cgroup.
+
+    Returns the new process's pid once it has exec'd (or raises the error that stopped it).
+    The process is reparented to the caller's nearest subreaper.
+    """
+    st = state.load(root, container_id)
+    status = status_of(root, st)
+    if status != Status.RUNNING:
+        raise Conflict(f"cannot exec in a container that is {status}")
+    spec = load_spec(os.path.join(st.bundle, "config.json"))
+    plan = process.plan(proc)
+    if plan.terminal and console_socket is None and console_fd is None:
+        raise InvalidArgument("cannot allocate a tty without a console socket (--console-socket)")
+    mgr = cgroups.new_manager(st.cgroups_path, st.id)
+    fds: list[int] = []
+    try:
+        cfd = -1
+        if console_socket is not None:
+            cfd = _connect_console(console_socket)
+            fds.append(cfd)
+        elif console_fd is not None:
+            cfd = console_fd
+        join: list[tuple[int, int]] = []
+        for kind in _JOIN_ORDER:
+            if spec.linux.namespace(kind) is None:
+                continue
+            path = f"/proc/{st.pid}/ns/{_NS_PROC[kind]}"
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise FailedPrecondition(f"container {container_id} is not running") from None
+            fds.append(fd)
+            join.append((fd, _NS_FLAGS[kind]))
+        if state.proc_start_time(st.pid) != st.pid_start:
+            raise FailedPrecondition(f"container {container_id} is not running")
+
+        def child(sync_w: int) -> NoReturn:
+            try:
+                os.setsid()
+                if plan.terminal:
+                    console.setup_console(cfd, plan.uid, plan.gid, plan.console_size)
+                process.set_oom_score_adj(plan)
+                process.set_rlimits(plan)
+                sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+                process.drop_privileges(plan)
+                process.enter_cwd(plan)
+                exe = process.lookup_executable(plan)
+                init.reset_signals()
+                os.execve(exe, list(plan.args), init.env_dict(plan.env))
+            except BaseException as e:  # noqa: BLE001
+                init.report_error(sync_w, e)
+
+        pid, sync_r = _fork_chain(mgr.join_paths(), join, 0, stdio, child, False)
+        try:
+            msg = _read_all(sync_r).decode(errors="replace").strip()
+        finally:
+            os.close(sync_r)
+        if msg:
+            raise FailedPrecondition(_error_text(msg))
+        if pid_file:
+            _write_pid_file(pid_file, pid)
+        return pid
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def exit_status(status: int) -> int:
+    """A wait status as a shell would report it: the code, or 128 + the signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def wait_child(pid: int) -> int:
+    """Wait for a child (or a reparented grandchild, as subreaper); returns exit_status."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return exit_status(status)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            raise FailedPrecondition(f"process {pid} is not our child") from None
+
+
+__all__ = [
+    "DockyardError",
+    "Status",
+    "Stdio",
+    "create",
+    "delete",
+    "exec_process",
+    "exit_status",
+    "kill",
+    "pause",
+    "pids",
+    "resume",
+    "start",
+    "state_json",
+    "wait_child",
+]
