@@ -237,6 +237,17 @@ def test_tmpfs_mount_with_size(oci_runtime: Runtime) -> None:
     assert "No space left on device" in r.stderr, r.stderr
 
 
+def test_tmpfs_over_existing_dir_takes_that_dirs_mode(oci_runtime: Runtime) -> None:
+    """runc chmods a tmpfs mounted over an existing directory to that directory's mode,
+    whatever `mode=` said: /tmp in the rootfs is 1777, so the tmpfs root is 1777."""
+    def edit(spec: dict[str, Any]) -> None:
+        add_mount(spec, "/tmp", "tmpfs", "tmpfs", ["mode=755"])
+        add_mount(spec, "/mnt", "tmpfs", "tmpfs", ["mode=700"])
+
+    r = oci_runtime.run(oci_runtime.bundle(sh("stat -c %a /tmp /mnt"), edit))
+    assert (r.returncode, r.stdout.split()) == (0, ["1777", "755"]), r
+
+
 # ---------------------------------------------------------------------------- bind mounts
 
 
