@@ -9,8 +9,7 @@ fields dockyard honours are modelled; unknown fields are ignored, as the spec re
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from dockyard.errors import InvalidArgument
 from dockyard.linux.caps import CAPABILITIES
@@ -18,16 +17,14 @@ from dockyard.linux.caps import CAPABILITIES
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
 
-@dataclass(frozen=True, slots=True)
-class User:
+class User(NamedTuple):
     uid: int = 0
     gid: int = 0
     umask: int | None = None
     additional_gids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
     inheritable: tuple[str, ...] = ()
@@ -35,62 +32,54 @@ class Capabilities:
     ambient: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Rlimit:
+class Rlimit(NamedTuple):
     type: str
     soft: int
     hard: int
 
 
-@dataclass(frozen=True, slots=True)
-class ConsoleSize:
+class ConsoleSize(NamedTuple):
     height: int
     width: int
 
 
-@dataclass(frozen=True, slots=True)
-class Process:
+class Process(NamedTuple):
     args: tuple[str, ...]
     cwd: str = "/"
     env: tuple[str, ...] = ()
     terminal: bool = False
     console_size: ConsoleSize | None = None
-    user: User = field(default_factory=User)
+    user: User = User()
     capabilities: Capabilities | None = None
     rlimits: tuple[Rlimit, ...] = ()
     no_new_privileges: bool = False
     oom_score_adj: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Root:
+class Root(NamedTuple):
     path: str
     readonly: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Mount:
+class Mount(NamedTuple):
     destination: str
     type: str = ""
     source: str = ""
     options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Namespace:
+class Namespace(NamedTuple):
     type: str
     path: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class IDMapping:
+class IDMapping(NamedTuple):
     container_id: int
     host_id: int
     size: int
 
 
-@dataclass(frozen=True, slots=True)
-class Device:
+class Device(NamedTuple):
     """A device node to create in the container (``linux.devices``)."""
 
     path: str
@@ -102,8 +91,7 @@ class Device:
     gid: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceRule:
+class DeviceRule(NamedTuple):
     """An entry of the cgroup device allow-list (``linux.resources.devices``)."""
 
     allow: bool
@@ -113,8 +101,7 @@ class DeviceRule:
     access: str = "rwm"
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryResources:
+class MemoryResources(NamedTuple):
     limit: int | None = None
     reservation: int | None = None
     swap: int | None = None
@@ -122,8 +109,7 @@ class MemoryResources:
     disable_oom_killer: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CPUResources:
+class CPUResources(NamedTuple):
     shares: int | None = None
     quota: int | None = None
     burst: int | None = None
@@ -135,18 +121,15 @@ class CPUResources:
     idle: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PidsResources:
+class PidsResources(NamedTuple):
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
-class BlockIOResources:
+class BlockIOResources(NamedTuple):
     weight: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Resources:
+class Resources(NamedTuple):
     devices: tuple[DeviceRule, ...] = ()
     memory: MemoryResources | None = None
     cpu: CPUResources | None = None
@@ -155,8 +138,7 @@ class Resources:
     unified: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Linux:
+class Linux(NamedTuple):
     namespaces: tuple[Namespace, ...] = ()
     uid_mappings: tuple[IDMapping, ...] = ()
     gid_mappings: tuple[IDMapping, ...] = ()
@@ -176,17 +158,20 @@ class Linux:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+# A shared empty default: Spec is immutable and nobody mutates raw.
+_NO_RAW: dict[str, Any] = {}
+
+
+class Spec(NamedTuple):
     oci_version: str
     root: Root
     process: Process | None
     hostname: str = ""
     domainname: str = ""
     mounts: tuple[Mount, ...] = ()
-    linux: Linux = field(default_factory=Linux)
+    linux: Linux = Linux()
     annotations: tuple[tuple[str, str], ...] = ()
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    raw: dict[str, Any] = _NO_RAW
 
 
 # --------------------------------------------------------------------------- parsing
@@ -209,7 +194,7 @@ class _Obj:
     def has(self, key: str) -> bool:
         return self.d.get(key) is not None
 
-    def str(self, key: str, default: str | None = None) -> str:
+    def text(self, key: str, default: str | None = None) -> str:
         v = self.d.get(key)
         if v is None:
             if default is None:
@@ -229,7 +214,7 @@ class _Obj:
             raise InvalidArgument(f"{self._p(key)}: {v} out of range")
         return v
 
-    def int(self, key: str, default: int | None = None) -> int:
+    def integer(self, key: str, default: int | None = None) -> int:
         v = self.opt_int(key)
         if v is None:
             if default is None:
@@ -237,7 +222,7 @@ class _Obj:
             return default
         return v
 
-    def bool(self, key: str, default: bool = False) -> bool:
+    def flag(self, key: str, default: bool = False) -> bool:
         v = self.d.get(key)
         if v is None:
             return default
@@ -245,14 +230,14 @@ class _Obj:
             raise InvalidArgument(f"{self._p(key)}: expected true or false")
         return v
 
-    def opt_bool(self, key: str) -> bool | None:
-        return self.bool(key) if key in self.d and self.d[key] is not None else None
+    def opt_flag(self, key: str) -> bool | None:
+        return self.flag(key) if key in self.d and self.d[key] is not None else None
 
-    def obj(self, key: str) -> _Obj | None:
+    def child(self, key: str) -> _Obj | None:
         v = self.d.get(key)
         return None if v is None else _Obj(v, self._p(key))
 
-    def list(self, key: str) -> list[tuple[str, Any]]:
+    def array(self, key: str) -> list[tuple[str, Any]]:
         v = self.d.get(key)
         if v is None:
             return []
@@ -260,9 +245,9 @@ class _Obj:
             raise InvalidArgument(f"{self._p(key)}: expected an array")
         return [(f"{self._p(key)}[{i}]", item) for i, item in enumerate(v)]
 
-    def strs(self, key: str) -> tuple[str, ...]:
-        out = []
-        for p, item in self.list(key):
+    def strings(self, key: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for p, item in self.array(key):
             if not isinstance(item, str):
                 raise InvalidArgument(f"{p}: expected a string")
             out.append(item)
@@ -282,7 +267,7 @@ class _Obj:
 def _caps(o: _Obj) -> Capabilities:
     sets = {}
     for name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
-        caps = o.strs(name)
+        caps = o.strings(name)
         for c in caps:
             if c not in CAPABILITIES:
                 raise InvalidArgument(f"{o.path}.{name}: unknown capability {c!r}")
@@ -291,46 +276,46 @@ def _caps(o: _Obj) -> Capabilities:
 
 
 def _process(o: _Obj) -> Process:
-    args = o.strs("args")
+    args = o.strings("args")
     if not args:
         raise InvalidArgument(f"{o.path}.args: must name the program to run")
-    cwd = o.str("cwd", "/")
+    cwd = o.text("cwd", "/")
     if not cwd.startswith("/"):
         raise InvalidArgument(f"{o.path}.cwd: must be an absolute path, not {cwd!r}")
     user = User()
-    u = o.obj("user")
+    u = o.child("user")
     if u is not None:
         gids = []
-        for p, g in u.list("additionalGids"):
+        for p, g in u.array("additionalGids"):
             if isinstance(g, bool) or not isinstance(g, int) or g < 0:
                 raise InvalidArgument(f"{p}: expected a non-negative integer")
             gids.append(g)
-        user = User(uid=u.int("uid", 0), gid=u.int("gid", 0), umask=u.opt_int("umask", 0, 0o777),
+        user = User(uid=u.integer("uid", 0), gid=u.integer("gid", 0), umask=u.opt_int("umask", 0, 0o777),
                     additional_gids=tuple(gids))
         if user.uid < 0 or user.gid < 0:
             raise InvalidArgument(f"{u.path}: uid and gid must not be negative")
     size = None
-    cs = o.obj("consoleSize")
+    cs = o.child("consoleSize")
     if cs is not None:
-        size = ConsoleSize(height=cs.int("height", 0), width=cs.int("width", 0))
+        size = ConsoleSize(height=cs.integer("height", 0), width=cs.integer("width", 0))
     rlimits = []
-    for p, item in o.list("rlimits"):
+    for p, item in o.array("rlimits"):
         r = _Obj(item, p)
-        kind = r.str("type")
+        kind = r.text("type")
         if not kind.startswith("RLIMIT_"):
             raise InvalidArgument(f"{p}.type: unknown rlimit {kind!r}")
-        rlimits.append(Rlimit(kind, r.int("soft"), r.int("hard")))
-    caps_obj = o.obj("capabilities")
+        rlimits.append(Rlimit(kind, r.integer("soft"), r.integer("hard")))
+    caps_obj = o.child("capabilities")
     return Process(
         args=args,
         cwd=cwd,
-        env=o.strs("env"),
-        terminal=o.bool("terminal"),
+        env=o.strings("env"),
+        terminal=o.flag("terminal"),
         console_size=size,
         user=user,
         capabilities=_caps(caps_obj) if caps_obj is not None else None,
         rlimits=tuple(rlimits),
-        no_new_privileges=o.bool("noNewPrivileges"),
+        no_new_privileges=o.flag("noNewPrivileges"),
         oom_score_adj=o.opt_int("oomScoreAdj", -1000, 1000),
     )
 
@@ -342,39 +327,39 @@ def parse_process(data: object, path: str = "process") -> Process:
 
 def _resources(o: _Obj) -> Resources:
     rules = []
-    for p, item in o.list("devices"):
+    for p, item in o.array("devices"):
         r = _Obj(item, p)
         if "allow" not in r.d:
             raise InvalidArgument(f"{p}.allow: required")
-        kind = r.str("type", "a")
+        kind = r.text("type", "a")
         if kind not in ("a", "b", "c"):
             raise InvalidArgument(f"{p}.type: must be a, b or c, not {kind!r}")
-        access = r.str("access", "rwm")
+        access = r.text("access", "rwm")
         if not access or any(ch not in "rwm" for ch in access):
             raise InvalidArgument(f"{p}.access: must be made of r, w and m, not {access!r}")
-        rules.append(DeviceRule(allow=r.bool("allow"), type=kind, major=r.opt_int("major"),
+        rules.append(DeviceRule(allow=r.flag("allow"), type=kind, major=r.opt_int("major"),
                                 minor=r.opt_int("minor"), access=access))
     mem = None
-    m = o.obj("memory")
+    m = o.child("memory")
     if m is not None:
         mem = MemoryResources(limit=m.opt_int("limit"), reservation=m.opt_int("reservation"),
                               swap=m.opt_int("swap"), swappiness=m.opt_int("swappiness", 0, 100),
-                              disable_oom_killer=m.opt_bool("disableOOMKiller"))
+                              disable_oom_killer=m.opt_flag("disableOOMKiller"))
     cpu = None
-    c = o.obj("cpu")
+    c = o.child("cpu")
     if c is not None:
         cpu = CPUResources(shares=c.opt_int("shares", 0), quota=c.opt_int("quota"),
                            burst=c.opt_int("burst", 0), period=c.opt_int("period", 0),
                            realtime_runtime=c.opt_int("realtimeRuntime"),
                            realtime_period=c.opt_int("realtimePeriod", 0),
-                           cpus=c.str("cpus", "") or None, mems=c.str("mems", "") or None,
+                           cpus=c.text("cpus", "") or None, mems=c.text("mems", "") or None,
                            idle=c.opt_int("idle"))
     pids = None
-    pi = o.obj("pids")
+    pi = o.child("pids")
     if pi is not None:
-        pids = PidsResources(limit=pi.int("limit"))
+        pids = PidsResources(limit=pi.integer("limit"))
     blk = None
-    b = o.obj("blockIO")
+    b = o.child("blockIO")
     if b is not None:
         blk = BlockIOResources(weight=b.opt_int("weight", 0, 1000))
     return Resources(devices=tuple(rules), memory=mem, cpu=cpu, pids=pids, block_io=blk,
@@ -389,40 +374,40 @@ def parse_resources(data: object, path: str = "linux.resources") -> Resources:
 def _linux(o: _Obj) -> Linux:
     namespaces = []
     seen = set()
-    for p, item in o.list("namespaces"):
+    for p, item in o.array("namespaces"):
         n = _Obj(item, p)
-        kind = n.str("type")
+        kind = n.text("type")
         if kind not in NAMESPACE_TYPES:
             raise InvalidArgument(f"{p}.type: unknown namespace type {kind!r}")
         if kind in seen:
             raise InvalidArgument(f"{p}.type: namespace {kind!r} listed twice")
         seen.add(kind)
-        path = n.str("path", "")
+        path = n.text("path", "")
         if path and not path.startswith("/"):
             raise InvalidArgument(f"{p}.path: must be absolute, not {path!r}")
         namespaces.append(Namespace(kind, path))
 
     def idmaps(key: str) -> tuple[IDMapping, ...]:
         out = []
-        for p, item in o.list(key):
+        for p, item in o.array(key):
             m = _Obj(item, p)
-            out.append(IDMapping(m.int("containerID"), m.int("hostID"), m.int("size")))
+            out.append(IDMapping(m.integer("containerID"), m.integer("hostID"), m.integer("size")))
         return tuple(out)
 
     devices = []
-    for p, item in o.list("devices"):
+    for p, item in o.array("devices"):
         d = _Obj(item, p)
-        path = d.str("path")
+        path = d.text("path")
         if not path.startswith("/"):
             raise InvalidArgument(f"{p}.path: must be absolute, not {path!r}")
-        kind = d.str("type")
+        kind = d.text("type")
         if kind not in ("c", "b", "u", "p"):
             raise InvalidArgument(f"{p}.type: must be c, b, u or p, not {kind!r}")
-        devices.append(Device(path=path, type=kind, major=d.int("major", 0),
-                              minor=d.int("minor", 0), file_mode=d.opt_int("fileMode", 0, 0o7777),
+        devices.append(Device(path=path, type=kind, major=d.integer("major", 0),
+                              minor=d.integer("minor", 0), file_mode=d.opt_int("fileMode", 0, 0o7777),
                               uid=d.opt_int("uid", 0), gid=d.opt_int("gid", 0)))
-    res = o.obj("resources")
-    prop = o.str("rootfsPropagation", "")
+    res = o.child("resources")
+    prop = o.text("rootfsPropagation", "")
     if prop not in ("", "private", "rprivate", "slave", "rslave", "shared", "rshared",
                     "unbindable", "runbindable"):
         raise InvalidArgument(f"linux.rootfsPropagation: unknown propagation {prop!r}")
@@ -431,42 +416,42 @@ def _linux(o: _Obj) -> Linux:
         uid_mappings=idmaps("uidMappings"),
         gid_mappings=idmaps("gidMappings"),
         devices=tuple(devices),
-        cgroups_path=o.str("cgroupsPath", ""),
+        cgroups_path=o.text("cgroupsPath", ""),
         resources=_resources(res) if res is not None else None,
         rootfs_propagation=prop,
-        masked_paths=o.strs("maskedPaths"),
-        readonly_paths=o.strs("readonlyPaths"),
+        masked_paths=o.strings("maskedPaths"),
+        readonly_paths=o.strings("readonlyPaths"),
         sysctl=o.str_map("sysctl"),
-        mount_label=o.str("mountLabel", ""),
+        mount_label=o.text("mountLabel", ""),
     )
 
 
 def parse_spec(data: object) -> Spec:
     """Validate a decoded ``config.json`` and return it as a ``Spec``."""
     o = _Obj(data, "")
-    version = o.str("ociVersion")
-    r = o.obj("root")
+    version = o.text("ociVersion")
+    r = o.child("root")
     if r is None:
         raise InvalidArgument("root: required")
-    root = Root(path=r.str("path"), readonly=r.bool("readonly"))
+    root = Root(path=r.text("path"), readonly=r.flag("readonly"))
     if not root.path:
         raise InvalidArgument("root.path: must not be empty")
-    p = o.obj("process")
+    p = o.child("process")
     mounts = []
-    for path, item in o.list("mounts"):
+    for path, item in o.array("mounts"):
         m = _Obj(item, path)
-        dest = m.str("destination")
+        dest = m.text("destination")
         if not dest.startswith("/"):
             raise InvalidArgument(f"{path}.destination: must be absolute, not {dest!r}")
-        mounts.append(Mount(destination=dest, type=m.str("type", ""), source=m.str("source", ""),
-                            options=m.strs("options")))
-    lx = o.obj("linux")
+        mounts.append(Mount(destination=dest, type=m.text("type", ""), source=m.text("source", ""),
+                            options=m.strings("options")))
+    lx = o.child("linux")
     return Spec(
         oci_version=version,
         root=root,
         process=_process(p) if p is not None else None,
-        hostname=o.str("hostname", ""),
-        domainname=o.str("domainname", ""),
+        hostname=o.text("hostname", ""),
+        domainname=o.text("domainname", ""),
         mounts=tuple(mounts),
         linux=_linux(lx) if lx is not None else Linux(),
         annotations=o.str_map("annotations"),

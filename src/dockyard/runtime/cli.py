@@ -14,12 +14,10 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.oci.runtime_spec import load_spec, parse_process
 from dockyard.runtime import launcher, state
-from dockyard.runtime.launcher import Stdio
 
 USAGE = """usage: dockyard-runtime [--root DIR] COMMAND [OPTIONS] ID
 
@@ -52,13 +50,15 @@ class UsageError(Exception):
     pass
 
 
-@dataclass
 class Args:
     """Parsed flags: ``values`` for flags with arguments, ``bools`` for switches."""
 
-    values: dict[str, list[str]] = field(default_factory=dict)
-    bools: set[str] = field(default_factory=set)
-    positional: list[str] = field(default_factory=list)
+    __slots__ = ("bools", "positional", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[str]] = {}
+        self.bools: set[str] = set()
+        self.positional: list[str] = []
 
     def get(self, name: str, default: str | None = None) -> str | None:
         v = self.values.get(name)

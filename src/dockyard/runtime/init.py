@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Spec
@@ -24,8 +23,7 @@ from dockyard.runtime.rootfs import CgroupMountPlan
 SYNC_READY = b"ready\n"
 
 
-@dataclass(frozen=True, slots=True)
-class InitContext:
+class InitContext(NamedTuple):
     spec: Spec
     bundle: str
     rootfs: str
@@ -65,7 +63,7 @@ def run_init(ctx: InitContext) -> NoReturn:
     """Everything from the fresh fork to execve; never returns."""
     try:
         exe = _prepare(ctx)
-    except BaseException as e:  # noqa: BLE001 - every failure goes to the parent
+    except BaseException as e:
         report_error(ctx.sync_fd, e)
     # Tell the parent we are ready: create returns; the process waits for start.
     os.write(ctx.sync_fd, SYNC_READY)
@@ -75,7 +73,7 @@ def run_init(ctx: InitContext) -> NoReturn:
         fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
         os.execve(exe, list(ctx.plan.args), env_dict(ctx.plan.env))
-    except BaseException as e:  # noqa: BLE001 - the parent is gone: say it on stderr
+    except BaseException as e:
         os.write(2, f"dockyard-runtime: {e}\n".encode(errors="replace"))
     os._exit(127)
 

@@ -19,7 +19,6 @@ exec fifo until ``start``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import select
 import shutil
@@ -27,8 +26,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from dockyard.errors import (
     Conflict,
@@ -65,8 +63,7 @@ class Status:
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True, slots=True)
-class Stdio:
+class Stdio(NamedTuple):
     """The container process's stdio: descriptors to dup onto 0/1/2; None keeps ours."""
 
     stdin: int | None = None
@@ -74,8 +71,11 @@ class Stdio:
     stderr: int | None = None
 
 
+INHERIT = Stdio()
+
+
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         try:
             b = os.read(fd, 4096)
@@ -133,7 +133,7 @@ def _fork_chain(
                 child(sync_w)
             os.write(pid_w, str(pid2).encode())
             os._exit(0)
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             init.report_error(sync_w, e)
     os.close(pid_w)
     os.close(sync_w)
@@ -209,7 +209,7 @@ def create(
     container_id: str,
     bundle: str,
     *,
-    stdio: Stdio = Stdio(),
+    stdio: Stdio = INHERIT,
     console_socket: str | None = None,
     console_fd: int | None = None,
     pid_file: str | None = None,
@@ -265,7 +265,7 @@ def create(
             no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd)
 
         def child(sync_w: int) -> NoReturn:
-            init.run_init(dataclasses.replace(ctx, sync_fd=sync_w))
+            init.run_init(ctx._replace(sync_fd=sync_w))
 
         pid, sync_r = _fork_chain(mgr.join_paths(), join, unshare_flags, stdio, child, True)
         _wait_ready(sync_r)
@@ -462,7 +462,7 @@ def exec_process(
     container_id: str,
     proc: Process,
     *,
-    stdio: Stdio = Stdio(),
+    stdio: Stdio = INHERIT,
     console_socket: str | None = None,
     console_fd: int | None = None,
     pid_file: str | None = None,
@@ -516,7 +516,7 @@ def exec_process(
                 exe = process.lookup_executable(plan)
                 init.reset_signals()
                 os.execve(exe, list(plan.args), init.env_dict(plan.env))
-            except BaseException as e:  # noqa: BLE001
+            except BaseException as e:
                 init.report_error(sync_w, e)
 
         pid, sync_r = _fork_chain(mgr.join_paths(), join, 0, stdio, child, False)

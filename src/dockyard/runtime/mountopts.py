@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockyard.linux import syscalls as sc
 
@@ -48,8 +48,7 @@ PROPAGATION: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class MountOptions:
+class MountOptions(NamedTuple):
     flags: int
     propagation: tuple[int, ...]
     data: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import resource
 import stat
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockyard.errors import InvalidArgument
 from dockyard.linux import caps as capsmod
@@ -24,8 +24,7 @@ from dockyard.oci.runtime_spec import Process
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessPlan:
+class ProcessPlan(NamedTuple):
     args: tuple[str, ...]
     env: tuple[str, ...]
     cwd: str

@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dockyard.errors import InvalidArgument
 from dockyard.linux import syscalls as sc
@@ -44,8 +44,7 @@ DEV_SYMLINKS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CgroupMountPlan:
+class CgroupMountPlan(NamedTuple):
     """What a ``type: cgroup`` mount needs, computed by the parent before the fork."""
 
     version: int

@@ -18,8 +18,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound
 
@@ -39,8 +38,7 @@ def validate_id(container_id: str) -> None:
         raise InvalidArgument("invalid container id: longer than 1024 characters")
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerState:
+class ContainerState(NamedTuple):
     id: str
     pid: int
     pid_start: int  # field 22 of /proc/<pid>/stat, to tell a recycled pid from ours
@@ -84,7 +82,7 @@ def save(root: str, state: ContainerState) -> None:
     d = container_dir(root, state.id)
     tmp = os.path.join(d, STATE_FILE + ".tmp")
     with open(tmp, "w") as f:
-        json.dump(asdict(state), f)
+        json.dump(state._asdict(), f)
     os.rename(tmp, os.path.join(d, STATE_FILE))
 
 
