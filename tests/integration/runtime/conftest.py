@@ -366,6 +366,31 @@ class Runtime:
             return doc if doc.get("status") == status else None
         return wait_for(probe, timeout, f"{self.name} container {cid} to be {status}")
 
+    # ---- host-side views, for tests (they cannot import this conftest reliably)
+
+    @staticmethod
+    def cgroup_dir(controller: str, cid: str) -> Path:
+        """/sys/fs/cgroup/<controller>/dockyard-test/<cid>."""
+        return cgroup_dir(controller, cid)
+
+    @staticmethod
+    def existing_cgroup_dirs(cid: str) -> list[Path]:
+        """The container's cgroup directories that exist, in every hierarchy."""
+        return existing_cgroup_dirs(cid)
+
+    @staticmethod
+    def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
+        return wait_for(probe, timeout, what)
+
+    @staticmethod
+    def wait_output(box: Box, text: str, timeout: float = 10.0) -> str:
+        return wait_output(box, text, timeout)
+
+    @staticmethod
+    def mounts_under(path: Path) -> list[str]:
+        """Host mount points at or under ``path``."""
+        return _mounts_under([path])
+
     # ---- composite helpers
 
     def started(self, box: Box, *flags: str, ready: str | None = None) -> int:
