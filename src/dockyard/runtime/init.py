@@ -62,7 +62,7 @@ def reset_signals() -> None:
 def run_init(ctx: InitContext) -> NoReturn:
     """Everything from the fresh fork to execve; never returns."""
     try:
-        exe = _prepare(ctx)
+        exe, plan = _prepare(ctx)
     except BaseException as e:
         report_error(ctx.sync_fd, e)
     # Tell the parent we are ready: create returns; the process waits for start.
@@ -72,7 +72,7 @@ def run_init(ctx: InitContext) -> NoReturn:
         # host; reopening it through /proc/self/fd needs no path into the host tree.
         fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
-        os.execve(exe, list(ctx.plan.args), env_dict(ctx.plan.env))
+        os.execve(exe, list(plan.args), env_dict(plan.env))
     except BaseException as e:
         os.write(2, f"dockyard-runtime: {e}\n".encode(errors="replace"))
     os._exit(127)
@@ -86,7 +86,7 @@ def env_dict(env: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _prepare(ctx: InitContext) -> str:
+def _prepare(ctx: InitContext) -> tuple[str, ProcessPlan]:
     spec, plan = ctx.spec, ctx.plan
     # A session of its own: the container's signals and terminal are its own.
     os.setsid()
@@ -135,6 +135,7 @@ def _prepare(ctx: InitContext) -> str:
     process.drop_privileges(plan)
     # The working directory, proven to be inside the new root.
     process.enter_cwd(plan)
+    plan = process.with_home(plan)
     exe = process.lookup_executable(plan)
     reset_signals()
-    return exe
+    return exe, plan

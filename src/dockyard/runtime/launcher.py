@@ -513,9 +513,10 @@ def exec_process(
                 sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
                 process.drop_privileges(plan)
                 process.enter_cwd(plan)
-                exe = process.lookup_executable(plan)
+                full = process.with_home(plan)
+                exe = process.lookup_executable(full)
                 init.reset_signals()
-                os.execve(exe, list(plan.args), init.env_dict(plan.env))
+                os.execve(exe, list(full.args), init.env_dict(full.env))
             except BaseException as e:
                 init.report_error(sync_w, e)
 

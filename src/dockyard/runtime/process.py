@@ -128,6 +128,26 @@ def enter_cwd(p: ProcessPlan) -> None:
         raise PermissionError(f"current working directory {p.cwd} is outside the container")
 
 
+def with_home(p: ProcessPlan) -> ProcessPlan:
+    """Add HOME when the spec has none, from the container's /etc/passwd ("/" if absent).
+
+    runc does the same; it runs after pivot_root, so the file read is the container's own.
+    """
+    if any(kv.startswith("HOME=") for kv in p.env):
+        return p
+    home = "/"
+    try:
+        with open("/etc/passwd", "rb") as f:
+            for line in f.read(1 << 20).decode(errors="replace").splitlines():
+                fields = line.split(":")
+                if len(fields) >= 6 and fields[2] == str(p.uid):
+                    home = fields[5] or "/"
+                    break
+    except OSError:
+        pass
+    return p._replace(env=(*p.env, f"HOME={home}"))
+
+
 def lookup_executable(p: ProcessPlan) -> str:
     """Find args[0] as the container's shell would, with its PATH; checks it is executable."""
     name = p.args[0]

@@ -102,6 +102,14 @@ def _make_parent_private(rootfs: str) -> None:
         sc.mount(None, best, None, sc.MS_PRIVATE)
 
 
+def _dir_mode(path: str) -> int | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.S_IMODE(st.st_mode) if stat.S_ISDIR(st.st_mode) else None
+
+
 def _ensure_dir(path: str) -> None:
     os.makedirs(path, mode=0o755, exist_ok=True)
 
@@ -126,6 +134,8 @@ def mount_one(m: Mount, rootfs: str, bundle: str, cgroup: CgroupMountPlan, spec:
     elif m.type == "cgroup":
         _mount_cgroup(dest, opts, cgroup)
     else:
+        # runc gives a tmpfs over an existing directory that directory's mode.
+        old_mode = _dir_mode(dest) if m.type == "tmpfs" else None
         _ensure_dir(dest)
         flags = opts.flags
         if m.destination == "/dev":
@@ -138,6 +148,8 @@ def mount_one(m: Mount, rootfs: str, bundle: str, cgroup: CgroupMountPlan, spec:
                 _bind("/sys", dest, mountopts.parse([*m.options, "rbind"]))
             else:
                 raise
+        if old_mode is not None and not flags & sc.MS_RDONLY:
+            os.chmod(dest, old_mode)
     for p in opts.propagation:
         sc.mount(None, dest, None, p)
 
