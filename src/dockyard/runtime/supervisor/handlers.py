@@ -302,6 +302,11 @@ class Handlers:
         workdir = self.state.exec_dir(args.id, args.exec_id)
         if os.path.lexists(workdir):
             raise errors.AlreadyExists(f"a record of exec {args.exec_id} exists: {workdir}")
+        process = dict(args.process)
+        if args.console_size is not None:
+            # An exec runs at once: its size must be set by the runtime, before execve.
+            process["consoleSize"] = {"height": args.console_size[0],
+                                      "width": args.console_size[1]}
         os.makedirs(workdir, mode=0o700)
         theirs: list[int] = []
         ours: list[int] = []
@@ -311,20 +316,18 @@ class Handlers:
                 null = _devnull()
                 theirs.append(null)
                 with console.ConsoleListener(self._console_path()) as listener:
-                    pid = started = c.driver.exec(args.id, args.process,
+                    pid = started = c.driver.exec(args.id, process,
                                                   Stdio(null, null, null), workdir=workdir,
                                                   console_socket=listener.path)
                     master = listener.receive_master()
                 ours.append(master)
-                if args.console_size is not None:
-                    console.set_size(master, *args.console_size)
                 e = Exec(self.loop, self.state, c, args.exec_id, pid, tty=True)
                 e.hold_terminal(master, stdin=args.stdin)
             else:
                 stdio, mine = _pipes(args.stdin)
                 theirs += [stdio.stdin, stdio.stdout, stdio.stderr]
                 ours += [fd for fd in mine if fd >= 0]
-                pid = c.driver.exec(args.id, args.process, stdio, workdir=workdir)
+                pid = c.driver.exec(args.id, process, stdio, workdir=workdir)
                 e = Exec(self.loop, self.state, c, args.exec_id, pid, tty=False)
                 e.hold_pipes(mine[0], mine[1], mine[2] if args.stdin else None)
             ours.clear()
