@@ -10,7 +10,8 @@ certain, even after a failure, and then *reports* what the runtime left behind:
 2. every process still in a test cgroup (any hierarchy) is thawed and SIGKILLed;
 3. the test cgroups are removed from every hierarchy under /sys/fs/cgroup, leaf first;
 4. the test process is a child subreaper while the test runs, so anything the runtime
-   orphaned is re-parented to it: container processes among them are killed and reaped;
+   orphaned is re-parented to it (a thread reaps the container processes among them as
+   they die, as containerd's shim does); what is still alive at the end is killed;
 5. no mount may remain under the test's temp dir or the shared rootfs (host mount table);
 6. no state directory entry may remain for a deleted id.
 
@@ -35,6 +36,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -302,6 +304,12 @@ class Runtime:
             out.read_bytes()[start_out:].decode(errors="replace"),
             err.read_bytes()[start_err:].decode(errors="replace"))
 
+    def popen(self, out: Path, err: Path, *args: str) -> subprocess.Popen[bytes]:
+        """Start a call in the background (a foreground ``run`` to signal, say)."""
+        with out.open("ab") as fo, err.open("ab") as fe:
+            return subprocess.Popen([*self.argv, "--root", str(self.root), *args],
+                                    stdin=subprocess.DEVNULL, stdout=fo, stderr=fe)
+
     # ---- bundles and ids
 
     def new_id(self) -> str:
@@ -352,6 +360,12 @@ class Runtime:
 
     def exec(self, cid: str, *args: str, flags: Sequence[str] = (),
              timeout: float = CALL_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """``exec``; with ``-d`` the process's stdio goes to ``<workdir>/<cid>.exec.out/err``
+        (a detached process would hold capture pipes open)."""
+        if "-d" in flags or "--detach" in flags:
+            return self.cli_to_files(self.workdir / f"{cid}.exec.out",
+                                     self.workdir / f"{cid}.exec.err",
+                                     "exec", *flags, cid, *args, timeout=timeout)
         return self.cli("exec", *flags, cid, *args, timeout=timeout)
 
     def state(self, cid: str) -> dict[str, Any]:
@@ -465,6 +479,50 @@ def _set_subreaper(on: bool) -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
 
 
+def _pid_namespace_depth(pid: int) -> int:
+    """How many PID namespaces ``pid`` is visible in (1: ours only); works for zombies."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return len(line.split()) - 1
+    except OSError:
+        pass
+    return 1
+
+
+class OrphanReaper(threading.Thread):
+    """Reaps the container processes re-parented to the test (the child subreaper).
+
+    A container's init waits, when it dies, until every process of its PID namespace has
+    been reaped, and an ``exec``'d process whose runtime exited is re-parented to us: like
+    containerd's shim, we must reap them promptly or the container never stops. Only
+    children living in another PID namespace are reaped here, so the exit statuses of the
+    runtime CLIs (our own subprocesses) are never stolen from ``subprocess``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="orphan-reaper", daemon=True)
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        me = os.getpid()
+        while not self._stop_event.wait(0.02):
+            try:
+                peek = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                continue
+            if peek is None:
+                continue
+            for pid in children_of(me):
+                st = proc_stat(pid)
+                if st is not None and st[0] == "Z" and _pid_namespace_depth(pid) > 1:
+                    _reap(pid)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
 def _mounts_under(paths: Sequence[Path]) -> list[str]:
     roots = [str(p.resolve()) for p in paths]
     return [m.mount_point for m in read_mountinfo()
@@ -551,12 +609,15 @@ def runtime_guard(request: pytest.FixtureRequest, tmp_path: Path,
                          request.node.originalname.removeprefix("test_"))
     before = children_of(os.getpid())
     _set_subreaper(True)
+    reaper = OrphanReaper()
+    reaper.start()
     try:
         yield guard
     finally:
         try:
             problems = guard.cleanup(before)
         finally:
+            reaper.stop()
             _set_subreaper(False)
             _remove_parent_cgroups()
     if problems:
