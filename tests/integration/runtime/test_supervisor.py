@@ -12,20 +12,12 @@ import os
 import re
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_supervisor_support import (
-    Harness,
-    any_supervisor_fixture,  # noqa: F401 (fixture)
-    cgroup_dirs,
-    pid_alive,
-    read_log,
-    supervisor_fixture,  # noqa: F401 (fixture)
-    wait_for,
-)
 
 from dockyard import errors
 from dockyard.runtime.supervisor.client import (
@@ -36,6 +28,18 @@ from dockyard.runtime.supervisor.client import (
     read_exit_record,
 )
 from dockyard.runtime.supervisor.protocol import Status
+
+# pytest runs with --import-mode=importlib: make the sibling harness importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_supervisor_support import (
+    Harness,
+    any_supervisor_fixture,  # noqa: F401 (fixture)
+    cgroup_dirs,
+    pid_alive,
+    read_log,
+    supervisor_fixture,  # noqa: F401 (fixture)
+    wait_for,
+)
 
 pytestmark = [pytest.mark.root]
 
