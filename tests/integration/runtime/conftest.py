@@ -161,6 +161,21 @@ def children_of(parent: int) -> set[int]:
     return kids
 
 
+def descendants_of(ancestor: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            st = proc_stat(int(entry.name))
+            if st is not None:
+                parents[int(entry.name)] = st[1]
+    found: set[int] = set()
+    frontier = {ancestor}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
 def in_other_pid_namespace(pid: int) -> bool:
     try:
         return os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
@@ -399,6 +414,13 @@ class Runtime:
     @staticmethod
     def wait_output(box: Box, text: str, timeout: float = 10.0) -> str:
         return wait_output(box, text, timeout)
+
+    @staticmethod
+    def container_processes() -> list[int]:
+        """Live processes descending from the test (it adopts orphans) that sit in another
+        PID namespace: after a failed create, or a delete, there must be none."""
+        return [pid for pid in descendants_of(os.getpid())
+                if process_alive(pid) and in_other_pid_namespace(pid)]
 
     @staticmethod
     def mounts_under(path: Path) -> list[str]:
