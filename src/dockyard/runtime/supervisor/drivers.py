@@ -105,15 +105,18 @@ class RuntimeDriver(Protocol):
              workdir: str, console_socket: str | None = None) -> int: ...
 
 
-def classify(message: str) -> type[errors.DockyardError]:
-    """The error class for a runtime's complaint (runc's and crun's wording)."""
+def classify(message: str, verb: str = "") -> type[errors.DockyardError]:
+    """The error class for a runtime's complaint (runc's, crun's, dockyard-runtime's words)."""
     m = message.lower()
     if "does not exist" in m or "not exist" in m or "no such container" in m:
         return errors.NotFound
+    if verb not in ("create", "exec") and "no such file or directory" in m:
+        return errors.NotFound  # crun: its state file for that id is missing
     if "already exists" in m or "already in use" in m:
         return errors.AlreadyExists
-    if ("not running" in m or "is stopped" in m or "cannot start" in m
-            or "already running" in m or "not created" in m or "is paused" in m):
+    if any(w in m for w in ("not running", "not stopped", "that is running", "is stopped",
+                            "cannot start", "already running", "not created", "is paused",
+                            "not in created state")):
         return errors.Conflict
     return errors.FailedPrecondition
 
@@ -158,7 +161,7 @@ class OciCliDriver:
         proc = self._spawn(cmd, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
         if proc.returncode != 0:
             msg = _last_error(runtime_log, start) or f"exit status {proc.returncode}"
-            raise classify(msg)(f"{self.name} {verb}: {msg}")
+            raise classify(msg, verb)(f"{self.name} {verb}: {msg}")
 
     def _run(self, verb: str, args: list[str]) -> str:
         cmd = [*self._base(), verb, *args]
@@ -166,7 +169,7 @@ class OciCliDriver:
                            stderr=subprocess.PIPE)
         if proc.returncode != 0:
             msg = _stderr_message(proc.stderr) or f"exit status {proc.returncode}"
-            raise classify(msg)(f"{self.name} {verb}: {msg}")
+            raise classify(msg, verb)(f"{self.name} {verb}: {msg}")
         return proc.stdout.decode("utf-8", "replace")
 
     def _spawn(self, cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[bytes]:
