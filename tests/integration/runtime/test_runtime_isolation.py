@@ -194,3 +194,42 @@ def test_cgroup_fs_shows_own_cgroup_at_its_root(oci_runtime: Runtime) -> None:
     box = oci_runtime.bundle(["cat", "/sys/fs/cgroup/pids/pids.max"], edit)
     r = oci_runtime.run(box)
     assert (r.returncode, r.stdout.strip()) == (0, "77"), r
+
+
+def test_joins_existing_namespaces_by_path(oci_runtime: Runtime) -> None:
+    """A second container given the first's net and uts namespace paths shares them."""
+    def first_edit(spec: dict[str, Any]) -> None:
+        spec["hostname"] = "shared-uts"
+
+    first = oci_runtime.bundle(sh("echo up; exec sleep 100"), first_edit)
+    pid = oci_runtime.started(first, ready="up")
+
+    def second_edit(spec: dict[str, Any]) -> None:
+        spec.pop("hostname", None)
+        for ns in spec["linux"]["namespaces"]:
+            if ns["type"] in ("network", "uts"):
+                ns["path"] = f"/proc/{pid}/ns/{'net' if ns['type'] == 'network' else 'uts'}"
+
+    second = oci_runtime.bundle(sh("hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/pid"),
+                                second_edit)
+    r = oci_runtime.run(second)
+    assert r.returncode == 0, r
+    hostname, net, pidns = r.stdout.split()
+    assert hostname == "shared-uts"
+    assert net == os.readlink(f"/proc/{pid}/ns/net")
+    assert pidns != os.readlink(f"/proc/{pid}/ns/pid"), "pid was not asked to be shared"
+
+
+def test_no_inherited_file_descriptors(oci_runtime: Runtime) -> None:
+    """Only stdio reaches the container process (`ls` itself holds fd 3 on the directory)."""
+    r = oci_runtime.run(oci_runtime.bundle(["ls", "/proc/self/fd"]))
+    assert (r.returncode, r.stdout.split()) == (0, ["0", "1", "2", "3"]), r
+
+
+def test_no_inherited_file_descriptors_in_exec(oci_runtime: Runtime) -> None:
+    box = oci_runtime.bundle(sh("echo up; exec sleep 100"))
+    oci_runtime.started(box, ready="up")
+    r = oci_runtime.exec(box.id, "ls", "/proc/self/fd")
+    assert (r.returncode, r.stdout.split()) == (0, ["0", "1", "2", "3"]), r
+    r = oci_runtime.exec(box.id, "ls", "/proc/1/fd")
+    assert (r.returncode, r.stdout.split()) == (0, ["0", "1", "2"]), r
