@@ -15,7 +15,7 @@ import socket
 import sys
 from collections.abc import Callable
 
-from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import load_spec, parse_process
 from dockyard.runtime import launcher, state
 
@@ -230,7 +230,14 @@ def cmd_delete(root: str, argv: list[str]) -> int:
     if not a.positional:
         raise UsageError("delete requires at least one container id")
     for cid in a.positional:
-        launcher.delete(root, cid, "force" in a.bools)
+        try:
+            launcher.delete(root, cid, "force" in a.bools)
+        except NotFound:
+            # As runc: --force on a container that does not exist (or whose create
+            # died before writing its state) is not an error; clear any leftover dir.
+            if "force" not in a.bools:
+                raise
+            launcher.remove_leftovers(root, cid)
     return 0
 
 

@@ -436,6 +436,13 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
     shutil.rmtree(os.path.join(root, container_id))
 
 
+def remove_leftovers(root: str, container_id: str) -> None:
+    """Remove the directory of a container whose state was never written."""
+    d = state.container_dir(root, container_id)
+    if os.path.isdir(d) and not os.path.exists(os.path.join(d, state.STATE_FILE)):
+        shutil.rmtree(d)
+
+
 def pause(root: str, container_id: str) -> None:
     st = state.load(root, container_id)
     status = status_of(root, st)
