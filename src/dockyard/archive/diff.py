@@ -1,0 +1,174 @@
+"""Write a layer tar of what a snapshot changed: the inverse of ``apply_layer``.
+
+``write_diff`` takes the changes (``changes.changes``) in walk order and writes, for each
+added or modified path, its entry with owner, mode, mtime (whole seconds, as moby), xattrs
+(except overlayfs's own) and content; a second path of an inode already written becomes a
+hardlink entry; a deleted path becomes ``.wh.<name>``; an opaque overlay directory gets a
+``.wh..wh..opq`` entry after its own. The bytes are deterministic for a given tree: sorted
+names, no user or group names, no access or change times, Go-style PAX only when needed.
+
+In ``OVERLAY`` mode the upper dir alone is walked, so an opaque directory and every
+whiteout device in it are exported as they are (moby's overlay ``ConvertWrite``); in
+``TREE`` mode two full trees are compared (the native snapshotter, or overlay with
+``redirect_dir``/``metacopy``/``index`` on, where the upper dir does not tell the truth).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from dockyard.archive.changes import (
+    Change,
+    ChangeKind,
+    DiffMode,
+    changes,
+    read_xattrs,
+    scan,
+)
+from dockyard.archive.tarformat import (
+    END_OF_ARCHIVE,
+    EntryType,
+    TarEntry,
+    encode_header,
+    entry_from_stat,
+    padding,
+)
+from dockyard.archive.whiteouts import (
+    WHITEOUT_OPAQUE,
+    WHITEOUT_PREFIX,
+    is_opaque,
+    is_whiteout_device,
+)
+from dockyard.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+_READ = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class DiffResult:
+    """The uncompressed layer written: its diff_id and size in bytes."""
+
+    diff_id: str
+    size: int
+    entries: int
+
+
+class _HashingOut:
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.hash.update(data)
+        self.size += len(data)
+        self._out.write(data)
+
+
+class _Writer:
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = _HashingOut(out)
+        self.inodes: dict[tuple[int, int], str] = {}
+        self.entries = 0
+
+    def entry(self, e: TarEntry) -> None:
+        self.out.write(encode_header(e))
+        self.entries += 1
+
+    def path(self, name: str, path: str, st: os.stat_result) -> None:
+        """Write the entry for the file at ``path`` (an ``lstat`` of it in ``st``)."""
+        if stat.S_ISSOCK(st.st_mode):
+            log.warning("archive: skipping socket %s", path)
+            return
+        key = (st.st_dev, st.st_ino)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            first = self.inodes.get(key)
+            if first is not None:
+                self.entry(TarEntry(name=name, type=EntryType.HARDLINK, mode=stat.S_IMODE(
+                    st.st_mode), uid=st.st_uid, gid=st.st_gid,
+                    mtime_ns=st.st_mtime_ns, linkname=first))
+                return
+            self.inodes[key] = name
+        link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+        e = entry_from_stat(name, st, linkname=link, xattrs=read_xattrs(path))
+        if e.type is not EntryType.FILE:
+            self.entry(e)
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            self.entry(e)
+            left = e.size
+            while left:
+                data = os.read(fd, min(left, _READ))
+                if not data:
+                    raise Conflict(f"{path} shrank while it was archived")
+                self.out.write(data)
+                left -= len(data)
+        finally:
+            os.close(fd)
+        self.out.write(padding(e.size))
+
+    def whiteout(self, name: str, st: os.stat_result | None) -> None:
+        d, _, base = name.rpartition("/")
+        wname = (d + "/" if d else "") + WHITEOUT_PREFIX + base
+        self.entry(TarEntry(name=wname, type=EntryType.FILE, mode=0o600,
+                            uid=st.st_uid if st else 0, gid=st.st_gid if st else 0,
+                            mtime_ns=st.st_mtime_ns if st else 0))
+
+    def opaque(self, name: str, st: os.stat_result) -> None:
+        self.entry(TarEntry(name=name + "/" + WHITEOUT_OPAQUE, type=EntryType.FILE,
+                            mode=stat.S_IMODE(st.st_mode) & 0o777, uid=st.st_uid,
+                            gid=st.st_gid, mtime_ns=st.st_mtime_ns))
+
+    def finish(self) -> DiffResult:
+        self.out.write(END_OF_ARCHIVE)
+        return DiffResult(diff_id="sha256:" + self.out.hash.hexdigest(), size=self.out.size,
+                          entries=self.entries)
+
+
+def write_diff(lower: Sequence[str] | str | None, upper: str, out: BinaryIO, *,
+               mode: DiffMode | str = DiffMode.OVERLAY) -> DiffResult:
+    """Write the uncompressed layer tar of ``upper``'s changes over ``lower`` to ``out``.
+
+    ``OVERLAY``: ``upper`` is an overlay upper dir (``lower`` is not needed). ``TREE``:
+    ``upper`` and ``lower`` are full trees (``lower`` None: an empty parent). Wrap ``out``
+    in a ``CompressingWriter`` to get the compressed blob and its digest in the same pass.
+    """
+    w = _Writer(out)
+    if DiffMode(mode) is DiffMode.OVERLAY:
+        _walk_upper(w, upper, "")
+    else:
+        _write_changes(w, upper, changes(lower, upper, mode=DiffMode.TREE))
+    return w.finish()
+
+
+def _walk_upper(w: _Writer, upper: str, prefix: str) -> None:
+    for name, st in scan(upper):
+        rel = prefix + name
+        path = os.path.join(upper, name)
+        if is_whiteout_device(st):
+            w.whiteout(rel, st)
+            continue
+        w.path(rel, path, st)
+        if stat.S_ISDIR(st.st_mode):
+            if is_opaque(path):
+                w.opaque(rel, st)
+            _walk_upper(w, path, rel + "/")
+
+
+def _write_changes(w: _Writer, upper: str, found: list[Change]) -> None:
+    for change in found:
+        rel = "/".join(change.parts)
+        if change.kind is ChangeKind.DELETED:
+            w.whiteout(rel, None)
+            continue
+        path = os.path.join(upper, rel)
+        w.path(rel, path, os.stat(path, follow_symlinks=False))
