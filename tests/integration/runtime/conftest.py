@@ -641,9 +641,19 @@ def runtime_guard(request: pytest.FixtureRequest, tmp_path: Path,
         finally:
             reaper.stop()
             _set_subreaper(False)
-            _remove_parent_cgroups()
     if problems:
         pytest.fail("left behind after the test:\n  " + "\n  ".join(problems))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_cgroup_parent_at_exit() -> Iterator[None]:
+    """rmdir /sys/fs/cgroup/*/dockyard-test once, at the end of the session (if empty).
+
+    Not after each test: another test run on the machine may be creating a container
+    under it at that moment (a runtime that makes the parent, then the child, fails).
+    """
+    yield
+    _remove_parent_cgroups()
 
 
 @pytest.fixture(params=RUNTIME_NAMES)
