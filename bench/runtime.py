@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Container start latency: `/bin/true` in a busybox bundle, N times per path, one table.
+
+Rows, all measured in the same run on the same bundle (Docker's default spec):
+
+- ``floor``      ``unshare --fork --pid --mount --uts --ipc --net true``: namespaces only,
+                 no rootfs, no cgroups; what no runtime can beat;
+- ``runc``       ``runc run``: the reference (about 27 ms on the project's machines);
+- ``cold``       ``dockyard-runtime run``: our CLI from a fresh interpreter (the console
+                 script's real path, not a pyenv shim);
+- ``warm``       the supervisor's in-process driver (the zygote the daemon will use):
+                 create → start → wait → delete through ``SupervisorClient``;
+- ``sv+runc``    the same supervisor calls with the runc CLI driver, for reference.
+
+Every container gets a unique ``linux.cgroupsPath`` (``/dockyard-bench/<id>``) and is
+deleted; the timed span of ``run`` rows includes the runtime's own cleanup, as does the
+supervisor rows' ``delete``. Goals (issue 2): warm <= 1/2 runc, cold <= runc.
+
+Run as root: ``python3 bench/runtime.py [-n 50] [--rows floor,runc,cold,warm,sv+runc]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dockyard.image.busybox import make_busybox_rootfs
+from dockyard.runtime.specgen import default_spec
+
+CGROUP_PARENT = "dockyard-bench"
+ALL_ROWS = ("floor", "runc", "cold", "warm", "sv+runc")
+GOALS = {"warm": 0.5, "cold": 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    name: str
+    what: str
+    samples: list[float] | None  # seconds; None when the path is not available
+    note: str = ""
+
+    def median(self) -> float:
+        assert self.samples
+        return statistics.median(self.samples)
+
+    def p90(self) -> float:
+        assert self.samples
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+
+
+class Bench:
+    """A temp workspace: one busybox rootfs, a bundle per container, state roots."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.rootfs = work / "rootfs"
+        make_busybox_rootfs(str(self.rootfs))
+        self.ids: list[str] = []
+
+    def bundle(self, tag: str) -> tuple[str, Path]:
+        cid = f"bench-{tag.replace('+', '')}-{secrets.token_hex(4)}"
+        self.ids.append(cid)
+        spec = default_spec(["/bin/true"], cgroups_path=f"/{CGROUP_PARENT}/{cid}")
+        spec["root"] = {"path": str(self.rootfs), "readonly": True}
+        for rl in spec["process"]["rlimits"]:  # no CAP_SYS_RESOURCE in the sandbox
+            _soft, hard = resource.getrlimit(getattr(resource, rl["type"]))
+            if hard != resource.RLIM_INFINITY:
+                rl["hard"] = min(rl["hard"], hard)
+                rl["soft"] = min(rl["soft"], rl["hard"])
+        bundle = self.work / "bundles" / cid
+        bundle.mkdir(parents=True)
+        (bundle / "config.json").write_text(json.dumps(spec))
+        return cid, bundle
+
+    def remove_cgroups(self) -> None:
+        base = Path("/sys/fs/cgroup")
+        for hierarchy in [base, *base.iterdir()]:
+            parent = hierarchy / CGROUP_PARENT
+            if not parent.is_dir():
+                continue
+            for child in parent.iterdir():
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+
+
+def timed(n: int, warmup: int, once: Callable[[int], None]) -> list[float]:
+    for i in range(warmup):
+        once(-1 - i)
+    samples = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        once(i)
+        samples.append(time.perf_counter() - t0)
+    return samples
+
+
+def run_quiet(argv: list[str]) -> None:
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {r.returncode}: "
+                           f"{r.stderr.decode(errors='replace').strip()}")
+
+
+# ---------------------------------------------------------------------------- rows
+
+
+def row_floor(n: int, warmup: int) -> Row:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return Row("floor", "unshare --fork --pid --mount --uts --ipc --net true", None,
+                   "unshare not installed")
+    argv = [unshare, "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "true"]
+    return Row("floor", "unshare (namespaces only)", timed(n, warmup, lambda _i: run_quiet(argv)))
+
+
+def row_cli(name: str, what: str, argv: list[str] | None, bench: Bench, n: int,
+            warmup: int, note: str = "") -> Row:
+    if argv is None:
+        return Row(name, what, None, note)
+    root = bench.work / f"state-{name}"
+    root.mkdir()
+    prepared: list[tuple[str, Path]] = [bench.bundle(name) for _ in range(n + warmup)]
+    samples: list[float] = []
+    for i, (cid, bundle) in enumerate(prepared):
+        t0 = time.perf_counter()
+        run_quiet([*argv, "--root", str(root), "run", "--bundle", str(bundle), cid])
+        elapsed = time.perf_counter() - t0
+        subprocess.run([*argv, "--root", str(root), "delete", "--force", cid],
+                       capture_output=True)
+        if i >= warmup:
+            samples.append(elapsed)
+    return Row(name, what, samples, note)
+
+
+def dockyard_runtime_argv() -> tuple[list[str] | None, str]:
+    script = Path(sysconfig.get_path("scripts")) / "dockyard-runtime"
+    if script.is_file():
+        return [str(script)], str(script)
+    return None, f"{script} does not exist (pip install -e .)"
+
+
+@contextlib.contextmanager
+def supervisor(work: Path) -> Iterator[tuple[Any, Path] | str]:
+    """A supervisor for the bench, stopped at the end; or why there is none."""
+    try:
+        from dockyard.runtime.supervisor.client import SupervisorClient, spawn_supervisor
+    except ImportError as e:
+        yield f"no supervisor client: {e}"
+        return
+    state = work / "supervisor"
+    state.mkdir()
+    try:
+        pid = spawn_supervisor(str(state))
+    except Exception as e:  # reported in the table, not hidden
+        yield f"the supervisor did not start: {e}"
+        return
+    client = SupervisorClient.for_state(str(state))
+    try:
+        yield client, state
+    finally:
+        client.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
+        else:
+            os.kill(pid, signal.SIGKILL)
+
+
+def row_supervisor(name: str, what: str, sv: tuple[Any, Path] | str, kind: str,
+                   binary: str | None, bench: Bench, n: int, warmup: int) -> Row:
+    if isinstance(sv, str):
+        return Row(name, what, None, sv)
+    from dockyard.runtime.supervisor.protocol import RuntimeKind, RuntimeSpec
+
+    client, _state = sv
+    root = bench.work / f"state-{name.replace('+', '')}"
+    root.mkdir()
+    spec = RuntimeSpec(RuntimeKind(kind), str(root), binary or "runc")
+    prepared = [bench.bundle(name) for _ in range(n + warmup)]
+    samples: list[float] = []
+    for i, (cid, bundle) in enumerate(prepared):
+        t0 = time.perf_counter()
+        client.create(cid, str(bundle), spec)
+        client.start(cid)
+        status = client.wait(cid)
+        client.delete(cid)
+        elapsed = time.perf_counter() - t0
+        if getattr(status, "exit_code", 0) != 0:
+            raise RuntimeError(f"{name}: /bin/true exited {status}")
+        if i >= warmup:
+            samples.append(elapsed)
+    return Row(name, what, samples)
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def report(rows: list[Row], n: int) -> str:
+    ref = next((r for r in rows if r.name == "runc" and r.samples), None)
+    lines = [f"container start latency: /bin/true in a busybox bundle, {n} runs per row",
+             "",
+             f"{'row':<9} {'median ms':>10} {'p90 ms':>8} {'x runc':>7}  {'goal':<14} what",
+             "-" * 90]
+    for r in rows:
+        if not r.samples:
+            lines.append(f"{r.name:<9} {'—':>10} {'—':>8} {'—':>7}  {'':<14} {r.what}: "
+                         f"NOT MEASURED ({r.note})")
+            continue
+        ratio = r.median() / ref.median() if ref else float("nan")
+        goal = ""
+        if r.name in GOALS and ref:
+            limit = GOALS[r.name]
+            goal = f"<={limit:g}x {'met' if ratio <= limit else 'MISSED'}"
+        lines.append(f"{r.name:<9} {r.median() * 1e3:>10.1f} {r.p90() * 1e3:>8.1f} "
+                     f"{ratio:>7.2f}  {goal:<14} {r.what}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("-n", "--runs", type=int, default=50, help="timed runs per row")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rows", default=",".join(ALL_ROWS),
+                    help=f"comma-separated subset of {','.join(ALL_ROWS)}")
+    args = ap.parse_args(argv)
+    wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = set(wanted) - set(ALL_ROWS)
+    if unknown:
+        ap.error(f"unknown rows: {sorted(unknown)}")
+    if os.geteuid() != 0:
+        print("bench/runtime.py needs root (namespaces, cgroups, mounts)", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
+    bench = Bench(work)
+    rows: list[Row] = []
+    try:
+        n, w = args.runs, args.warmup
+        with supervisor(work) as sv:
+            for name in wanted:
+                if name == "floor":
+                    rows.append(row_floor(n, w))
+                elif name == "runc":
+                    runc = shutil.which("runc")
+                    rows.append(row_cli("runc", "runc run", [runc] if runc else None, bench,
+                                        n, w, "runc not installed"))
+                elif name == "cold":
+                    cli, note = dockyard_runtime_argv()
+                    rows.append(row_cli("cold", "dockyard-runtime run (fresh CLI)", cli,
+                                        bench, n, w, note))
+                elif name == "warm":
+                    rows.append(row_supervisor("warm", "supervisor, in-process driver", sv,
+                                               "in-process", None, bench, n, w))
+                elif name == "sv+runc":
+                    rows.append(row_supervisor("sv+runc", "supervisor, runc CLI driver", sv,
+                                               "oci-cli", shutil.which("runc"), bench, n, w))
+                print(f"  measured {name}", file=sys.stderr)
+    finally:
+        bench.remove_cgroups()
+        shutil.rmtree(work, ignore_errors=True)
+    print(report(rows, args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
