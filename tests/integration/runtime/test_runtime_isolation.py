@@ -62,8 +62,8 @@ def test_proc_lists_only_container_pids(oci_runtime: Runtime) -> None:
     r = oci_runtime.run(box)
     assert r.returncode == 0, r
     pids = [int(p) for p in r.stdout.split()]
-    assert pids[0] == 1 and all(p < 20 for p in pids), pids
-    assert os.getpid() not in pids or os.getpid() < 20
+    # sh is 1; the pipeline's processes follow: no host pid is visible
+    assert pids[0] == 1 and all(p < 10 for p in pids), pids
 
 
 def test_host_mounts_are_invisible(oci_runtime: Runtime) -> None:
