@@ -170,6 +170,13 @@ def _wait_ready(sync_r: int) -> None:
     raise FailedPrecondition(text or "container init exited during setup")
 
 
+def _check_console(plan: process.ProcessPlan, path: str | None, fd: int | None) -> None:
+    if plan.terminal and path is None and fd is None:
+        raise InvalidArgument("cannot allocate a tty without a console socket (--console-socket)")
+    if not plan.terminal and (path is not None or fd is not None):
+        raise InvalidArgument("a console socket was given but process.terminal is false")
+
+
 def _connect_console(path: str) -> int:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -229,8 +236,7 @@ def create(
     if spec.process is None:  # for the type checker: _check_spec refused it already
         raise InvalidArgument("config.json: process is required")
     plan = process.plan(spec.process)
-    if plan.terminal and console_socket is None and console_fd is None:
-        raise InvalidArgument("cannot allocate a tty without a console socket (--console-socket)")
+    _check_console(plan, console_socket, console_fd)
     mgr = cgroups.new_manager(spec.linux.cgroups_path, container_id)
     cdir = state.reserve(root, container_id)
     fds: list[int] = []
@@ -485,8 +491,7 @@ def exec_process(
         raise Conflict(f"cannot exec in a container that is {status}")
     spec = load_spec(os.path.join(st.bundle, "config.json"))
     plan = process.plan(proc)
-    if plan.terminal and console_socket is None and console_fd is None:
-        raise InvalidArgument("cannot allocate a tty without a console socket (--console-socket)")
+    _check_console(plan, console_socket, console_fd)
     mgr = cgroups.new_manager(st.cgroups_path, st.id)
     fds: list[int] = []
     try:

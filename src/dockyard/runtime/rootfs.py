@@ -128,6 +128,8 @@ def mount_all(spec: Spec, rootfs: str, bundle: str, cgroup: CgroupMountPlan) -> 
 
 def mount_one(m: Mount, rootfs: str, bundle: str, cgroup: CgroupMountPlan, spec: Spec) -> None:
     opts = mountopts.parse(m.options)
+    if m.type in ("proc", "sysfs"):
+        _refuse_symlinked_destination(rootfs, m)
     dest = secure_join(rootfs, m.destination)
     if m.type == "bind" or opts.is_bind:
         _bind(resolve_bind_source(bundle, m.source), dest, opts)
@@ -152,6 +154,20 @@ def mount_one(m: Mount, rootfs: str, bundle: str, cgroup: CgroupMountPlan, spec:
             os.chmod(dest, old_mode)
     for p in opts.propagation:
         sc.mount(None, dest, None, p)
+
+
+def _refuse_symlinked_destination(rootfs: str, m: Mount) -> None:
+    """procfs and sysfs go on ordinary directories only (runc CVE-2019-19921): a symlink
+    there would redirect the kernel's view of the container onto a path of the rootfs'
+    author's choosing."""
+    path = os.path.join(rootfs, m.destination.lstrip("/"))
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidArgument(
+            f"{m.type} must be mounted on an ordinary directory: {m.destination} is not one")
 
 
 def _bind(source: str, dest: str, opts: mountopts.MountOptions) -> None:
