@@ -19,6 +19,7 @@ import tempfile
 import termios
 
 from dockyard import errors
+from dockyard.runtime.supervisor.protocol import recv_with_fds
 from dockyard.runtime.supervisor.records import MAX_UNIX_PATH
 
 _WINSIZE = struct.Struct("HHHH")
@@ -60,8 +61,7 @@ class ConsoleListener:
             raise errors.Internal("the runtime did not send the terminal's master") from None
         with conn:
             conn.settimeout(timeout)
-            _data, fds, _flags, _addr = socket.recv_fds(conn, _MAX_NAME, 1,
-                                                        socket.MSG_CMSG_CLOEXEC)
+            _name, fds = recv_with_fds(conn, _MAX_NAME, 1)
         if len(fds) != 1:
             for fd in fds:
                 os.close(fd)

@@ -27,6 +27,7 @@ exited and all of its output has been sent.
 
 from __future__ import annotations
 
+import array
 import enum
 import json
 import os
@@ -114,6 +115,7 @@ class Stream(enum.IntEnum):
 
 
 FRAME_HEADER = struct.Struct(">BxxxL")
+_FD = array.array("i")
 
 
 def frame(stream: Stream, data: bytes) -> bytes:
@@ -467,11 +469,24 @@ class LineReader:
         self._fds.clear()
 
 
-def recv_with_fds(sock: socket.socket, bufsize: int = 65536) -> tuple[bytes, list[int]]:
-    """recvmsg() that also returns the SCM_RIGHTS descriptors that came with the bytes."""
-    data, fds, _flags, _addr = socket.recv_fds(sock, bufsize, MAX_FDS_PER_MESSAGE,
-                                                socket.MSG_CMSG_CLOEXEC)
-    return data, list(fds)
+def recv_with_fds(sock: socket.socket, bufsize: int = 65536,
+                  maxfds: int = MAX_FDS_PER_MESSAGE) -> tuple[bytes, list[int]]:
+    """recvmsg() returning the bytes and the SCM_RIGHTS descriptors that came with them.
+
+    The descriptors are received close-on-exec (``MSG_CMSG_CLOEXEC``; Python 3.11's
+    ``socket.recv_fds`` drops its ``flags`` argument, hence this function). If the sender
+    sent more than ``maxfds``, the kernel closes the surplus and the count announced by the
+    message will not match: the message is then refused.
+    """
+    data, ancdata, _flags, _addr = sock.recvmsg(
+        bufsize, socket.CMSG_SPACE(maxfds * _FD.itemsize), socket.MSG_CMSG_CLOEXEC)
+    fds: list[int] = []
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(payload[: len(payload) - len(payload) % _FD.itemsize])
+            fds.extend(arr)
+    return data, fds
 
 
 # --------------------------------------------------------------------------- field parsing

@@ -33,9 +33,22 @@ from dockyard.runtime.supervisor.records import StateDir
 log = logging.getLogger(__name__)
 
 
+_HANDLED = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT)
+
+
 def _ignore(signum: int, frame: Any) -> None:
     """A Python-level handler is needed for set_wakeup_fd to see the signal; the work is
     done by the loop when it reads the wakeup pipe."""
+
+
+def _defaults_in_child() -> None:
+    """After ``os.fork`` (the in-process launcher forks containers from us), the child
+    must not keep our handlers: a SIGTERM to a created container would be swallowed by
+    ``_ignore``, and its SIGCHLDs would be written into our wakeup pipe."""
+    signal.set_wakeup_fd(-1)
+    for sig in _HANDLED:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 class Server:
@@ -72,9 +85,10 @@ class Server:
         os.set_blocking(self._wakeup_r, False)
         os.set_blocking(self._wakeup_w, False)
         signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+        for sig in _HANDLED:
             signal.signal(sig, _ignore)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        os.register_at_fork(after_in_child=_defaults_in_child)
         self.loop.add_reader(self._wakeup_r, self._on_signals)
 
     def recover(self) -> None:
