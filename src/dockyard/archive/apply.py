@@ -274,6 +274,7 @@ class _Applier:
         os.mknod(victim, stat.S_IFCHR, 0, dir_fd=pfd)
         if self.same_owner:
             os.chown(victim, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
+        os.utime(victim, ns=(e.mtime_ns, e.mtime_ns), dir_fd=pfd, follow_symlinks=False)
         self.created.add(vparts)
 
     def _opaque(self, dparts: tuple[str, ...], e: TarEntry) -> None:
