@@ -62,8 +62,9 @@ def test_proc_lists_only_container_pids(oci_runtime: Runtime) -> None:
     r = oci_runtime.run(box)
     assert r.returncode == 0, r
     pids = [int(p) for p in r.stdout.split()]
-    # sh is 1; the pipeline's processes follow: no host pid is visible
-    assert pids[0] == 1 and all(p < 10 for p in pids), pids
+    # sh is 1, then the pipeline's four processes (numbers vary with the runtime's own
+    # short-lived helpers): the host's hundreds of processes are not there
+    assert pids[0] == 1 and len(pids) <= 5, pids
 
 
 def test_host_mounts_are_invisible(oci_runtime: Runtime) -> None:
