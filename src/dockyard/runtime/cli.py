@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable
 
@@ -156,15 +155,16 @@ def cmd_run(root: str, argv: list[str]) -> int:
     master = -1
     ours = theirs = None
     if a.get("console-socket") is None and _wants_terminal(bundle):
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        from dockyard.runtime import console
+
+        ours, theirs = console.pair()
     try:
         st = launcher.create(root, cid, bundle, console_socket=a.get("console-socket"),
                              console_fd=theirs.fileno() if theirs else None,
                              pid_file=a.get("pid-file"), no_pivot="no-pivot" in a.bools)
         if ours is not None and theirs is not None:
             theirs.close()
-            _msg, fds, _f, _ad = socket.recv_fds(ours, 4096, 1)
-            master = fds[0]
+            master = console.recv_master(ours)
         return _run_foreground(root, cid, st.pid, master, "keep" not in a.bools)
     finally:
         if ours is not None:
@@ -325,7 +325,9 @@ def cmd_exec(root: str, argv: list[str]) -> int:
     if proc["terminal"] and a.get("console-socket") is None:
         if detach:
             raise InvalidArgument("cannot allocate a tty with --detach without --console-socket")
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        from dockyard.runtime import console
+
+        ours, theirs = console.pair()
     master = -1
     try:
         pid = launcher.exec_process(root, cid, parse_process(proc),
@@ -336,8 +338,7 @@ def cmd_exec(root: str, argv: list[str]) -> int:
             return 0
         if ours is not None and theirs is not None:
             theirs.close()
-            _m, fds, _f, _ad = socket.recv_fds(ours, 4096, 1)
-            master = fds[0]
+            master = console.recv_master(ours)
         _forward_signals(pid)
         if master >= 0:
             from dockyard.runtime import console

@@ -56,6 +56,19 @@ def setup_console(sock_fd: int, uid: int, gid: int, size: tuple[int, int] | None
         os.close(slave)
 
 
+def pair() -> tuple[socket.socket, socket.socket]:
+    """A connected pair for a foreground caller: (ours, the runtime's console socket)."""
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+
+def recv_master(conn: socket.socket) -> int:
+    """The pty master sent over a connected console socket."""
+    _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 1)
+    if not fds:
+        raise OSError("console socket: no file descriptor received")
+    return fds[0]
+
+
 def receive_master(listener: socket.socket) -> int:
     """Accept one connection on a console socket and return the pty master it carries."""
     conn, _ = listener.accept()

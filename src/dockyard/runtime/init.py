@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from typing import NamedTuple, NoReturn
 
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Spec
-from dockyard.runtime import console, process, rootfs
+from dockyard.runtime import process, rootfs
 from dockyard.runtime.process import ProcessPlan
 from dockyard.runtime.rootfs import CgroupMountPlan
 
@@ -35,6 +36,9 @@ class InitContext(NamedTuple):
     fifo_fd: int  # O_PATH descriptor of <state>/exec.fifo
     sync_fd: int  # write end of the sync pipe to the parent
     console_fd: int  # connected console socket, or -1
+    # console.setup_console when the process has a terminal: imported by the parent only
+    # then (it pulls in socket and termios), and always before the fork.
+    setup_console: Callable[[int, int, int, tuple[int, int] | None], None] | None
 
 
 def report_error(sync_fd: int, exc: BaseException) -> NoReturn:
@@ -106,8 +110,8 @@ def _prepare(ctx: InitContext) -> tuple[str, ProcessPlan]:
         os.chroot(ctx.rootfs)
         os.chdir("/")
     # The pty is made in the container's devpts, after the mounts, before /dev turns ro.
-    if plan.terminal:
-        console.setup_console(ctx.console_fd, plan.uid, plan.gid, plan.console_size)
+    if ctx.setup_console is not None:
+        ctx.setup_console(ctx.console_fd, plan.uid, plan.gid, plan.console_size)
     if ctx.new_mount_ns:
         rootfs.remount_dev_ro(spec)
     if ctx.new_uts_ns:

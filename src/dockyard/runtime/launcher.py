@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
-import socket
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, NoReturn
@@ -37,7 +35,7 @@ from dockyard.errors import (
 )
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Process, Spec, load_spec
-from dockyard.runtime import cgroups, console, init, process, rootfs, state
+from dockyard.runtime import cgroups, init, process, rootfs, state
 from dockyard.runtime.state import ContainerState
 
 _NS_FLAGS = {
@@ -177,7 +175,26 @@ def _check_console(plan: process.ProcessPlan, path: str | None, fd: int | None) 
         raise InvalidArgument("a console socket was given but process.terminal is false")
 
 
+def _console_setup(
+    plan: process.ProcessPlan,
+) -> Callable[[int, int, int, tuple[int, int] | None], None] | None:
+    """The pty set-up function, imported (before any fork) only for a terminal."""
+    if not plan.terminal:
+        return None
+    from dockyard.runtime import console
+
+    return console.setup_console
+
+
+def _rmtree(path: str, ignore_errors: bool = False) -> None:
+    import shutil  # not on the start path: only delete and failures need it
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
+
+
 def _connect_console(path: str) -> int:
+    import socket
+
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
@@ -268,7 +285,8 @@ def create(
             spec=spec, bundle=bundle, rootfs=rootfs_path, plan=plan, cgroup=cg_plan,
             new_mount_ns=spec.linux.namespace("mount") is not None,
             new_uts_ns=spec.linux.namespace("uts") is not None,
-            no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd)
+            no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd,
+            setup_console=_console_setup(plan))
 
         def child(sync_w: int) -> NoReturn:
             init.run_init(ctx._replace(sync_fd=sync_w))
@@ -295,7 +313,7 @@ def create(
         try:
             mgr.destroy()
         finally:
-            shutil.rmtree(cdir, ignore_errors=True)
+            _rmtree(cdir, ignore_errors=True)
         raise
     finally:
         for fd in fds:
@@ -439,14 +457,14 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         if not _wait_gone(st.pid, st.pid_start, 10.0):
             raise FailedPrecondition(f"container {container_id}: process {st.pid} did not die")
     mgr.destroy()
-    shutil.rmtree(os.path.join(root, container_id))
+    _rmtree(os.path.join(root, container_id))
 
 
 def remove_leftovers(root: str, container_id: str) -> None:
     """Remove the directory of a container whose state was never written."""
     d = state.container_dir(root, container_id)
     if os.path.isdir(d) and not os.path.exists(os.path.join(d, state.STATE_FILE)):
-        shutil.rmtree(d)
+        _rmtree(d)
 
 
 def pause(root: str, container_id: str) -> None:
@@ -515,11 +533,13 @@ def exec_process(
         if state.proc_start_time(st.pid) != st.pid_start:
             raise FailedPrecondition(f"container {container_id} is not running")
 
+        setup_console = _console_setup(plan)
+
         def child(sync_w: int) -> NoReturn:
             try:
                 os.setsid()
-                if plan.terminal:
-                    console.setup_console(cfd, plan.uid, plan.gid, plan.console_size)
+                if setup_console is not None:
+                    setup_console(cfd, plan.uid, plan.gid, plan.console_size)
                 process.set_oom_score_adj(plan)
                 process.set_rlimits(plan)
                 sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
