@@ -11,8 +11,9 @@
     ├── labels/
     │   ├── lock                      flock(2)ed around every read-modify-write of labels
     │   └── <alg>/
-    │       └── <hex>.json            {"key": "value", ...}: the blob's mutable labels
-    │                                 (replaced atomically; absent means no labels)
+    │       └── <hex>.json            {"key": "value", ...}: the blob's mutable labels,
+    │                                 replaced atomically; its mtime is the blob's updated
+    │                                 time. Absent: never labelled.
     └── ingest/
         ├── <sha256 of ref>/          one write in progress ("ingest"), named by a hash
         │   │                         of its ref so that any ref string is a safe name

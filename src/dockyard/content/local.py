@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from dockyard.oci.descriptor import Descriptor
@@ -140,12 +140,12 @@ class LocalContentStore:
             self._store_labels(digest, dict(labels))
 
     def _store_labels(self, digest: Digest, labels: dict[str, str]) -> None:
+        """Write the sidecar (``{}`` too: its mtime is the blob's updated time), stamped
+        with a precise time (the kernel's file clock is coarse)."""
         path = self.layout.labels_path(digest)
-        if labels:
-            write_atomic(path, json.dumps(labels, sort_keys=True).encode())
-        else:
-            with suppress(FileNotFoundError):  # no labels and no file: already so
-                os.unlink(path)
+        write_atomic(path, json.dumps(labels, sort_keys=True).encode())
+        t = time.time_ns()
+        os.utime(path, ns=(t, t))
 
     def update_labels(self, digest: Digest, labels: Mapping[str, str], *,
                       replace: bool = False) -> Info:
@@ -162,10 +162,6 @@ class LocalContentStore:
                     else:
                         new.pop(k, None)
             self._store_labels(digest, new)
-            if not new:
-                # No sidecar to carry the update time: touch the blob (its mtime is
-                # the updated time when there are no labels).
-                os.utime(self.layout.blob_path(digest))
         return self.info(digest)
 
     # ----------------------------------------------------------------- ingests
@@ -279,6 +275,11 @@ class LocalContentStore:
                     if last is not None and last > cutoff:
                         continue
                     header = ingest.read_header(d)
+                    if last is None and header is None:
+                        # Only our lock file: the directory vanished under us and try_lock
+                        # recreated it. Tidy it away without reporting an ingest.
+                        ingest.remove(self.layout.ingest, d)
+                        continue
                     ingest.remove(self.layout.ingest, d)
                     removed.append(header.ref if header is not None else name)
                 finally:
@@ -292,6 +293,13 @@ class LocalContentStore:
         from .helpers import ingest_bytes
 
         return ingest_bytes(self, data, expected, labels)
+
+
+if TYPE_CHECKING:
+    from .store import ContentStore
+
+    def _implements(s: LocalContentStore) -> ContentStore:
+        return s  # mypy checks that LocalContentStore satisfies the protocol
 
 
 class _FileLock:
