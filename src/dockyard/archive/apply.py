@@ -170,6 +170,7 @@ class _Applier:
             if existing is not None and not (
                     e.type is EntryType.DIR and stat.S_ISDIR(existing.st_mode)):
                 pfd = self._remove(pfd, parts, existing)
+                existing = None
             if e.type is EntryType.FILE:
                 self._file(pfd, name, e, reader)
             elif e.type is EntryType.DIR:
@@ -308,7 +309,9 @@ class _Applier:
         if st is None:
             self._make_parent(pfd, parts[-1], parts)
         elif not stat.S_ISDIR(st.st_mode):
-            raise InvalidArgument(f"entry {entry!r}: {display(parts)!r} is not a directory")
+            kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
+            raise InvalidArgument(f"entry {entry!r}: parent {display(parts)!r} is {kind}; "
+                                  "refusing to write through it")
         return os.open(parts[-1], _DIR_FLAGS, dir_fd=pfd)
 
     # -- helpers -------------------------------------------------------------------------
