@@ -27,7 +27,8 @@ def ingest_stream(store: ContentStore, ref: str, reader: BinaryIO,
     """Write ``reader`` (positioned at the content's start) to the store and commit.
 
     An interrupted earlier ingest of ``ref`` is resumed when ``reader`` can seek past
-    what is there, else restarted. Content already present is success: its ``Info``.
+    what is there, else restarted. Content already present is success: its ``Info``
+    (with ``labels``, if given, merged into the existing ones).
     """
     try:
         w = store.writer(ref, expected)

@@ -133,6 +133,12 @@ def write_header(ingest_dir: str, ref: str, total: int | None, expected: Digest 
     write_atomic(os.path.join(ingest_dir, REF), ref.encode("utf-8"))
 
 
+def write_expectations(ingest_dir: str, total: int, expected: Digest) -> None:
+    """Record the size and digest a resumed ingest has just been told to expect."""
+    write_atomic(os.path.join(ingest_dir, TOTAL), str(total).encode(), durable=False)
+    write_atomic(os.path.join(ingest_dir, EXPECTED), str(expected).encode(), durable=False)
+
+
 def write_updated_at(ingest_dir: str, text: str) -> None:
     write_atomic(os.path.join(ingest_dir, UPDATED_AT), text.encode(), durable=False)
 

@@ -201,18 +201,23 @@ class LocalContentStore:
             algorithm = want.algorithm if want is not None else CANONICAL
             return LocalWriter(self, ref, d, lock_file, data, Digester(algorithm), total, want,
                                started, started)
+        # Resuming: expectations learnt only now are recorded for later resumes.
+        total, want = header.total, header.expected
+        if expected is not None and (total is None or want is None):
+            total, want = expected.size, expected.digest
+            ingest.write_expectations(d, total, want)
         fd = os.open(data_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         data = io.FileIO(fd, "r+", closefd=True)
         try:
-            digester = rehash(data, header.expected.algorithm if header.expected else CANONICAL)
+            digester = rehash(data, want.algorithm if want is not None else CANONICAL)
             os.lseek(fd, 0, os.SEEK_END)
             status = ingest.read_status(d)
         except BaseException:
             data.close()
             raise
         log.debug("resuming ingest %r at %d bytes", ref, digester.size)
-        return LocalWriter(self, ref, d, lock_file, data, digester, header.total,
-                           header.expected, status.started_at, status.updated_at)
+        return LocalWriter(self, ref, d, lock_file, data, digester, total, want,
+                           status.started_at, status.updated_at)
 
     def status(self, ref: str) -> Status:
         ingest.validate_ref(ref)

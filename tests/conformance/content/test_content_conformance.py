@@ -354,6 +354,15 @@ def test_resume_checks_total_and_expected(store: ContentStore, content: Content)
     with store.writer("r") as w:
         assert w.offset == 500
         assert w.status().expected == digest_bytes(data) and w.status().total == 1000
+    # Expectations given only on resume are adopted (and kept for the next resume).
+    with store.writer("late") as w:
+        w.write(data[:100])
+    with store.writer("late", desc(data)) as w:
+        assert w.offset == 100 and w.status().total == 1000
+    with store.writer("late") as w:
+        assert w.status().expected == digest_bytes(data)
+        w.write(data[100:])
+        w.commit()
     # A different expectation starts the ingest over rather than mixing contents.
     with store.writer("r", desc(other)) as w:
         assert w.offset == 0

@@ -104,6 +104,7 @@ def test_concurrent_distinct_blobs(store: ContentStore, content: Content) -> Non
 def test_one_writer_per_ref_between_threads(store: ContentStore) -> None:
     outcomes: list[str] = []
     start = threading.Barrier(6)
+    all_refused = threading.Event()
 
     def grab() -> None:
         start.wait()
@@ -111,9 +112,11 @@ def test_one_writer_per_ref_between_threads(store: ContentStore) -> None:
             w = store.writer("contended")
         except Unavailable:
             outcomes.append("locked")
+            if outcomes.count("locked") == 5:
+                all_refused.set()
             return
         outcomes.append("got")
-        time.sleep(0.2)
+        all_refused.wait(timeout=30)  # hold the ref until every other thread has tried
         w.close()
 
     threads = [threading.Thread(target=grab) for _ in range(6)]
