@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dockyard.linux.syscalls import MNT_DETACH, mount, umount2
+from dockyard.linux.syscalls import MNT_DETACH, MS_BIND, MS_SHARED, mount, umount2
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -331,6 +331,42 @@ def test_rbind_carries_submounts_and_bind_does_not(oci_runtime: Runtime,
     assert (r.returncode, r.stdout) == (0, "submount\n"), r
     r = oci_runtime.run(oci_runtime.bundle(sh("ls -A /mnt/sub | wc -l"), _bind(src, ["bind"])))
     assert (r.returncode, r.stdout.strip()) == (0, "0"), r
+
+
+@pytest.fixture
+def shared_host_dir(runtime_guard: object, host_dir: Path) -> Iterator[Path]:
+    """host_dir bind-mounted on itself and made shared, so host mounts under it propagate.
+
+    (Depends on the runtime guard so that it is unmounted before the guard looks for
+    leftover mounts.)
+    """
+    (host_dir / "sub").mkdir()
+    mount(str(host_dir), str(host_dir), None, MS_BIND)
+    try:
+        mount(None, str(host_dir), None, MS_SHARED)
+        yield host_dir
+    finally:
+        umount2(str(host_dir), MNT_DETACH)
+
+
+@pytest.mark.parametrize(("propagation", "seen"), [("rslave", True), ("rprivate", False)])
+def test_bind_propagation_of_host_mounts(oci_runtime: Runtime, shared_host_dir: Path,
+                                         propagation: str, seen: bool) -> None:
+    """A mount the host makes under a shared bind source after start reaches the container
+    through an rslave bind and not through an rprivate one."""
+    script = ("echo up; while [ ! -e /mnt/go ]; do sleep 0.02; done; "
+              "echo entries: $(ls /mnt/sub); echo done")
+    box = oci_runtime.bundle(sh(script), _bind(shared_host_dir, ["rbind", propagation]))
+    oci_runtime.started(box, ready="up")
+    sub = shared_host_dir / "sub"
+    mount("tmpfs", str(sub), "tmpfs", 0, "size=64k")
+    try:
+        (sub / "marker").write_text("")
+        (shared_host_dir / "go").write_text("")
+        out = oci_runtime.wait_output(box, "done")
+    finally:
+        umount2(str(sub), MNT_DETACH)
+    assert ("entries: marker" in out) is seen, out
 
 
 def test_mount_propagation_does_not_reach_host(oci_runtime: Runtime, host_dir: Path) -> None:
