@@ -416,7 +416,13 @@ class Handlers:
         end, as dockerd reports a container whose shim vanished.
         """
         for rec, ex in self.state.recorded_containers():
-            c = Container(self.loop, self.state, rec, self.driver(rec.runtime), None)
+            try:
+                driver = self.driver(rec.runtime)
+            except errors.DockyardError as exc:
+                # Not fatal to the supervisor: the record stays on disk for a later one.
+                log.error("cannot recover container %s: %s", rec.id, exc)
+                continue
+            c = Container(self.loop, self.state, rec, driver, None)
             self.containers[rec.id] = c
             if ex is not None:
                 c.exit = ex.status
@@ -427,11 +433,16 @@ class Handlers:
                 alive = st.status is not RuntimeStatus.STOPPED and st.pid == rec.pid
             except errors.NotFound:
                 alive = False
+            pidfd = -1
+            if alive:
+                try:
+                    pidfd = os.pidfd_open(rec.pid)
+                except ProcessLookupError:
+                    alive = False  # it ended between the runtime's answer and now
             if not alive:
                 c.lost()
                 continue
             c.status = Status.UNKNOWN
-            pidfd = os.pidfd_open(rec.pid)
             self.loop.add_reader(pidfd, _on_pidfd(self.loop, pidfd, c))
             log.info("recovered %s (pid %d) without its stdio", c.label, rec.pid)
 

@@ -259,3 +259,19 @@ def test_a_client_that_vanishes_mid_wait_harms_nothing(
     sv.start("w")
     assert sv.wait("w").exit_code == 2
     assert sv.ping()["containers"] == 1
+
+
+def test_large_stdin_is_paced_not_dropped(served: tuple[SupervisorClient, Path]) -> None:
+    """More input than the stdin queue holds: reading from the client pauses, nothing is
+    lost, and the process sees every byte."""
+    sv, tmp = served
+    size = 3 * tasks.STDIN_HIGH_WATER
+    make(sv, tmp, "big", "sleep 0.5; wc -c", stdin=True)
+    with sv.attach("big", stdin=True, close_stdin=True) as stream:
+        sv.start("big")
+        stream.settimeout(30)
+        stream.write(b"y" * size)
+        stream.close_stdin()
+        out = stream.read_all()[Stream.STDOUT]
+    assert int(out) == size
+    assert sv.wait("big").exit_code == 0
