@@ -675,8 +675,8 @@ def host_root_disk() -> tuple[int, int]:
     candidates = [(os.major(dev), os.minor(dev))]
     for m in read_mountinfo():
         if m.mount_point == "/":
-            major, minor = m.major_minor.split(":")
-            candidates.append((int(major), int(minor)))
+            fields = m.major_minor.split(":")
+            candidates.append((int(fields[0]), int(fields[1])))
     for major, minor in candidates:
         if major != 0 and Path(f"/sys/dev/block/{major}:{minor}").exists():
             return major, minor
