@@ -97,10 +97,14 @@ def _fork_chain(
     stdio: Stdio,
     child: Callable[[int], NoReturn],
     dumpable: bool,
+    keep: tuple[int, ...] = (),
 ) -> tuple[int, int]:
     """Fork child1 → child2 as described above; returns (child2 pid, sync pipe read end).
 
     ``child(sync_w)`` runs in child2. Errors in child1 are sent up the sync pipe too.
+    Child1 closes every descriptor but stdio, its pipes and ``keep``: a caller such as
+    the supervisor holds other containers' pipes and its listening socket, which must not
+    stay open in a container waiting for start.
     """
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
@@ -125,6 +129,7 @@ def _fork_chain(
             if unshare_flags:
                 sc.unshare(unshare_flags)
             _apply_stdio(stdio)
+            _close_all_but({pid_w, sync_w, *keep})
             pid2 = os.fork()
             if pid2 == 0:
                 os.close(pid_w)
@@ -145,6 +150,16 @@ def _fork_chain(
         os.close(sync_r)
         raise FailedPrecondition(_error_text(msg) or f"container setup failed (status {status})")
     return int(raw), sync_r
+
+
+def _close_all_but(keep: set[int]) -> None:
+    """Close every descriptor above stdio except those in ``keep``."""
+    low = 3
+    for fd in sorted(f for f in keep if f >= 3):
+        if fd > low:
+            sc.close_range(low, fd - 1)
+        low = fd + 1
+    sc.close_range(low)
 
 
 def _error_text(msg: str) -> str:
@@ -291,7 +306,8 @@ def create(
         def child(sync_w: int) -> NoReturn:
             init.run_init(ctx._replace(sync_fd=sync_w))
 
-        pid, sync_r = _fork_chain(mgr.join_paths(), join, unshare_flags, stdio, child, True)
+        pid, sync_r = _fork_chain(mgr.join_paths(), join, unshare_flags, stdio, child, True,
+                                  keep=(fifo_fd, cfd))
         _wait_ready(sync_r)
         start_time = state.proc_start_time(pid)
         if start_time is None:
@@ -552,7 +568,7 @@ def exec_process(
             except BaseException as e:
                 init.report_error(sync_w, e)
 
-        pid, sync_r = _fork_chain(mgr.join_paths(), join, 0, stdio, child, False)
+        pid, sync_r = _fork_chain(mgr.join_paths(), join, 0, stdio, child, False, keep=(cfd,))
         try:
             msg = _read_all(sync_r).decode(errors="replace").strip()
         finally:
