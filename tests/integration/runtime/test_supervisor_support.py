@@ -53,11 +53,10 @@ def launcher_available() -> bool:
     return True
 
 
-# Every runtime the supervisor is tested with; in-process only once the launcher exists.
+# Every runtime the supervisor is tested with.
 RUNTIME_KINDS = [
     pytest.param("runc", id="runc"),
-    pytest.param("in-process", id="in-process", marks=pytest.mark.skipif(
-        not launcher_available(), reason="dockyard.runtime.launcher is not there yet")),
+    pytest.param("in-process", id="in-process"),
 ]
 
 
