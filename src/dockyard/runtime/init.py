@@ -63,12 +63,23 @@ def reset_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+_STOP_WHILE_CREATED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
+def _die_of_signal(signum: int, _frame: object) -> None:
+    os._exit(128 + signum)
+
+
 def run_init(ctx: InitContext) -> NoReturn:
     """Everything from the fresh fork to execve; never returns."""
     try:
         exe, plan = _prepare(ctx)
     except BaseException as e:
         report_error(ctx.sync_fd, e)
+    # While it waits for start, the init is PID 1 of its namespace: signals with the
+    # default action would be ignored. Like runc's init, die on the usual ones.
+    for sig in _STOP_WHILE_CREATED:
+        signal.signal(sig, _die_of_signal)
     # Tell the parent we are ready: create returns; the process waits for start.
     os.write(ctx.sync_fd, SYNC_READY)
     try:
@@ -76,6 +87,7 @@ def run_init(ctx: InitContext) -> NoReturn:
         # host; reopening it through /proc/self/fd needs no path into the host tree.
         fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
+        reset_signals()
         os.execve(exe, list(plan.args), env_dict(plan.env))
     except BaseException as e:
         os.write(2, f"dockyard-runtime: {e}\n".encode(errors="replace"))
