@@ -1,0 +1,142 @@
+"""``ImageService``: the image operations the daemon serves, as one plain synchronous API.
+
+It is a thin facade: each method resolves its arguments and calls one function of the
+module that owns the noun (``create``, ``naming``, ``query``, ``load``, ``save``,
+``unpack``, ``base``). The daemon calls it with ``asyncio.to_thread``; every store below
+is thread-safe.
+
+Lifecycle: ``ImageService.open(data_root, snapshotter)`` (recovers from a crash, see
+``stores``) → operations → ``close()``. Containers protect their image with ``hold``
+(a lease naming the image and its content) and give it back with ``release``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO
+
+from dockyard.archive import Compression
+from dockyard.metadata import GcResult, Lease, Resource
+from dockyard.oci.platform import Platform
+from dockyard.snapshots.plugins import DEFAULT
+
+from . import base, create, load, naming, query, save
+from .model import DeleteItem, Image, ImageSummary, LoadedImage, PruneReport, UnpackResult
+from .resolve import resolve
+from .stores import Stores
+from .unpack import is_unpacked, unpack
+
+log = logging.getLogger(__name__)
+
+
+class ImageService:
+    """Images over one data root (content, a snapshotter, metadata)."""
+
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+
+    @classmethod
+    def open(cls, root: str, snapshotter: str = DEFAULT, *, recover: bool = True
+             ) -> ImageService:
+        return cls(Stores.open(root, snapshotter, recover=recover))
+
+    def close(self) -> None:
+        self.stores.close()
+
+    def __enter__(self) -> ImageService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, ref: str) -> Image:
+        """The image a name, an ID or an ID prefix names (``NotFound``)."""
+        return resolve(self.stores.content, self.stores.meta, ref)
+
+    def images(self, filters: Mapping[str, Sequence[str]] | None = None
+               ) -> list[ImageSummary]:
+        """``docker images`` (filters: dangling, reference, label, before, since)."""
+        return query.list_images(self.stores, filters)
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        return query.inspect(self.stores, self.get(ref))
+
+    def history(self, ref: str) -> list[dict[str, Any]]:
+        return query.history(self.stores, self.get(ref))
+
+    def size(self, ref: str) -> int:
+        return query.image_size(self.stores, self.get(ref))
+
+    # -- making ----------------------------------------------------------------------------
+
+    def unpack(self, ref: str) -> UnpackResult:
+        return unpack(self.stores, self.get(ref))
+
+    def is_unpacked(self, ref: str) -> bool:
+        return is_unpacked(self.stores, self.get(ref))
+
+    def import_image(self, stream: BinaryIO, *, repository: str = "", tag: str = "",
+                     changes: Sequence[str] = (), message: str = "",
+                     platform: Platform | None = None, source: str = "-") -> Image:
+        """``docker import``."""
+        return create.import_rootfs(self.stores, stream, repository=repository, tag=tag,
+                                    changes=changes, message=message, platform=platform,
+                                    source=source)
+
+    def load(self, stream: BinaryIO) -> list[LoadedImage]:
+        """``docker load``."""
+        return load.load(self.stores, stream)
+
+    def save(self, refs: Sequence[str], out: BinaryIO, *,
+             compression: Compression = Compression.NONE) -> None:
+        """``docker save``."""
+        save.save(self.stores, refs, out, compression=compression)
+
+    def make_busybox(self, name: str = "busybox:latest") -> Image:
+        return base.make_busybox_image(self.stores, name)
+
+    def make_debian(self, suite: str = "bookworm", name: str = "") -> Image:
+        return base.make_debian_image(self.stores, suite, name)
+
+    # -- naming and removing -------------------------------------------------------------
+
+    def tag(self, source: str, target: str, tag: str = "") -> Image:
+        return naming.tag(self.stores, source, target, tag)
+
+    def remove(self, ref: str, *, force: bool = False, collect: bool = True
+               ) -> list[DeleteItem]:
+        """``docker rmi [-f]``; a garbage collection follows when an image was deleted."""
+        items = naming.remove(self.stores, ref, force=force)
+        if collect and any(i.deleted for i in items):
+            self.collect()
+        return items
+
+    def prune(self, *, all_unused: bool = False,
+              filters: Mapping[str, Sequence[str]] | None = None) -> PruneReport:
+        """``docker image prune [-a]``: what was deleted and the bytes the GC freed."""
+        items = naming.prune(self.stores, all_unused=all_unused, filters=filters)
+        result = self.collect()
+        return PruneReport(tuple(items), result.reclaimed)
+
+    def collect(self) -> GcResult:
+        return self.stores.collect()
+
+    # -- use by containers ---------------------------------------------------------------
+
+    def hold(self, lease_id: str, ref: str, *, hard: bool = False,
+             labels: Mapping[str, str] | None = None) -> Lease:
+        """Protect the image (and its content) for a container: ``rmi`` then refuses it
+        unless forced (never, with ``hard``, for a running container)."""
+        image = self.get(ref)
+        leases = self.stores.meta.leases
+        lease = leases.create(lease_id, labels=labels, hard=hard)
+        leases.add(lease.id, Resource.image(image.id))
+        leases.add(lease.id, Resource.content(image.target.digest))
+        leases.add(lease.id, Resource.content(image.manifest.digest))
+        return lease
+
+    def release(self, lease_id: str) -> None:
+        self.stores.meta.leases.delete(lease_id)
