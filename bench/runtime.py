@@ -103,17 +103,6 @@ class Bench:
                 parent.rmdir()
 
 
-def timed(n: int, warmup: int, once: Callable[[int], None]) -> list[float]:
-    for i in range(warmup):
-        once(-1 - i)
-    samples = []
-    for i in range(n):
-        t0 = time.perf_counter()
-        once(i)
-        samples.append(time.perf_counter() - t0)
-    return samples
-
-
 def run_quiet(argv: list[str]) -> None:
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
     if r.returncode != 0:
@@ -121,35 +110,54 @@ def run_quiet(argv: list[str]) -> None:
                            f"{r.stderr.decode(errors='replace').strip()}")
 
 
-# ---------------------------------------------------------------------------- rows
+# ---------------------------------------------------------------------------- paths
+
+# A path's ``once()`` starts one container and returns the seconds its timed span took
+# (bundle writing and untimed cleanup happen inside, outside that span).
+Once = Callable[[], float]
 
 
-def row_floor(n: int, warmup: int) -> Row:
+@dataclass(frozen=True, slots=True)
+class StartPath:
+    name: str
+    what: str
+    once: Once | None
+    note: str = ""
+
+
+def path_floor() -> StartPath:
+    what = "unshare (namespaces only)"
     unshare = shutil.which("unshare")
     if unshare is None:
-        return Row("floor", "unshare --fork --pid --mount --uts --ipc --net true", None,
-                   "unshare not installed")
+        return StartPath("floor", what, None, "unshare not installed")
     argv = [unshare, "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "true"]
-    return Row("floor", "unshare (namespaces only)", timed(n, warmup, lambda _i: run_quiet(argv)))
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        run_quiet(argv)
+        return time.perf_counter() - t0
+
+    return StartPath("floor", what, once)
 
 
-def row_cli(name: str, what: str, argv: list[str] | None, bench: Bench, n: int,
-            warmup: int, note: str = "") -> Row:
+def path_cli(name: str, what: str, argv: list[str] | None, bench: Bench,
+             note: str = "") -> StartPath:
     if argv is None:
-        return Row(name, what, None, note)
+        return StartPath(name, what, None, note)
+    cli = argv
     root = bench.work / f"state-{name}"
     root.mkdir()
-    prepared: list[tuple[str, Path]] = [bench.bundle(name) for _ in range(n + warmup)]
-    samples: list[float] = []
-    for i, (cid, bundle) in enumerate(prepared):
+
+    def once() -> float:
+        cid, bundle = bench.bundle(name)
         t0 = time.perf_counter()
-        run_quiet([*argv, "--root", str(root), "run", "--bundle", str(bundle), cid])
+        run_quiet([*cli, "--root", str(root), "run", "--bundle", str(bundle), cid])
         elapsed = time.perf_counter() - t0
-        subprocess.run([*argv, "--root", str(root), "delete", "--force", cid],
+        subprocess.run([*cli, "--root", str(root), "delete", "--force", cid],
                        capture_output=True)
-        if i >= warmup:
-            samples.append(elapsed)
-    return Row(name, what, samples, note)
+        return elapsed
+
+    return StartPath(name, what, once, note)
 
 
 def dockyard_runtime_argv() -> tuple[list[str] | None, str]:
@@ -192,19 +200,19 @@ def supervisor(work: Path) -> Iterator[tuple[Any, Path] | str]:
             os.kill(pid, signal.SIGKILL)
 
 
-def row_supervisor(name: str, what: str, sv: tuple[Any, Path] | str, kind: str,
-                   binary: str | None, bench: Bench, n: int, warmup: int) -> Row:
+def path_supervisor(name: str, what: str, sv: tuple[Any, Path] | str, kind: str,
+                    binary: str | None, bench: Bench) -> StartPath:
     if isinstance(sv, str):
-        return Row(name, what, None, sv)
+        return StartPath(name, what, None, sv)
     from dockyard.runtime.supervisor.protocol import RuntimeKind, RuntimeSpec
 
     client, _state = sv
     root = bench.work / f"state-{name.replace('+', '')}"
     root.mkdir()
     spec = RuntimeSpec(RuntimeKind(kind), str(root), binary or "runc")
-    prepared = [bench.bundle(name) for _ in range(n + warmup)]
-    samples: list[float] = []
-    for i, (cid, bundle) in enumerate(prepared):
+
+    def once() -> float:
+        cid, bundle = bench.bundle(name)
         t0 = time.perf_counter()
         client.create(cid, str(bundle), spec)
         client.start(cid)
@@ -213,9 +221,24 @@ def row_supervisor(name: str, what: str, sv: tuple[Any, Path] | str, kind: str,
         elapsed = time.perf_counter() - t0
         if getattr(status, "exit_code", 0) != 0:
             raise RuntimeError(f"{name}: /bin/true exited {status}")
-        if i >= warmup:
-            samples.append(elapsed)
-    return Row(name, what, samples)
+        return elapsed
+
+    return StartPath(name, what, once)
+
+
+def measure(paths: list[StartPath], n: int, warmup: int) -> list[Row]:
+    """Interleave the paths, one container each per round, rotating the order, so that
+    a busy machine slows every row alike and the ratios stay meaningful."""
+    live = [p for p in paths if p.once is not None]
+    samples: dict[str, list[float]] = {p.name: [] for p in live}
+    for rnd in range(warmup + n):
+        k = rnd % len(live) if live else 0
+        for p in live[k:] + live[:k]:
+            assert p.once is not None
+            elapsed = p.once()
+            if rnd >= warmup:
+                samples[p.name].append(elapsed)
+    return [Row(p.name, p.what, samples.get(p.name), p.note) for p in paths]
 
 
 # ---------------------------------------------------------------------------- report
@@ -260,31 +283,38 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
     bench = Bench(work)
     rows: list[Row] = []
+    load = 0.0
     try:
-        n, w = args.runs, args.warmup
         with supervisor(work) as sv:
+            paths: list[StartPath] = []
             for name in wanted:
                 if name == "floor":
-                    rows.append(row_floor(n, w))
+                    paths.append(path_floor())
                 elif name == "runc":
                     runc = shutil.which("runc")
-                    rows.append(row_cli("runc", "runc run", [runc] if runc else None, bench,
-                                        n, w, "runc not installed"))
+                    paths.append(path_cli("runc", "runc run", [runc] if runc else None,
+                                          bench, "runc not installed"))
                 elif name == "cold":
                     cli, note = dockyard_runtime_argv()
-                    rows.append(row_cli("cold", "dockyard-runtime run (fresh CLI)", cli,
-                                        bench, n, w, note))
+                    paths.append(path_cli("cold", "dockyard-runtime run (fresh CLI)", cli,
+                                          bench, note))
                 elif name == "warm":
-                    rows.append(row_supervisor("warm", "supervisor, in-process driver", sv,
-                                               "in-process", None, bench, n, w))
+                    paths.append(path_supervisor("warm", "supervisor, in-process driver", sv,
+                                                 "in-process", None, bench))
                 elif name == "sv+runc":
-                    rows.append(row_supervisor("sv+runc", "supervisor, runc CLI driver", sv,
-                                               "oci-cli", shutil.which("runc"), bench, n, w))
-                print(f"  measured {name}", file=sys.stderr)
+                    paths.append(path_supervisor("sv+runc", "supervisor, runc CLI driver", sv,
+                                                 "oci-cli", shutil.which("runc"), bench))
+            load = os.getloadavg()[0]
+            rows = measure(paths, args.runs, args.warmup)
+            load = max(load, os.getloadavg()[0])
     finally:
         bench.remove_cgroups()
         shutil.rmtree(work, ignore_errors=True)
     print(report(rows, args.runs))
+    cpus = os.cpu_count() or 1
+    print(f"\nload average {load:.2f} on {cpus} CPUs"
+          + (" (busy machine: absolute figures are inflated, ratios less so)"
+             if load > 0.5 * cpus else ""))
     return 0
 
 
