@@ -80,11 +80,12 @@ class ImageService:
 
     def import_image(self, stream: BinaryIO, *, repository: str = "", tag: str = "",
                      changes: Sequence[str] = (), message: str = "",
-                     platform: Platform | None = None, source: str = "-") -> Image:
-        """``docker import``."""
+                     platform: Platform | None = None, source: str = "-",
+                     created: str | None = None) -> Image:
+        """``docker import`` (``created``: an RFC 3339 time instead of now)."""
         return create.import_rootfs(self.stores, stream, repository=repository, tag=tag,
                                     changes=changes, message=message, platform=platform,
-                                    source=source)
+                                    source=source, created=created)
 
     def load(self, stream: BinaryIO) -> list[LoadedImage]:
         """``docker load``."""
