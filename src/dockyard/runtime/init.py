@@ -39,6 +39,8 @@ class InitContext(NamedTuple):
     # console.setup_console when the process has a terminal: imported by the parent only
     # then (it pulls in socket and termios), and always before the fork.
     setup_console: Callable[[int, int, int, tuple[int, int] | None], None] | None
+    go_fd: int  # read end: the parent writes once it has moved us into our cgroup
+    new_cgroup_ns: bool
 
 
 def report_error(sync_fd: int, exc: BaseException) -> NoReturn:
@@ -102,12 +104,24 @@ def env_dict(env: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _await_cgroup(ctx: InitContext) -> None:
+    """Block until the parent has moved us into the container's cgroup."""
+    if os.read(ctx.go_fd, 1) != b"g":
+        raise RuntimeError("the runtime went away before the cgroup was joined")
+    os.close(ctx.go_fd)
+    if ctx.new_cgroup_ns:
+        sc.unshare(sc.CLONE_NEWCGROUP)
+
+
 def _prepare(ctx: InitContext) -> tuple[str, ProcessPlan]:
     spec, plan = ctx.spec, ctx.plan
     # A session of its own: the container's signals and terminal are its own.
     os.setsid()
     # Device nodes and mount points get exactly the modes we ask for.
     os.umask(0)
+    if ctx.new_cgroup_ns:
+        # The cgroup filesystem mounted below must show our cgroup as its root.
+        _await_cgroup(ctx)
     if ctx.new_mount_ns:
         # 1-2: no propagation back to the host; the rootfs becomes a mount point.
         rootfs.prepare_root(ctx.rootfs, spec.linux.rootfs_propagation)
@@ -141,6 +155,9 @@ def _prepare(ctx: InitContext) -> tuple[str, ProcessPlan]:
         rootfs.mask_path(path)
     if spec.root.readonly:
         rootfs.readonly_root()
+    # From here on the process must be in its cgroup (limits apply to what it does).
+    if not ctx.new_cgroup_ns:
+        _await_cgroup(ctx)
     # Lowering the OOM score needs CAP_SYS_RESOURCE: before the capabilities go.
     process.set_oom_score_adj(plan)
     process.set_rlimits(plan)

@@ -152,6 +152,18 @@ def _fork_chain(
     return int(raw), sync_r
 
 
+def _join_cgroup(pid: int, cgroup_procs: tuple[str, ...]) -> None:
+    raw = str(pid).encode()
+    for path in cgroup_procs:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, raw)
+        except ProcessLookupError:
+            raise FailedPrecondition("container init exited during setup") from None
+        finally:
+            os.close(fd)
+
+
 def _close_all_but(keep: set[int]) -> None:
     """Close every descriptor above stdio except those in ``keep``."""
     low = 3
@@ -296,18 +308,31 @@ def create(
         )
         join, unshare_flags = _namespaces(spec)
         fds.extend(fd for fd, _ in join)
+        # The init's cgroup namespace must be rooted at its cgroup: it unshares it itself,
+        # once the parent has moved it there.
+        new_cgroup_ns = bool(unshare_flags & sc.CLONE_NEWCGROUP)
+        unshare_flags &= ~sc.CLONE_NEWCGROUP
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        fds.extend((go_r, go_w))
         ctx = init.InitContext(
             spec=spec, bundle=bundle, rootfs=rootfs_path, plan=plan, cgroup=cg_plan,
             new_mount_ns=spec.linux.namespace("mount") is not None,
             new_uts_ns=spec.linux.namespace("uts") is not None,
             no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd,
-            setup_console=_console_setup(plan))
+            setup_console=_console_setup(plan), go_fd=go_r, new_cgroup_ns=new_cgroup_ns)
 
         def child(sync_w: int) -> NoReturn:
             init.run_init(ctx._replace(sync_fd=sync_w))
 
-        pid, sync_r = _fork_chain(mgr.join_paths(), join, unshare_flags, stdio, child, True,
-                                  keep=(fifo_fd, cfd))
+        pid, sync_r = _fork_chain((), join, unshare_flags, stdio, child, True,
+                                  keep=(fifo_fd, cfd, go_r))
+        # Moving a process into a v1 cgroup waits for an RCU grace period (~10 ms, the
+        # kernel's cgroup_threadgroup_rwsem): we do it here while the init builds its
+        # rootfs, and the init waits for our "go" only before anything that needs it.
+        try:
+            _join_cgroup(pid, mgr.join_paths())
+        finally:
+            os.write(go_w, b"g")
         _wait_ready(sync_r)
         start_time = state.proc_start_time(pid)
         if start_time is None:
