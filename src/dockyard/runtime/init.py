@@ -127,6 +127,9 @@ def _prepare(ctx: InitContext) -> tuple[str, ProcessPlan]:
         rootfs.prepare_root(ctx.rootfs, spec.linux.rootfs_propagation)
         # 3: the spec's mounts, destinations resolved inside the rootfs.
         rootfs.mount_all(spec, ctx.rootfs, ctx.bundle, ctx.cgroup)
+        # As runc: a missing working directory is created (in the rootfs, even a
+        # read-only one, which becomes read-only only later).
+        rootfs.ensure_cwd(ctx.rootfs, plan.cwd)
         # 4: device nodes and /dev links.
         if rootfs.needs_dev(spec):
             rootfs.create_devices(ctx.rootfs, spec.linux.devices)

@@ -207,6 +207,13 @@ def _mount_cgroup(dest: str, opts: mountopts.MountOptions, plan: CgroupMountPlan
         sc.mount("tmpfs", dest, None, flags | sc.MS_RDONLY | sc.MS_REMOUNT, "mode=755")
 
 
+def ensure_cwd(rootfs: str, cwd: str) -> None:
+    """Create the process's working directory inside the rootfs if it is missing."""
+    path = secure_join(rootfs, cwd)
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o755, exist_ok=True)
+
+
 def needs_dev(spec: Spec) -> bool:
     """A container gets its own device nodes unless /dev is a bind mount of a host tree."""
     for m in spec.mounts:

@@ -172,8 +172,11 @@ class StateDir:
                 f"state directory path too long for a unix socket: {self.root!r}")
 
     def write_container(self, rec: ContainerRecord) -> None:
+        # Atomic (rename) but not fsynced: the record serves a supervisor that restarts
+        # after a crash of its own; after a machine crash the containers are gone too.
+        # Start latency pays for every fsync here; exit records stay durable.
         write_json_durably(os.path.join(self.container(rec.id), "container.json"),
-                           rec.to_json())
+                           rec.to_json(), sync=False)
 
     def write_exit(self, rec: ExitRecord) -> None:
         write_json_durably(self.exit_file(rec.id, rec.exec_id), rec.to_json())
@@ -185,7 +188,6 @@ class StateDir:
         path = self.container(cid)
         if os.path.isdir(path):
             shutil.rmtree(path)
-            fsync_dir(self.containers)
 
     def recorded_containers(self) -> Iterator[tuple[ContainerRecord, ExitRecord | None]]:
         """Every container record left by an earlier supervisor, with its exit if any."""
@@ -211,8 +213,9 @@ def read_exit_record(state_root: str, cid: str, exec_id: str | None = None) -> E
         return None
 
 
-def write_json_durably(path: str, doc: Mapping[str, Any]) -> None:
-    """Write ``doc`` so that ``path`` holds either the old content or all of the new."""
+def write_json_durably(path: str, doc: Mapping[str, Any], sync: bool = True) -> None:
+    """Write ``doc`` so that ``path`` holds either the old content or all of the new;
+    with ``sync``, also so that it survives a machine crash (fsync of file and dir)."""
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
@@ -222,11 +225,13 @@ def write_json_durably(path: str, doc: Mapping[str, Any]) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)
-    fsync_dir(directory)
+    if sync:
+        fsync_dir(directory)
 
 
 def fsync_dir(path: str) -> None:
