@@ -50,6 +50,7 @@ from dockyard.errors import (
     NotFound,
     PermissionDenied,
 )
+from dockyard.oci.digest import CANONICAL, Digest, parse_digest
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,8 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 class ApplyResult:
     """What applying one layer did."""
 
-    diff_id: str
-    """``sha256:<hex>`` of the uncompressed tar stream."""
+    diff_id: Digest
+    """The digest of the uncompressed tar stream."""
     size: int
     """Bytes of the uncompressed tar stream (the size the diff_id covers)."""
     unpacked_size: int
@@ -77,7 +78,7 @@ def apply_layer(stream: BinaryIO, target: str, *,
                 whiteout_mode: WhiteoutMode | str = WhiteoutMode.NATIVE,
                 parents: Sequence[str] = (), limits: Limits | None = None,
                 same_owner: bool | None = None,
-                expected_diff_id: str | None = None) -> ApplyResult:
+                expected_diff_id: Digest | str | None = None) -> ApplyResult:
     """Unpack the layer blob ``stream`` into the existing directory ``target``.
 
     ``whiteout_mode``: ``"overlay"`` when ``target`` is the (empty) upper dir of an overlay
@@ -92,20 +93,25 @@ def apply_layer(stream: BinaryIO, target: str, *,
     """
     mode = WhiteoutMode(whiteout_mode)
     lim = limits or Limits()
-    source = DecompressingReader(stream, lim)
-    applier = _Applier(target, mode, list(parents),
-                       os.geteuid() == 0 if same_owner is None else same_owner)
-    reader = TarReader(source, lim)
+    expected = None if expected_diff_id is None else parse_digest(str(expected_diff_id))
+    source = DecompressingReader(stream, lim, threaded=True,
+                                 algorithm=expected.algorithm if expected else CANONICAL)
     try:
-        for entry in reader.entries():
-            applier.apply(entry, reader)
-        applier.finish_dirs()
+        applier = _Applier(target, mode, list(parents),
+                           os.geteuid() == 0 if same_owner is None else same_owner)
+        reader = TarReader(source, lim)
+        try:
+            for entry in reader.entries():
+                applier.apply(entry, reader)
+            applier.finish_dirs()
+        finally:
+            applier.close()
+        source.drain()
     finally:
-        applier.close()
-    source.drain()
-    if expected_diff_id is not None and source.diff_id != expected_diff_id:
+        source.close()
+    if expected is not None and source.diff_id != expected:
         raise InvalidArgument(
-            f"layer diff_id mismatch: expected {expected_diff_id}, got {source.diff_id}")
+            f"layer diff_id mismatch: expected {expected}, got {source.diff_id}")
     log.debug("applied layer %s to %s: %d entries, %d bytes", source.diff_id, target,
               reader.entries_read, applier.unpacked)
     return ApplyResult(diff_id=source.diff_id, size=source.size,

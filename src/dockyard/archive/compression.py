@@ -13,9 +13,10 @@ its digest and size and the diff_id of what went in.
 from __future__ import annotations
 
 import enum
-import hashlib
 import logging
 import lzma
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import zstandard
 
 from dockyard.archive.safety import Limits
 from dockyard.errors import InvalidArgument
+from dockyard.oci.digest import CANONICAL, Digest, Digester
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ CHUNK = 1 << 20
 """Largest uncompressed chunk handed to the tar reader (and largest read of the raw stream)."""
 
 _RAW_READ = 256 << 10
+_QUEUE_CHUNKS = 8
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -85,7 +88,8 @@ class DecompressingReader:
     or ``limits.max_ratio`` (once past ``limits.ratio_floor``) raises ``InvalidArgument``.
     """
 
-    def __init__(self, stream: BinaryIO, limits: Limits) -> None:
+    def __init__(self, stream: BinaryIO, limits: Limits, *, threaded: bool = False,
+                 algorithm: str = CANONICAL) -> None:
         head = b""
         while len(head) < 6:
             more = stream.read(6 - len(head))
@@ -95,36 +99,85 @@ class DecompressingReader:
         self.compression = detect_compression(head)
         self._raw = _CountingReader(stream, head)
         self._limits = limits
-        self._hash = hashlib.sha256()
+        self._hash = Digester(algorithm)
         self.size = 0
         self._chunks = self._generate()
         self._done = False
+        self._queue: queue.Queue[bytes | BaseException] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=_QUEUE_CHUNKS)
+            self._thread = threading.Thread(target=self._produce, name="layer-decompress",
+                                            daemon=True)
+            self._thread.start()
 
     @property
     def compressed_size(self) -> int:
         return self._raw.count
 
     @property
-    def diff_id(self) -> str:
-        """``sha256:<hex>`` of every uncompressed byte read so far (the whole layer at EOF)."""
-        return "sha256:" + self._hash.hexdigest()
+    def diff_id(self) -> Digest:
+        """The digest of every uncompressed byte read so far (the whole layer at EOF)."""
+        return self._hash.digest()
 
     def read_chunk(self) -> bytes:
         if self._done:
             return b""
-        chunk = next(self._chunks, b"")
+        if self._queue is None:
+            chunk = self._next_checked()
+        else:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            chunk = item
         if not chunk:
             self._done = True
-            return b""
-        self.size += len(chunk)
-        self._hash.update(chunk)
-        self._check_bounds()
         return chunk
 
     def drain(self) -> None:
         """Read (and hash) whatever follows the end of the tar archive."""
         while self.read_chunk():
             pass
+
+    def close(self) -> None:
+        """Stop the decompressing thread (if any); the stream is left open."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _next_checked(self) -> bytes:
+        chunk = next(self._chunks, b"")
+        if chunk:
+            self.size += len(chunk)
+            self._hash.update(chunk)
+            self._check_bounds()
+        return chunk
+
+    def _produce(self) -> None:
+        # The thread decompresses and hashes (zlib, zstd, lzma and hashlib release the GIL
+        # on large buffers) while the caller's thread writes files: two cores at work.
+        q = self._queue
+        if q is None:
+            return
+        try:
+            while not self._stop.is_set():
+                chunk = self._next_checked()
+                self._put(q, chunk)
+                if not chunk:
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put(q, e)
+
+    def _put(self, q: queue.Queue[bytes | BaseException], item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def _check_bounds(self) -> None:
         lim = self._limits
@@ -236,7 +289,11 @@ class DecompressingReader:
 
 @dataclass(frozen=True, slots=True)
 class CompressResult:
-    """What one compression pass produced: the blob's digest and size, and its diff_id."""
+    """What one compression pass produced: the blob's digest and size, and its diff_id.
+
+    The digests are ``"sha256:<hex>"`` strings (callers in ``image`` parse them); the other
+    results (``ApplyResult``, ``DiffResult``) carry ``Digest`` values.
+    """
 
     digest: str
     size: int
@@ -257,8 +314,8 @@ class CompressingWriter:
                  level: int | None = None) -> None:
         self.compression = Compression(compression)
         self._out = out
-        self._in_hash = hashlib.sha256()
-        self._out_hash = hashlib.sha256()
+        self._in_hash = Digester()
+        self._out_hash = Digester()
         self._in_size = 0
         self._out_size = 0
         self._finished = False
@@ -314,8 +371,8 @@ class CompressingWriter:
         elif self._xz is not None:
             self._emit(self._xz.flush())
         self._out.flush()
-        return CompressResult(digest="sha256:" + self._out_hash.hexdigest(), size=self._out_size,
-                              diff_id="sha256:" + self._in_hash.hexdigest(),
+        return CompressResult(digest=str(self._out_hash.digest()), size=self._out_size,
+                              diff_id=str(self._in_hash.digest()),
                               uncompressed_size=self._in_size, compression=self.compression)
 
 

@@ -15,7 +15,6 @@ whiteout device in it are exported as they are (moby's overlay ``ConvertWrite``)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -46,6 +45,7 @@ from dockyard.archive.whiteouts import (
     is_whiteout_device,
 )
 from dockyard.errors import Conflict
+from dockyard.oci.digest import Digest, Digester
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ _READ = 1 << 20
 class DiffResult:
     """The uncompressed layer written: its diff_id and size in bytes."""
 
-    diff_id: str
+    diff_id: Digest
     size: int
     entries: int
 
@@ -64,12 +64,10 @@ class DiffResult:
 class _HashingOut:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
-        self.hash = hashlib.sha256()
-        self.size = 0
+        self.hash = Digester()
 
     def write(self, data: bytes | memoryview) -> None:
         self.hash.update(data)
-        self.size += len(data)
         self._out.write(data)
 
 
@@ -130,7 +128,7 @@ class _Writer:
 
     def finish(self) -> DiffResult:
         self.out.write(END_OF_ARCHIVE)
-        return DiffResult(diff_id="sha256:" + self.out.hash.hexdigest(), size=self.out.size,
+        return DiffResult(diff_id=self.out.hash.digest(), size=self.out.hash.size,
                           entries=self.entries)
 
 

@@ -60,6 +60,10 @@ def clean_name(name: str, what: str = "entry") -> tuple[str, ...]:
 
     ``""`` and ``"."`` (the root itself) give ``()``.
     """
+    if (".." not in name and "//" not in name and "/./" not in name and "\x00" not in name
+            and not name.startswith(("/", "./")) and not name.endswith("/.") and name != "."
+            and name):
+        return tuple(name.rstrip("/").split("/"))  # the common, already clean, case
     if "\x00" in name:
         raise InvalidArgument(f"{what} {name!r}: NUL byte in name")
     if name.startswith("/"):

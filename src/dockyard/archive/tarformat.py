@@ -83,6 +83,14 @@ def _cstr(raw: bytes) -> bytes:
 
 
 def _number(raw: bytes, what: str) -> int:
+    if raw and not raw[0] & 0x80:  # the common case: NUL- or space-terminated octal
+        text = raw.split(b"\0", 1)[0].strip()
+        if not text:
+            return 0
+        try:
+            return int(text, 8)
+        except ValueError:
+            raise InvalidArgument(f"tar header: bad octal {what} {text!r}") from None
     if raw and raw[0] & 0x80:  # base-256 (GNU): big-endian two's complement
         value = int.from_bytes(raw[1:], "big")
         if raw[0] == 0xFF:
@@ -271,12 +279,14 @@ class TarReader:
             prefix = _cstr(block[345:500])
             if prefix:
                 name = prefix + b"/" + name
+        flag = block[156:157]
         return _RawHeader(
-            name=name, flag=block[156:157], size=_number(block[124:136], "size"),
+            name=name, flag=flag, size=_number(block[124:136], "size"),
             mode=_number(block[100:108], "mode"), uid=_number(block[108:116], "uid"),
             gid=_number(block[116:124], "gid"), mtime=_number(block[136:148], "mtime"),
-            linkname=_cstr(block[157:257]), devmajor=_number(block[329:337], "devmajor"),
-            devminor=_number(block[337:345], "devminor"))
+            linkname=_cstr(block[157:257]),
+            devmajor=_number(block[329:337], "devmajor") if flag in (b"3", b"4") else 0,
+            devminor=_number(block[337:345], "devminor") if flag in (b"3", b"4") else 0)
 
     def _make_entry(self, hdr: _RawHeader, pax: dict[str, bytes], long_name: bytes | None,
                     long_link: bytes | None) -> TarEntry:

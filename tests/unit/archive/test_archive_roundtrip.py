@@ -33,6 +33,8 @@ from dockyard.archive import (
     compress,
     write_diff,
 )
+from dockyard.errors import InvalidArgument
+from dockyard.oci.digest import parse_digest
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="owners, devices and xattrs need root")
@@ -146,7 +148,7 @@ def test_roundtrip_reproduces_the_tree(rich: Path, tmp_path: Path, mode: str) ->
     y.mkdir()
     res = apply_layer(io.BytesIO(gzip.compress(layer)), str(y), whiteout_mode=mode)
     assert describe(y) == describe(rich)
-    assert res.diff_id == "sha256:" + hashlib.sha256(layer).hexdigest()
+    assert str(res.diff_id) == "sha256:" + hashlib.sha256(layer).hexdigest()
     assert res.size == len(layer) and res.compression is Compression.GZIP
     assert _diff(None, y) == layer  # stable: the same tree gives the same bytes
     assert _diff(None, y, DiffMode.OVERLAY) == layer
@@ -246,7 +248,7 @@ def test_compressions_give_the_same_diff_id(tmp_path: Path) -> None:
         y = tmp_path / f"y-{kind}"
         y.mkdir()
         res = apply_layer(io.BytesIO(blob), str(y))
-        assert res.diff_id == want, kind
+        assert str(res.diff_id) == want, kind
         assert (y / "d/b").read_text() == "b" * 1000
     for comp in ("gzip", "zstd", "xz", "none"):
         out = io.BytesIO()
@@ -255,7 +257,7 @@ def test_compressions_give_the_same_diff_id(tmp_path: Path) -> None:
         assert res2.size == len(out.getvalue()) and res2.diff_id == want
         y = tmp_path / f"c-{comp}"
         y.mkdir()
-        assert apply_layer(io.BytesIO(out.getvalue()), str(y)).diff_id == want
+        assert str(apply_layer(io.BytesIO(out.getvalue()), str(y)).diff_id) == want
 
 
 def test_write_diff_into_a_compressing_writer(tmp_path: Path) -> None:
@@ -266,7 +268,7 @@ def test_write_diff_into_a_compressing_writer(tmp_path: Path) -> None:
     w = CompressingWriter(out, "zstd")
     d = write_diff(None, str(x), w, mode="tree")  # type: ignore[arg-type]
     r = w.finish()
-    assert r.diff_id == d.diff_id and r.uncompressed_size == d.size
+    assert r.diff_id == str(d.diff_id) and r.uncompressed_size == d.size
     assert r.digest == "sha256:" + hashlib.sha256(out.getvalue()).hexdigest()
 
 
@@ -318,3 +320,21 @@ def test_overlay_whiteouts_are_devices_and_xattrs(tmp_path: Path) -> None:
     found = changes([], str(t), mode="overlay")
     assert [(c.kind, c.path) for c in found] == [
         (ChangeKind.ADDED, "/a"), (ChangeKind.ADDED, "/d"), (ChangeKind.ADDED, "/d/z")]
+
+
+def test_expected_diff_id(tmp_path: Path) -> None:
+    x = tmp_path / "x"
+    x.mkdir()
+    (x / "f").write_text("content")
+    layer = _diff(None, x)
+    good = "sha256:" + hashlib.sha256(layer).hexdigest()
+    y = tmp_path / "y"
+    y.mkdir()
+    res = apply_layer(io.BytesIO(layer), str(y), expected_diff_id=good)
+    assert res.diff_id == parse_digest(good)
+    sha512 = "sha512:" + hashlib.sha512(layer).hexdigest()
+    assert str(apply_layer(io.BytesIO(layer), str(y), expected_diff_id=sha512).diff_id) == sha512
+    with pytest.raises(InvalidArgument, match="diff_id mismatch"):
+        apply_layer(io.BytesIO(layer), str(y), expected_diff_id="sha256:" + "0" * 64)
+    with pytest.raises(InvalidArgument, match="invalid digest"):
+        apply_layer(io.BytesIO(layer), str(y), expected_diff_id="md5:abc")
