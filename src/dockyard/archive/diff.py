@@ -11,6 +11,11 @@ In ``OVERLAY`` mode the upper dir alone is walked, so an opaque directory and ev
 whiteout device in it are exported as they are (moby's overlay ``ConvertWrite``); in
 ``TREE`` mode two full trees are compared (the native snapshotter, or overlay with
 ``redirect_dir``/``metacopy``/``index`` on, where the upper dir does not tell the truth).
+
+The trees must be quiescent while they are read (the container paused or stopped, as
+``docker commit`` pauses it): the walk is by path, like moby's. Leaves are still opened with
+``O_NOFOLLOW | O_NONBLOCK`` and checked to be the regular file that was listed, so a swap
+makes the diff fail (``Conflict``) rather than hang or read another file.
 """
 
 from __future__ import annotations
@@ -100,8 +105,12 @@ class _Writer:
         if e.type is not EntryType.FILE:
             self.entry(e)
             return
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # O_NONBLOCK: if the file was swapped for a fifo since the lstat, do not hang on it
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
+            now = os.fstat(fd)
+            if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != key:
+                raise Conflict(f"{path} was replaced while it was archived")
             self.entry(e)
             left = e.size
             while left:

@@ -7,12 +7,13 @@ is filled (``_populate``), which mounts a snapshot has (``_mounts``), and what i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import stat
-import tempfile
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 
 from dockyard.archive.changes import DiffMode
@@ -186,27 +187,23 @@ class DirSnapshotter:
             pass
         else:
             raise AlreadyExists(f"snapshot {key!r} already exists")
-        tmp = tempfile.mkdtemp(prefix="new-", dir=self.snapshots_dir)
-        with self._inflight_lock:
-            self._inflight.add(os.path.basename(tmp))
+        tmp = os.path.join(self.snapshots_dir, f"new-{uuid.uuid4().hex}")
         try:
-            os.chmod(tmp, 0o700)
-            os.mkdir(os.path.join(tmp, "fs"), 0o755)
-            self._populate(tmp, kind, parents)
-            with self._meta.transaction() as tx:
-                rec = tx.insert(key, kind, parent, labels)
-                final = self.dir_of(rec)
-                if os.path.lexists(final):  # left by a crash before its record committed
-                    log.warning("removing stale snapshot directory %s", final)
-                    shutil.rmtree(final)
-                os.rename(tmp, final)
+            with self._busy(tmp):
+                os.mkdir(tmp, 0o700)
+                os.mkdir(os.path.join(tmp, "fs"), 0o755)
+                self._populate(tmp, kind, parents)
+                with self._meta.transaction() as tx:
+                    rec = tx.insert(key, kind, parent, labels)
+                    final = self.dir_of(rec)
+                    if os.path.lexists(final):  # a crash before its record committed
+                        log.warning("removing stale snapshot directory %s", final)
+                        shutil.rmtree(final)
+                    os.rename(tmp, final)
         except BaseException:
             if os.path.lexists(tmp):
                 shutil.rmtree(tmp)
             raise
-        finally:
-            with self._inflight_lock:
-                self._inflight.discard(os.path.basename(tmp))
         log.debug("snapshot %s (%s) created as %d on %s", key, kind.value, rec.id, parent)
         return self._mounts(rec, parents)
 
@@ -227,22 +224,36 @@ class DirSnapshotter:
         """Hook: tidy a committed snapshot's directory (the record already says committed)."""
 
     def remove(self, key: str) -> None:
-        with self._meta.transaction() as tx:
-            rec = tx.get(key)
-            if rec is None:
-                raise NotFound(f"snapshot {key!r} not found")
-            n = tx.children(key)
-            if n:
-                raise FailedPrecondition(
-                    f"snapshot {key!r} has {n} child snapshot(s): remove them first")
-            tx.delete(rec)
-            doomed = os.path.join(self.snapshots_dir, f"rm-{rec.id}")
-            try:
-                os.rename(self.dir_of(rec), doomed)
-            except FileNotFoundError:
-                log.warning("snapshot %s had no directory %s", key, self.dir_of(rec))
-                return
-        shutil.rmtree(doomed)
+        with contextlib.ExitStack() as stack:
+            with self._meta.transaction() as tx:
+                rec = tx.get(key)
+                if rec is None:
+                    raise NotFound(f"snapshot {key!r} not found")
+                n = tx.children(key)
+                if n:
+                    raise FailedPrecondition(
+                        f"snapshot {key!r} has {n} child snapshot(s): remove them first")
+                tx.delete(rec)
+                doomed = os.path.join(self.snapshots_dir, f"rm-{rec.id}")
+                stack.enter_context(self._busy(doomed))  # not cleanup()'s to take
+                try:
+                    os.rename(self.dir_of(rec), doomed)
+                except FileNotFoundError:
+                    log.warning("snapshot %s had no directory %s", key, self.dir_of(rec))
+                    return
+            shutil.rmtree(doomed)
+
+    @contextlib.contextmanager
+    def _busy(self, path: str) -> Iterator[None]:
+        """Mark a directory of ``snapshots/`` as being worked on: ``cleanup`` leaves it."""
+        name = os.path.basename(path)
+        with self._inflight_lock:
+            self._inflight.add(name)
+        try:
+            yield
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(name)
 
     def walk(self, filter: Filter | str | None = None) -> Iterator[Info]:
         pred = parse_filter(filter) if isinstance(filter, str) else filter
