@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from dockyard.archive.compression import Compression, DecompressingReader
-from dockyard.archive.safety import Limits, RootDir, clean_name, display
+from dockyard.archive.safety import Limits, RootDir, clean_name, display, os_error
 from dockyard.archive.tarformat import EntryType, TarEntry, TarReader
 from dockyard.archive.whiteouts import (
     OVERLAY_OPAQUE_XATTR,
@@ -43,11 +43,7 @@ from dockyard.archive.whiteouts import (
     lookup_in_lowers,
 )
 from dockyard.errors import (
-    DockyardError,
-    FailedPrecondition,
-    Internal,
     InvalidArgument,
-    NotFound,
     PermissionDenied,
 )
 from dockyard.oci.digest import CANONICAL, Digest, parse_digest
@@ -91,8 +87,16 @@ def apply_layer(stream: BinaryIO, target: str, *,
     Raises ``InvalidArgument`` naming the entry for anything unsafe or malformed,
     ``PermissionDenied`` for device nodes when not root; nothing is written outside target.
     """
-    mode = WhiteoutMode(whiteout_mode)
-    lim = limits or Limits()
+    try:
+        return _apply_layer(stream, target, WhiteoutMode(whiteout_mode), parents,
+                            limits or Limits(), same_owner, expected_diff_id)
+    except OSError as err:
+        raise os_error(err, target) from err
+
+
+def _apply_layer(stream: BinaryIO, target: str, mode: WhiteoutMode, parents: Sequence[str],
+                 lim: Limits, same_owner: bool | None,
+                 expected_diff_id: Digest | str | None) -> ApplyResult:
     expected = None if expected_diff_id is None else parse_digest(str(expected_diff_id))
     source = DecompressingReader(stream, lim, threaded=True,
                                  algorithm=expected.algorithm if expected else CANONICAL)
@@ -117,20 +121,6 @@ def apply_layer(stream: BinaryIO, target: str, *,
     return ApplyResult(diff_id=source.diff_id, size=source.size,
                        unpacked_size=applier.unpacked, entries=reader.entries_read,
                        compression=source.compression, skipped_xattrs=applier.skipped_xattrs)
-
-
-def _error(e: OSError, entry: str) -> DockyardError:
-    msg = f"entry {entry!r}: {e.strerror or e}"
-    if e.errno in (errno.EPERM, errno.EACCES):
-        return PermissionDenied(msg)
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return FailedPrecondition(msg)
-    if e.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EEXIST, errno.ENOTDIR,
-                   errno.EISDIR, errno.ELOOP, errno.ENOTEMPTY):
-        return InvalidArgument(msg)
-    if e.errno == errno.ENOENT:
-        return NotFound(msg)
-    return Internal(msg)
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -188,7 +178,7 @@ class _Applier:
                 self._special(pfd, name, e)
             self.created.add(parts)
         except OSError as err:
-            raise _error(err, e.name) from err
+            raise os_error(err, f"entry {e.name!r}") from err
 
     def _file(self, pfd: int, name: str, e: TarEntry, reader: TarReader) -> None:
         fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=pfd)
@@ -399,7 +389,7 @@ class _Applier:
                 if mtime_ns is not None:
                     os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=pfd, follow_symlinks=False)
             except OSError as err:
-                raise _error(err, display(parts)) from err
+                raise os_error(err, f"entry {display(parts)!r}") from err
 
 
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:

@@ -26,6 +26,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dockyard.archive.safety import os_error
 from dockyard.archive.whiteouts import (
     is_opaque,
     is_overlay_xattr,
@@ -136,10 +137,13 @@ def changes(lower: Sequence[str] | str | None, upper: str, *,
     ``upper`` is an overlay upper dir and ``lower`` its lower dirs, topmost first.
     """
     out: list[Change] = []
-    if DiffMode(mode) is DiffMode.TREE:
-        _tree(_one_lower(lower), upper, (), out)
-    else:
-        _overlay(_lowers(lower), upper, (), False, out)
+    try:
+        if DiffMode(mode) is DiffMode.TREE:
+            _tree(_one_lower(lower), upper, (), out)
+        else:
+            _overlay(_lowers(lower), upper, (), False, out)
+    except OSError as err:
+        raise os_error(err, f"changes of {upper}") from err
     out.sort(key=lambda c: _walk_key(c.parts))
     return out
 

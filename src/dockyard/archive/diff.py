@@ -35,6 +35,7 @@ from dockyard.archive.changes import (
     read_xattrs,
     scan,
 )
+from dockyard.archive.safety import os_error
 from dockyard.archive.tarformat import (
     END_OF_ARCHIVE,
     EntryType,
@@ -150,10 +151,13 @@ def write_diff(lower: Sequence[str] | str | None, upper: str, out: BinaryIO, *,
     in a ``CompressingWriter`` to get the compressed blob and its digest in the same pass.
     """
     w = _Writer(out)
-    if DiffMode(mode) is DiffMode.OVERLAY:
-        _walk_upper(w, upper, "")
-    else:
-        _write_changes(w, upper, changes(lower, upper, mode=DiffMode.TREE))
+    try:
+        if DiffMode(mode) is DiffMode.OVERLAY:
+            _walk_upper(w, upper, "")
+        else:
+            _write_changes(w, upper, changes(lower, upper, mode=DiffMode.TREE))
+    except OSError as err:
+        raise os_error(err, f"diff of {upper}") from err
     return w.finish()
 
 

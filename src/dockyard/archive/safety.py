@@ -27,7 +27,14 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dockyard.errors import InvalidArgument
+from dockyard.errors import (
+    DockyardError,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CACHE_SIZE = 128
@@ -76,6 +83,21 @@ def clean_name(name: str, what: str = "entry") -> tuple[str, ...]:
             raise InvalidArgument(f"{what} {name!r}: '..' component escapes the target")
         parts.append(part)
     return tuple(parts)
+
+
+def os_error(e: OSError, what: str) -> DockyardError:
+    """The dockyard error for an ``OSError`` met while working on ``what``."""
+    msg = f"{what}: {e.strerror or e}"
+    if e.errno in (errno.EPERM, errno.EACCES):
+        return PermissionDenied(msg)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return FailedPrecondition(msg)
+    if e.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EEXIST, errno.ENOTDIR,
+                   errno.EISDIR, errno.ELOOP, errno.ENOTEMPTY):
+        return InvalidArgument(msg)
+    if e.errno == errno.ENOENT:
+        return NotFound(msg)
+    return Internal(msg)
 
 
 def display(parts: tuple[str, ...]) -> str:

@@ -8,20 +8,52 @@ is filled (``_populate``), which mounts a snapshot has (``_mounts``), and what i
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
+import sqlite3
 import stat
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import ParamSpec, TypeVar
 
 from dockyard.archive.changes import DiffMode
-from dockyard.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from dockyard.archive.safety import os_error
+from dockyard.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from dockyard.snapshots import Filter, Info, Kind, Mount, Usage
 from dockyard.snapshots.storage import MetaStore, Record
 
 log = logging.getLogger(__name__)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translated(fn: Callable[P, R]) -> Callable[P, R]:
+    """Errors of the OS and of SQLite leave a snapshotter as dockyard errors."""
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except OSError as e:
+            raise os_error(e, f"snapshotter {fn.__name__}") from e
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise Unavailable(f"snapshot metadata is busy: {e}") from e
+            raise Internal(f"snapshot metadata: {e}") from e
+        except sqlite3.Error as e:
+            raise Internal(f"snapshot metadata: {e}") from e
+    return wrapper
 
 
 def disk_usage(path: str) -> Usage:
@@ -100,10 +132,14 @@ class DirSnapshotter:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.snapshots_dir = os.path.join(self.root, "snapshots")
-        os.makedirs(self.snapshots_dir, mode=0o700, exist_ok=True)
-        self._meta = MetaStore(os.path.join(self.root, "metadata.db"))
+        self._meta = self._open(os.path.join(self.root, "metadata.db"))
         self._inflight: set[str] = set()
         self._inflight_lock = threading.Lock()
+
+    @translated
+    def _open(self, db: str) -> MetaStore:
+        os.makedirs(self.snapshots_dir, mode=0o700, exist_ok=True)
+        return MetaStore(db)
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -128,9 +164,11 @@ class DirSnapshotter:
 
     # -- protocol ------------------------------------------------------------------------
 
+    @translated
     def stat(self, key: str) -> Info:
         return self._meta.get(key).info()
 
+    @translated
     def update(self, info: Info, fieldpaths: Sequence[str] = ()) -> Info:
         with self._meta.transaction() as tx:
             rec = tx.get(info.name)
@@ -151,6 +189,7 @@ class DirSnapshotter:
             tx.set_labels(info.name, labels)
         return self.stat(info.name)
 
+    @translated
     def usage(self, key: str) -> Usage:
         rec = self._meta.get(key)
         if rec.kind is Kind.COMMITTED:
@@ -160,6 +199,7 @@ class DirSnapshotter:
     def _usage_of(self, rec: Record) -> Usage:
         return disk_usage(self.fs_of(rec))
 
+    @translated
     def mounts(self, key: str) -> list[Mount]:
         chain = self._meta.chain(key)
         if chain[0].kind is Kind.COMMITTED:
@@ -174,6 +214,7 @@ class DirSnapshotter:
              labels: Mapping[str, str] | None = None) -> list[Mount]:
         return self._create(Kind.VIEW, key, parent, labels or {})
 
+    @translated
     def _create(self, kind: Kind, key: str, parent: str | None,
                 labels: Mapping[str, str]) -> list[Mount]:
         if not key:
@@ -207,6 +248,7 @@ class DirSnapshotter:
         log.debug("snapshot %s (%s) created as %d on %s", key, kind.value, rec.id, parent)
         return self._mounts(rec, parents)
 
+    @translated
     def commit(self, name: str, key: str, labels: Mapping[str, str] | None = None) -> None:
         rec = self._meta.get(key)
         if rec.kind is not Kind.ACTIVE:
@@ -223,6 +265,7 @@ class DirSnapshotter:
     def _after_commit(self, rec: Record) -> None:
         """Hook: tidy a committed snapshot's directory (the record already says committed)."""
 
+    @translated
     def remove(self, key: str) -> None:
         with contextlib.ExitStack() as stack:
             with self._meta.transaction() as tx:
@@ -262,6 +305,7 @@ class DirSnapshotter:
             if pred is None or pred(info):
                 yield info
 
+    @translated
     def cleanup(self) -> list[str]:
         known = {str(r.id) for r in self._meta.all()}
         with self._inflight_lock:
