@@ -52,3 +52,13 @@ def mounter(tmp_path: Path) -> Iterator[Mounter]:
         for d in reversed(made):
             unmount(str(d))
         assert mounted_under(str(tmp_path)) == []
+
+
+@pytest.fixture(autouse=True)
+def no_mounts_left(tmp_path: Path) -> Iterator[None]:
+    """Every test leaves nothing mounted under its temp dir (checked in /proc/self/mountinfo)."""
+    yield
+    left = mounted_under(str(tmp_path))
+    for mp in left:
+        unmount(mp, detach=True)
+    assert left == [], f"mounts left behind: {left}"
