@@ -147,7 +147,7 @@ def labels_match(labels: Mapping[str, str], wanted: Sequence[str]) -> bool:
     return True
 
 
-def _filters(filters: Mapping[str, Sequence[str]], allowed: set[str]) -> None:
+def check_filters(filters: Mapping[str, Sequence[str]], allowed: set[str]) -> None:
     for key in filters:
         if key not in allowed:
             raise InvalidArgument(f"invalid filter '{key}'")
@@ -157,7 +157,7 @@ def prune_candidates(stores: Stores, *, all_unused: bool = False,
                      filters: Mapping[str, Sequence[str]] | None = None) -> list[Image]:
     """The images ``docker image prune [-a]`` would delete."""
     f = dict(filters or {})
-    _filters(f, {"until", "label", "label!", "dangling"})
+    check_filters(f, {"until", "label", "label!", "dangling"})
     if "dangling" in f and any(v.lower() in ("false", "0") for v in f["dangling"]):
         all_unused = True
     until = min((parse_until(v) for v in f.get("until", [])), default=None)

@@ -16,7 +16,7 @@ from dockyard.oci import reference
 from dockyard.oci.manifest import chain_ids
 
 from .model import Image, ImageSummary
-from .naming import _filters, labels_match, users
+from .naming import check_filters, labels_match, users
 from .resolve import all_images, resolve
 from .stores import Stores
 from .times import ZERO_TIME, format_time, parse_time_or_zero
@@ -72,7 +72,7 @@ def list_images(stores: Stores, filters: Mapping[str, Sequence[str]] | None = No
     """``docker images``: newest first. Filters (Docker's): ``dangling``, ``reference``
     (globs), ``label`` (``key`` or ``key=value``), ``before``, ``since``."""
     f = dict(filters or {})
-    _filters(f, {"dangling", "reference", "label", "before", "since"})
+    check_filters(f, {"dangling", "reference", "label", "before", "since"})
     dangling = _bool_filter(f["dangling"], "dangling") if f.get("dangling") else None
     before = min((parse_time_or_zero(resolve(stores.content, stores.meta, v).config.created)
                   for v in f.get("before", [])), default=None)

@@ -22,6 +22,7 @@ import shutil
 from typing import NamedTuple
 
 from dockyard.content import ContentStore, LocalContentStore
+from dockyard.errors import InvalidArgument
 from dockyard.metadata import GcResult, MetadataStore
 from dockyard.snapshots import Snapshotter
 from dockyard.snapshots.plugins import DEFAULT, SNAPSHOTTERS
@@ -49,8 +50,6 @@ class Stores(NamedTuple):
         root = os.path.abspath(root)
         factory = SNAPSHOTTERS.get(snapshotter)
         if factory is None:
-            from dockyard.errors import InvalidArgument
-
             raise InvalidArgument(f"unknown snapshotter {snapshotter!r} "
                                   f"(known: {', '.join(sorted(SNAPSHOTTERS))})")
         os.makedirs(root, mode=0o711, exist_ok=True)

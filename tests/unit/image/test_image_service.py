@@ -14,7 +14,7 @@ import pytest
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.image import DeleteItem, Image, ImageService
 from dockyard.oci.manifest import chain_ids
-from dockyard.oci.platform import Platform
+from dockyard.oci.platform import Platform, host_platform
 
 
 def snapshot_dir(svc: ImageService, name: str) -> Path:
@@ -189,3 +189,19 @@ def test_reusing_a_name_leaves_the_old_image_dangling(svc: ImageService,
     assert svc.get("app").id == second.id
     assert svc.get(str(first.id)).dangling
     assert [s.id for s in svc.images({"dangling": ["true"]})] == [first.id]
+
+
+def test_busybox_image_is_offline_and_reproducible(svc: ImageService, tmp_path: Path) -> None:
+    image = svc.make_busybox()
+    cfg = image.config
+    assert cfg.config.cmd == ("sh",)
+    assert cfg.config.env == ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
+    assert cfg.os == "linux" and cfg.architecture == host_platform().architecture
+    assert len(cfg.history) == 1 and "busybox" in cfg.history[0].created_by.lower()
+    assert svc.get("busybox:latest").id == image.id
+    tree = snapshot_dir(svc, str(chain_ids(cfg.diff_ids)[-1]))
+    assert os.readlink(tree / "bin" / "ls") == "/bin/busybox"
+    assert (tree / "tmp").stat().st_mode & 0o7777 == 0o1777
+    assert (tree / "etc" / "group").read_text().startswith("root:x:0:")
+    with ImageService.open(str(tmp_path / "again"), "native") as other:
+        assert other.make_busybox().id == image.id
