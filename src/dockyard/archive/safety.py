@@ -65,7 +65,8 @@ class Limits:
 def clean_name(name: str, what: str = "entry") -> tuple[str, ...]:
     """The components of an archive name, refusing anything that could leave the root.
 
-    ``""`` and ``"."`` (the root itself) give ``()``.
+    ``""``, ``"."`` and ``"/"`` (the root itself) give ``()``; any other absolute name is
+    refused rather than re-rooted.
     """
     if (".." not in name and "//" not in name and "/./" not in name and "\x00" not in name
             and not name.startswith(("/", "./")) and not name.endswith("/.") and name != "."
@@ -74,6 +75,8 @@ def clean_name(name: str, what: str = "entry") -> tuple[str, ...]:
     if "\x00" in name:
         raise InvalidArgument(f"{what} {name!r}: NUL byte in name")
     if name.startswith("/"):
+        if not name.strip("/"):
+            return ()  # "/": the root entry umoci writes (Docker and containerd take it so)
         raise InvalidArgument(f"{what} {name!r}: absolute path")
     parts: list[str] = []
     for part in name.split("/"):

@@ -186,6 +186,15 @@ class TarReader:
         self._buf, self._pos = joined, n
         return joined[:n]
 
+    def _at_eof(self) -> bool:
+        """True when the stream ended exactly here (between two entries)."""
+        while len(self._buf) == self._pos:
+            chunk = self._src.read_chunk()
+            if not chunk:
+                return True
+            self._buf, self._pos = chunk, 0
+        return False
+
     def _skip(self, n: int) -> None:
         while n:
             avail = len(self._buf) - self._pos
@@ -215,8 +224,13 @@ class TarReader:
         self._pending = 0
 
     def _finish_entry(self) -> None:
-        self._skip(self._pending + self._pending_pad)
-        self._pending = self._pending_pad = 0
+        self._skip(self._pending)
+        pad, self._pending, self._pending_pad = self._pending_pad, 0, 0
+        while pad and not self._at_eof():
+            k = min(len(self._buf) - self._pos, pad)
+            self._pos += k
+            pad -= k
+        # a stream ending inside the last entry's padding lost nothing (umoci 0.4 writes so)
 
     def _special(self, size: int, what: str, hint: str) -> bytes:
         if size > self._limits.max_header_size or size < 0:
@@ -236,6 +250,8 @@ class TarReader:
         long_link: bytes | None = None
         while True:
             self._finish_entry()
+            if self._at_eof():
+                return  # no end-of-archive blocks: Go's reader (Docker) accepts it, so do we
             block = self._take(BLOCK)
             if block == _ZERO_BLOCK:
                 return

@@ -117,6 +117,15 @@ def test_absolute_names(arena: Arena, name: str) -> None:
     assert name in str(err)
 
 
+def test_the_root_entry_slash_is_the_root(arena: Arena) -> None:
+    root = tarfile.TarInfo("/")
+    root.type, root.mode = tarfile.DIRTYPE, 0o700
+    apply_layer(io.BytesIO(tar((root, b""), reg("etc/x", b"x"))), str(arena.target))
+    assert (arena.target / "etc/x").read_bytes() == b"x"
+    assert os.stat(arena.target).st_mode & 0o777 != 0o700  # the target keeps its own mode
+    arena.assert_untouched()
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("target", ["/etc", "../sentinel", "../..", "/", "..", "."])
 def test_write_through_a_symlinked_parent(arena: Arena, target: str, mode: str) -> None:

@@ -102,3 +102,15 @@ def test_header_corruption_and_truncation() -> None:
         reader = TarReader(DecompressingReader(io.BytesIO(whole[:2048]), Limits()), Limits())
         for _ in reader.entries():
             reader.copy_content(lambda mv: None)
+
+
+def test_a_stream_without_end_of_archive_blocks_ends_cleanly() -> None:
+    # umoci 0.4 writes such layers; Go's archive/tar (Docker) reads them
+    f = tarfile.TarInfo("f")
+    f.size = 3
+    whole = _tar([f], tarfile.USTAR_FORMAT)
+    cut = whole[:1024]  # header + one content block, no zero blocks
+    assert [e.name for e in entries(cut)] == ["f"]
+    assert [e.name for e in entries(whole[:515])] == ["f"]  # nor the content's padding
+    with pytest.raises(InvalidArgument, match="unexpected end"):
+        entries(cut[:300])  # but a cut inside a header is an error
