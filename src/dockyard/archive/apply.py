@@ -40,6 +40,7 @@ from dockyard.archive.whiteouts import (
     WHITEOUT_PREFIX,
     WhiteoutMode,
     is_overlay_xattr,
+    is_whiteout_device,
     lookup_in_lowers,
 )
 from dockyard.errors import (
@@ -163,14 +164,23 @@ class _Applier:
             pfd = self.root.parent(parts, e.name, self._make_parent)
             name = parts[-1]
             existing = _lstat(name, pfd)
+            over_whiteout = False
             if existing is not None and not (
                     e.type is EntryType.DIR and stat.S_ISDIR(existing.st_mode)):
+                over_whiteout = is_whiteout_device(existing)
                 pfd = self._remove(pfd, parts, existing)
                 existing = None
             if e.type is EntryType.FILE:
                 self._file(pfd, name, e, reader)
             elif e.type is EntryType.DIR:
                 self._dir(pfd, name, parts, e, existing is not None)
+                if over_whiteout and self.mode is WhiteoutMode.OVERLAY:
+                    # deleted, then made again: as the kernel does, nothing below shows through
+                    fd = os.open(name, _DIR_FLAGS, dir_fd=pfd)
+                    try:
+                        os.setxattr(fd, OVERLAY_OPAQUE_XATTR, b"y")
+                    finally:
+                        os.close(fd)
             elif e.type is EntryType.SYMLINK:
                 os.symlink(e.linkname, name, dir_fd=pfd)
                 self._meta_at(pfd, name, e, chmod=False)

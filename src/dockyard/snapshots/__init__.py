@@ -8,7 +8,9 @@ runtime, or reads the directories from (``layer_dirs``) to apply a layer into.
 
 Implementations: ``overlay`` (the default: overlayfs lowerdirs of the committed parents, an
 upper and a work dir for the active one) and ``native`` (a full copy of the parent per
-snapshot, for filesystems without overlay). ``SNAPSHOTTERS`` maps names to factories.
+snapshot, for filesystems without overlay). ``snapshots.plugins.SNAPSHOTTERS`` maps names to
+factories; ``snapshots.mount`` mounts the values; ``snapshots.diffs`` takes a layer out of an
+active snapshot.
 """
 
 from __future__ import annotations

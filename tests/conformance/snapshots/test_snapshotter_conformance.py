@@ -177,6 +177,15 @@ def test_whiteouts_in_a_layer_of_its_own(snapshotter: Snapshotter, mounter: Moun
     assert sorted(os.listdir(m)) == ["d"]
 
 
+def test_a_directory_deleted_and_made_again(snapshotter: Snapshotter,
+                                            mounter: Mounter) -> None:
+    s = snapshotter
+    add_layer(s, "b", None, build_tar(directory("d"), file("d/old", b"o")))
+    add_layer(s, "t", "b", build_tar(whiteout("d"), directory("d"), file("d/new", b"n")))
+    m = mounter(s.view("v", "t"))
+    assert sorted(os.listdir(m / "d")) == ["new"]
+
+
 def test_many_layers_mount(snapshotter: Snapshotter, mounter: Mounter) -> None:
     s = snapshotter
     parent = None
