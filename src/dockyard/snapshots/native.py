@@ -10,6 +10,10 @@ snapshot owns ``snapshots/<id>/fs`` holding its whole tree (layout in ``storage`
   never written), or of its own empty ``fs`` without a parent;
 - ``commit``: nothing moves; the record turns committed.
 
+A crash mid-copy leaves a ``new-*`` directory that ``cleanup`` removes. The copy runs in a
+``cp`` child: if only the daemon dies (not its process group or cgroup), that ``cp`` may still
+be writing; ``cleanup`` at the next start should come after it is gone.
+
 Diffs compare the snapshot's tree with its parent's (``DiffMode.TREE``); layers are applied
 in ``WhiteoutMode.NATIVE`` (whiteouts delete).
 """

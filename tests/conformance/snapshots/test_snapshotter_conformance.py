@@ -6,6 +6,7 @@ mount use ``mounter``, which unmounts in ``finally`` and checks nothing is left 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
@@ -364,3 +365,63 @@ def test_write_diff_modes_agree_on_added_files(snapshotter: Snapshotter) -> None
     again = io.BytesIO()
     assert write_snapshot_diff(s, "rw", again).diff_id == res.diff_id
     assert write_diff is not None
+
+
+_PREPARE_FOREVER = r"""
+import sys
+from dockyard.snapshots.plugins import SNAPSHOTTERS
+s = SNAPSHOTTERS[sys.argv[1]](sys.argv[2])
+print("ready", flush=True)
+s.prepare("victim", "big")
+print("done", flush=True)
+"""
+
+
+def test_kill_9_during_prepare(tmp_path: Path) -> None:
+    """A snapshotter killed mid-prepare (native: mid-copy) leaves no record; cleanup tidies."""
+    import signal
+    import subprocess
+    import sys
+
+    from dockyard.snapshots.native import NativeSnapshotter
+    root = str(tmp_path / "root")
+    s = NativeSnapshotter(root)
+    try:
+        tree = tmp_path / "tree"
+        for i in range(40):
+            (tree / f"d{i}").mkdir(parents=True)
+            for j in range(50):
+                (tree / f"d{i}" / f"f{j}").write_bytes(os.urandom(20_000))
+        layer = io.BytesIO()
+        write_diff(None, str(tree), layer, mode="tree")
+        add_layer(s, "big", None, layer.getvalue())
+    finally:
+        s.close()
+    # its own process group: the kill takes the copying cp along, as a crash of the
+    # daemon's whole process tree (or its cgroup) would
+    proc = subprocess.Popen([sys.executable, "-c", _PREPARE_FOREVER, "native", root],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        snaps = Path(root) / "snapshots"
+        deadline = time.monotonic() + 30
+        while not any(p.name.startswith("new-") and (p / "fs" / "d0").exists()
+                      for p in snaps.iterdir()):
+            assert time.monotonic() < deadline, "the copy never started"
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    s = NativeSnapshotter(root)
+    try:
+        with pytest.raises(NotFound):
+            s.stat("victim")
+        removed = s.cleanup()
+        assert [os.path.basename(p)[:4] for p in removed] == ["new-"]
+        s.prepare("victim", "big")
+        assert s.usage("victim").inodes > 2000
+    finally:
+        s.close()
