@@ -5,7 +5,8 @@
 
 Builds three gzip layers (about 200 MB uncompressed at scale 1: random bytes, compressible
 text, and many small files in nested directories) as an OCI image layout, then times, in the
-same run, on the same disk, page cache warm for everyone (best of ``--rounds``):
+same run, on the same disk, page cache warm for everyone, dirty data synced before each timed
+span (best of ``--rounds``):
 
 unpack
   ``tar -x``      GNU ``tar -xzf`` of each layer into its own directory (the reference; an
@@ -127,6 +128,7 @@ def best(rounds: int, setup: Callable[[int], None], work: Callable[[int], None],
     for i in range(rounds):
         setup(i)
         try:
+            os.sync()  # no row pays for the write-back of the setup's (or a previous row's) data
             t0 = time.perf_counter()
             work(i)
             times.append(time.perf_counter() - t0)
