@@ -153,7 +153,9 @@ def write_diff(lower: Sequence[str] | str | None, upper: str, out: BinaryIO, *,
     w = _Writer(out)
     try:
         if DiffMode(mode) is DiffMode.OVERLAY:
-            _walk_upper(w, upper, "")
+            _walk_upper(w, upper, "", whiteouts=True)
+        elif lower is None or (not isinstance(lower, str) and len(lower) == 0):
+            _walk_upper(w, upper, "", whiteouts=False)  # everything is added: no comparison
         else:
             _write_changes(w, upper, changes(lower, upper, mode=DiffMode.TREE))
     except OSError as err:
@@ -161,18 +163,19 @@ def write_diff(lower: Sequence[str] | str | None, upper: str, out: BinaryIO, *,
     return w.finish()
 
 
-def _walk_upper(w: _Writer, upper: str, prefix: str) -> None:
+def _walk_upper(w: _Writer, upper: str, prefix: str, *, whiteouts: bool) -> None:
+    """Every entry under ``upper``; ``whiteouts``: read overlay's forms as deletions."""
     for name, st in scan(upper):
         rel = prefix + name
         path = os.path.join(upper, name)
-        if is_whiteout_device(st):
+        if whiteouts and is_whiteout_device(st):
             w.whiteout(rel, st)
             continue
         w.path(rel, path, st)
         if stat.S_ISDIR(st.st_mode):
-            if is_opaque(path):
+            if whiteouts and is_opaque(path):
                 w.opaque(rel, st)
-            _walk_upper(w, path, rel + "/")
+            _walk_upper(w, path, rel + "/", whiteouts=whiteouts)
 
 
 def _write_changes(w: _Writer, upper: str, found: list[Change]) -> None:
