@@ -1,0 +1,123 @@
+"""``POST /containers/{id}/attach``: the connection is hijacked and handed to the daemon.
+
+The sequence (moby's ``postContainersAttach``): the container is looked up first, so a
+missing one gets an ordinary JSON 404; then aiohttp stops reading the connection, a
+duplicate of its socket is taken, ``101 UPGRADED`` (or ``200 OK`` without ``Upgrade``) is
+written on it, and the socket goes to the backend, which hands it to the supervisor (now,
+or at the container's start). aiohttp's transport is then closed: that releases only
+aiohttp's descriptor; the connection lives on in the supervisor's. aiohttp never sees the
+client's half-close (it closes a transport on EOF), so the output half keeps flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import Protocol
+
+from aiohttp import web
+
+from dockyard.api.http import api_version, query_bool
+from dockyard.api.logs import LogStreamLike
+from dockyard.api.routing import Routes
+from dockyard.apitypes.containers import Container
+from dockyard.apitypes.streams import (
+    MULTIPLEXED_STREAM,
+    RAW_STREAM,
+    AttachOptions,
+    LogQuery,
+    encode_log_entry,
+    parse_attach_options,
+)
+from dockyard.apitypes.version import at_least
+from dockyard.errors import DockyardError, FailedPrecondition
+
+log = logging.getLogger(__name__)
+
+
+class AttachBackend(Protocol):
+    async def get(self, ref: str) -> Container: ...
+
+    async def attach(self, ref: str, sock: socket.socket, options: AttachOptions) -> None: ...
+
+    async def logs(self, ref: str, query: LogQuery) -> LogStreamLike: ...
+
+
+def hijack(request: web.Request) -> socket.socket:
+    """Stop aiohttp reading the request's connection; a duplicate of its socket."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        raise FailedPrecondition("the client went away before the attach")
+    transport.pause_reading()
+    raw = transport.get_extra_info("socket")
+    if raw is None:
+        raise FailedPrecondition("the connection has no socket to hijack")
+    fd = os.dup(raw.fileno())
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(False)
+    return sock
+
+
+def release(request: web.Request) -> None:
+    """Close aiohttp's side of a hijacked connection (its descriptor only)."""
+    if request.transport is not None:
+        request.transport.close()
+
+
+class AttachRouter:
+    def __init__(self, backend: AttachBackend) -> None:
+        self.backend = backend
+
+    def register(self, routes: Routes) -> None:
+        routes.add("POST", "/containers/{name}/attach", self.attach)
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        options = parse_attach_options(request.query)
+        stream = query_bool(request, "stream")
+        c = await self.backend.get(name)
+        multiplexed = not c.config.tty
+        ctype = MULTIPLEXED_STREAM if multiplexed and at_least(api_version(request), "1.42") \
+            else RAW_STREAM
+        if "Upgrade" in request.headers:
+            head = (f"HTTP/1.1 101 UPGRADED\r\nContent-Type: {ctype}\r\n"
+                    "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        else:
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n\r\n"
+        sock = hijack(request)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.sock_sendall(sock, head.encode())
+            if query_bool(request, "logs"):
+                await self._replay_logs(name, sock, options, tty=not multiplexed)
+            if not stream:
+                sock.close()
+                return web.Response()
+            await self.backend.attach(name, sock, options)  # the backend owns it now
+        except (DockyardError, OSError) as exc:
+            # Past the hijack no status can be sent: the client sees the stream end.
+            log.info("attach to %s failed after the hijack: %s", name, exc)
+            sock.close()
+        finally:
+            release(request)
+        return web.Response()
+
+    async def _replay_logs(self, name: str, sock: socket.socket, options: AttachOptions, *,
+                           tty: bool) -> None:
+        """``logs=1``: what the container wrote so far, before the live stream."""
+        if not (options.stdout or options.stderr):
+            return
+        logs = await self.backend.logs(name, LogQuery(stdout=options.stdout,
+                                                      stderr=options.stderr))
+        loop = asyncio.get_running_loop()
+        entries = logs.entries
+        try:
+            async for e in entries:
+                await loop.sock_sendall(sock, encode_log_entry(e, tty=tty, timestamps=False))
+        finally:
+            await entries.aclose()
+
+
+__all__ = ["AttachRouter", "LogQuery", "encode_log_entry", "hijack", "release"]

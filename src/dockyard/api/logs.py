@@ -1,0 +1,64 @@
+"""``GET /containers/{id}/logs``: the json-file log as a raw or multiplexed stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Protocol
+
+from aiohttp import web
+
+from dockyard.api.http import api_version
+from dockyard.api.routing import Routes
+from dockyard.apitypes.streams import (
+    MULTIPLEXED_STREAM,
+    RAW_STREAM,
+    LogEntry,
+    LogQuery,
+    encode_log_entry,
+    parse_log_query,
+)
+from dockyard.apitypes.version import at_least
+
+BATCH = 256
+
+
+class LogStreamLike(Protocol):
+    @property
+    def tty(self) -> bool: ...
+
+    @property
+    def entries(self) -> AsyncGenerator[LogEntry, None]: ...
+
+
+class LogsBackend(Protocol):
+    async def logs(self, ref: str, query: LogQuery) -> LogStreamLike: ...
+
+
+class LogsRouter:
+    def __init__(self, backend: LogsBackend) -> None:
+        self.backend = backend
+
+    def register(self, routes: Routes) -> None:
+        routes.add("GET", "/containers/{name}/logs", self.logs)
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        query = parse_log_query(request.query)
+        stream = await self.backend.logs(request.match_info["name"], query)
+        response = web.StreamResponse(status=200)
+        response.content_type = MULTIPLEXED_STREAM if not stream.tty and at_least(
+            api_version(request), "1.42") else RAW_STREAM
+        await response.prepare(request)
+        entries = stream.entries
+        try:
+            chunk: list[bytes] = []
+            async for e in entries:
+                chunk.append(encode_log_entry(e, tty=stream.tty, timestamps=query.timestamps))
+                if query.follow or len(chunk) >= BATCH:
+                    await response.write(b"".join(chunk))
+                    chunk.clear()
+            if chunk:
+                await response.write(b"".join(chunk))
+        finally:
+            await entries.aclose()
+        await response.write_eof()
+        return response

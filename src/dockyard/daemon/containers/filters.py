@@ -1,0 +1,80 @@
+"""``docker ps`` filters: which containers a list shows (moby ``daemon/list.go``).
+
+``filters`` maps a filter name to the values given (values of one name are ORed, names
+are ANDed). Known names: ``id`` (prefix), ``name`` (substring of the name, a regexp in
+Docker: plain text matches the same), ``status``, ``label`` (``key`` or ``key=value``),
+``ancestor`` (the image: name as given, or image id prefix), ``exited`` (exit code),
+``before``/``since`` (another container: created before/after it). Others are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from dockyard.daemon.containers.model import Container, Status
+from dockyard.errors import InvalidArgument
+
+KNOWN = ("id", "name", "status", "label", "ancestor", "exited", "before", "since",
+         "health", "network", "volume", "publish", "expose", "isolation", "is-task")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def _label_matches(c: Container, wanted: str) -> bool:
+    labels = dict(c.config.labels)
+    key, sep, value = wanted.partition("=")
+    if key not in labels:
+        return False
+    return not sep or labels[key] == value
+
+
+def _name_matches(c: Container, pattern: str) -> bool:
+    try:
+        return re.search(pattern, "/" + c.name) is not None
+    except re.error:
+        return pattern in c.name
+
+
+def compile_filters(filters: Mapping[str, Sequence[str]],
+                    find: Callable[[str], Container]) -> Callable[[Container], bool]:
+    """A predicate for ``filters``; ``find`` resolves ``before``/``since`` references."""
+    for name in filters:
+        if name not in KNOWN:
+            raise InvalidArgument(f"invalid filter '{name}'")
+    for value in filters.get("status", ()):
+        if value not in STATUSES:
+            raise InvalidArgument(f"invalid filter 'status={value}'")
+    exited: set[int] = set()
+    for value in filters.get("exited", ()):
+        if not value.lstrip("-").isdigit():
+            raise InvalidArgument(f"invalid filter 'exited={value}'")
+        exited.add(int(value))
+    for name in ("health", "network", "volume", "publish", "expose", "isolation"):
+        if filters.get(name):
+            raise InvalidArgument(f"filter '{name}' is not supported by dockyard yet")
+    before = [find(v).created_ns for v in filters.get("before", ())]
+    since = [find(v).created_ns for v in filters.get("since", ())]
+
+    def match(c: Container) -> bool:
+        f = filters
+        if f.get("id") and not any(c.id.startswith(v) for v in f["id"]):
+            return False
+        if f.get("name") and not any(_name_matches(c, v) for v in f["name"]):
+            return False
+        if f.get("status") and c.state.status.value not in f["status"]:
+            return False
+        if f.get("label") and not all(_label_matches(c, v) for v in f["label"]):
+            return False
+        if f.get("ancestor") and not any(
+                v in (c.config.image, c.image_id) or c.image_id.startswith(v)
+                or c.image_id.removeprefix("sha256:").startswith(v) for v in f["ancestor"]):
+            return False
+        if exited and (c.state.status is not Status.EXITED or c.state.exit_code not in exited):
+            return False
+        if before and not all(c.created_ns < t for t in before):
+            return False
+        if since and not all(c.created_ns > t for t in since):
+            return False
+        return f.get("is-task", ["false"]) != ["true"]
+
+    return match

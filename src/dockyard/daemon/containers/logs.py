@@ -1,0 +1,189 @@
+"""Reading a container's json-file log (written by the supervisor), rotated files included.
+
+Files, oldest first: ``<log>.<max-file - 1>`` … ``<log>.1``, ``<log>``. Each line is one
+entry ``{"log": "...", "stream": "stdout", "time": "<RFC 3339 nano>"}``. ``tail`` counts
+entries from the end across files, before the stream and time filters (as dockerd's
+json-file reader does). ``Follower`` keeps reading the live file as it grows and notices
+a rotation (the file it reads is renamed to ``.1``: it finishes that file, then opens the
+new one from its start).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from dockyard.daemon.containers.model import LogEntry, LogQuery
+
+log = logging.getLogger(__name__)
+
+BLOCK = 64 * 1024
+MAX_LINE = 1 << 20
+_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$")
+
+
+def _time_ns(text: str) -> int:
+    import calendar
+    import time
+
+    m = _TIME.match(text)
+    if m is None:
+        return 0
+    secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    return secs * 1_000_000_000 + int((m.group(2) or "0").ljust(9, "0"))
+
+
+def decode(line: bytes) -> LogEntry | None:
+    """One entry, or None for a line that is not one (logged, skipped)."""
+    try:
+        doc = json.loads(line)
+        text, stream, when = doc["log"], doc["stream"], doc["time"]
+        if not isinstance(text, str) or not isinstance(stream, str) or not isinstance(when, str):
+            raise TypeError("field types")
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("skipping a malformed log line (%s): %r", exc, line[:120])
+        return None
+    return LogEntry(stream, text.encode("utf-8", "surrogateescape"), _time_ns(when), when)
+
+
+def log_files(path: str) -> list[str]:
+    """The rotated files and the live one, oldest first (those that exist)."""
+    rotated = []
+    n = 1
+    while os.path.exists(f"{path}.{n}"):
+        rotated.append(f"{path}.{n}")
+        n += 1
+    files = list(reversed(rotated))
+    if os.path.exists(path):
+        files.append(path)
+    return files
+
+
+def _lines(path: str, end: int | None) -> Iterator[bytes]:
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (closed by the with below; absent is normal)
+    except FileNotFoundError:
+        return
+    with f:
+        left = end
+        for line in f:
+            if left is not None:
+                if len(line) > left:
+                    return
+                left -= len(line)
+            if line.endswith(b"\n"):
+                yield line
+
+
+def _last_lines(path: str, n: int, end: int | None) -> list[bytes]:
+    """The last ``n`` complete lines of a file (of its first ``end`` bytes), read
+    backwards in blocks."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (closed by the with below; absent is normal)
+    except FileNotFoundError:
+        return []
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        end = size if end is None else min(end, size)
+        buf = b""
+        pos = end
+        while pos > 0 and buf.count(b"\n") <= n:
+            step = min(BLOCK, pos)
+            pos -= step
+            f.seek(pos)
+            buf = f.read(step) + buf
+        lines = buf.split(b"\n")
+        complete = lines[:-1]  # the part after the last newline is incomplete (or empty)
+        if pos > 0:
+            complete = complete[1:]  # the first piece may be the end of an earlier line
+        return [ln + b"\n" for ln in complete[-n:]] if n else []
+
+
+def read(path: str, q: LogQuery, live_end: int | None = None) -> list[LogEntry]:
+    """Every entry the query asks for, from the rotated files and the live one (only its
+    first ``live_end`` bytes if given: a ``Follower`` reads the rest)."""
+    files = log_files(path)
+    raw: list[bytes] = []
+
+    def end_of(p: str) -> int | None:
+        return live_end if p == path else None
+
+    if q.tail is None:
+        for p in files:
+            raw.extend(_lines(p, end_of(p)))
+    else:
+        for p in reversed(files):
+            need = q.tail - len(raw)
+            if need <= 0:
+                break
+            raw = _last_lines(p, need, end_of(p)) + raw
+    out = []
+    for line in raw:
+        e = decode(line)
+        if e is not None and q.wants(e):
+            out.append(e)
+    return out
+
+
+class Follower:
+    """Reads what is appended to the live log (blocking, quick calls).
+
+    Open it *before* reading the history with ``read(..., live_end=follower.offset)``, so
+    that no line falls between the two and none is read twice.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._f: BinaryIO | None = None
+        self._ino = -1
+        self._rest = b""
+        self.offset = 0
+        try:
+            f = open(path, "rb")  # noqa: SIM115 (held until close())
+        except FileNotFoundError:
+            return
+        self.offset = f.seek(0, os.SEEK_END)
+        self._f = f
+        self._ino = os.fstat(f.fileno()).st_ino
+
+    def poll(self) -> list[LogEntry]:
+        """Entries appended since the last call; follows a rotation."""
+        out = self._drain()
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return out
+        if st.st_ino != self._ino:
+            # Rotated: what the old file got before the rename was drained above.
+            if self._f is not None:
+                self._f.close()
+            self._f = open(self.path, "rb")  # noqa: SIM115 (held until close())
+            self._ino = os.fstat(self._f.fileno()).st_ino
+            self._rest = b""
+            out += self._drain()
+        return out
+
+    def _drain(self) -> list[LogEntry]:
+        if self._f is None:
+            return []
+        data = self._rest + self._f.read()
+        lines = data.split(b"\n")
+        self._rest = lines.pop()
+        if len(self._rest) > MAX_LINE:
+            log.warning("dropping an over-long partial log line in %s", self.path)
+            self._rest = b""
+        out = []
+        for line in lines:
+            e = decode(line)
+            if e is not None:
+                out.append(e)
+        return out
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None

@@ -1,0 +1,143 @@
+"""A container as the daemon keeps it: its configuration and its state, one frozen value.
+
+The service replaces the value (``dataclasses.replace``) at each transition and writes it
+to ``container.json`` (``store``); nothing mutates a ``Container`` in place.
+
+States, as Docker names them::
+
+    created ──start──► running ──exit──► exited ──start──► running ...
+       │                 │                 │
+       └──────rm─────────┴──────rm -f──────┴──► removing ──► (gone)
+
+A start that fails leaves the container ``created`` (if it never ran) or ``exited``, with
+``error`` and an exit code of 127/126/128, as Docker does.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from dockyard.daemon.containers.config import ContainerConfig, HostConfig
+
+
+class Status(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    REMOVING = "removing"
+    EXITED = "exited"
+    DEAD = "dead"
+
+
+class WaitCondition(enum.Enum):
+    """``POST /containers/{id}/wait?condition=``."""
+
+    NOT_RUNNING = "not-running"
+    NEXT_EXIT = "next-exit"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """Docker's ``ContainerState``; times in ns since the epoch, 0 for never."""
+
+    status: Status = Status.CREATED
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_ns: int = 0
+    finished_ns: int = 0
+    oom_killed: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """One container: identity, configuration (image merged in) and state."""
+
+    id: str
+    name: str
+    """Without the leading ``/``."""
+    created_ns: int
+    image_id: str
+    config: ContainerConfig
+    host_config: HostConfig
+    path: str
+    args: tuple[str, ...]
+    state: State = field(default_factory=State)
+    restart_count: int = 0
+    driver: str = "overlay"
+    log_path: str = ""
+    hostname_path: str = ""
+    hosts_path: str = ""
+    resolv_conf_path: str = ""
+    networks: tuple[str, ...] = ()
+    platform: str = "linux"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def network_name(self) -> str:
+        """The network Docker reports: ``bridge`` for the default one."""
+        mode = self.host_config.network_mode
+        return "bridge" if mode in ("default", "bridge", "") else mode
+
+
+@dataclass(frozen=True, slots=True)
+class WaitResult:
+    """The body of a wait's answer: ``{"StatusCode": n, "Error": {"Message": e} | null}``."""
+
+    status_code: int
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    id: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttachOptions:
+    """Which streams an attached client takes."""
+
+    stdin: bool = False
+    stdout: bool = True
+    stderr: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    stream: str
+    """``stdout`` or ``stderr``."""
+    data: bytes
+    time_ns: int
+    time_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    stdout: bool = True
+    stderr: bool = True
+    follow: bool = False
+    since_ns: int = 0
+    until_ns: int = 0
+    tail: int | None = None
+    """The last N entries only (None: all)."""
+    timestamps: bool = False
+
+    def wants(self, e: LogEntry) -> bool:
+        if e.stream == "stdout" and not self.stdout:
+            return False
+        if e.stream == "stderr" and not self.stderr:
+            return False
+        if self.since_ns and e.time_ns < self.since_ns:
+            return False
+        return not (self.until_ns and e.time_ns > self.until_ns)

@@ -1,0 +1,105 @@
+"""A container's root filesystem: an active snapshot of its image, mounted while it runs.
+
+Lifecycle (all blocking; the service calls it from worker threads)::
+
+    prepare(id, image)   create: lease "container-<id>" holding the image and the snapshot,
+                         the image unpacked (layers as committed snapshots), then an active
+                         snapshot keyed by the container id on top of the image's chain id
+    mount(id, target)    start: the snapshot's mounts at <bundle>/rootfs
+    unmount(target)      exit: unmounted (the snapshot keeps the container's changes)
+    remove(id)           rm: the snapshot removed, the lease deleted (the image may go)
+
+The lease is taken *before* the snapshot is made, so a garbage collection running
+meanwhile never sweeps it; recovery deletes the leases and snapshots of containers that
+have no record (a create that died half-way).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+
+from dockyard.errors import DockyardError, NotFound
+from dockyard.image import Image, ImageService
+from dockyard.metadata import Resource
+from dockyard.snapshots import Kind
+from dockyard.snapshots.mount import mount_all, unmount
+
+log = logging.getLogger(__name__)
+
+LEASE_PREFIX = "container-"
+
+
+def lease_id(container_id: str) -> str:
+    return LEASE_PREFIX + container_id
+
+
+class RootfsManager:
+    def __init__(self, images: ImageService) -> None:
+        self.images = images
+
+    @property
+    def driver(self) -> str:
+        return self.images.stores.snapshotter_name
+
+    def prepare(self, container_id: str, image: Image) -> None:
+        stores = self.images.stores
+        lease = lease_id(container_id)
+        self.images.hold(lease, str(image.id), labels={"dockyard.container": container_id})
+        try:
+            stores.meta.leases.add(lease, Resource.snapshot(self.driver, container_id))
+            result = self.images.unpack(str(image.id))
+            parent = None if result.chain_id is None else str(result.chain_id)
+            stores.snapshotter.prepare(container_id, parent,
+                                       labels={"dockyard.container": "true"})
+        except BaseException:
+            self.images.release(lease)
+            raise
+
+    def mount(self, container_id: str, target: str) -> None:
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        mounts = self.images.stores.snapshotter.mounts(container_id)
+        mount_all(mounts, target)
+
+    def unmount(self, target: str) -> None:
+        try:
+            unmount(target)
+        except DockyardError as exc:
+            log.warning("unmount %s: %s; detaching it", target, exc)
+            unmount(target, detach=True)
+
+    def is_mounted(self, target: str) -> bool:
+        try:
+            return os.path.ismount(target)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return False
+            raise
+
+    def remove(self, container_id: str) -> None:
+        try:
+            self.images.stores.snapshotter.remove(container_id)
+        except NotFound:
+            log.info("snapshot of %s was already gone", container_id[:12])
+        self.release(container_id)
+
+    def release(self, container_id: str) -> None:
+        try:
+            self.images.release(lease_id(container_id))
+        except NotFound:
+            log.debug("no lease for %s", container_id[:12])
+
+    def orphans(self, known: set[str]) -> tuple[list[str], list[str]]:
+        """(active snapshots, container leases) of containers not in ``known``."""
+        stores = self.images.stores
+        snaps = [i.name for i in stores.snapshotter.walk()
+                 if i.kind is Kind.ACTIVE and i.labels.get("dockyard.container") == "true"
+                 and i.name not in known]
+        leases = [lease.id for lease in stores.meta.leases.all()
+                  if lease.id.startswith(LEASE_PREFIX)
+                  and lease.id[len(LEASE_PREFIX):] not in known]
+        return snaps, leases
+
+    def collect(self) -> None:
+        self.images.collect()

@@ -1,0 +1,343 @@
+"""Running containers: start, watch, process an exit, stop, kill.
+
+Start (under the entry's lock)::
+
+    mount the snapshot at <bundle>/rootfs → resolve the user in it → write config.json
+    → supervisor create (the init waits before execve) → loopback up in its netns
+    → hand over the attach sockets waiting for this start → supervisor start
+    → record "running" → watch: one supervisor wait per running container
+
+The exit (the watch's answer, under the lock): record "exited" with the code and time,
+tell the supervisor to forget it, unmount the rootfs, answer ``next-exit``/``not-running``
+waiters, then ``AutoRemove``. A start that fails unwinds what it did and records the
+error with Docker's exit code (127: no such executable; 126: permission denied; else
+128).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from typing import Any
+
+from dockyard import errors
+from dockyard.daemon.config import DaemonConfig
+from dockyard.daemon.containers import netns
+from dockyard.daemon.containers.create import parse_signal
+from dockyard.daemon.containers.model import Container, State, Status, WaitResult
+from dockyard.daemon.containers.rootfs import RootfsManager
+from dockyard.daemon.containers.spec import SpecInputs, build_spec
+from dockyard.daemon.containers.store import ContainerStore
+from dockyard.daemon.containers.table import Entry, PendingAttach, resolve_futures
+from dockyard.daemon.containers.users import resolve_user
+from dockyard.daemon.layout import ExecRoot
+from dockyard.daemon.supervision import AsyncSupervisor
+from dockyard.daemon.times import parse_rfc3339
+from dockyard.runtime.supervisor.protocol import ExitStatus
+from dockyard.runtime.supervisor.records import write_json_durably
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+WATCH_RETRY = 1.0
+
+
+def start_exit_code(message: str) -> int:
+    """Docker's exit code for a start that failed with ``message``."""
+    m = message.lower()
+    if any(s in m for s in ("executable file not found", "no such file or directory",
+                            "no such file or executable")):
+        return 127
+    if "permission denied" in m:
+        return 126
+    return 128
+
+
+def container_env(c: Container, home: str) -> tuple[str, ...]:
+    """moby's ``CreateDaemonEnvironment``: PATH, HOSTNAME, TERM (tty), then the config's
+    entries replacing or appending; HOME from the user's passwd entry if unset."""
+    env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": f"HOSTNAME={c.config.hostname}"}
+    if c.config.tty:
+        env["TERM"] = "TERM=xterm"
+    for entry in c.config.env:
+        env[entry.partition("=")[0]] = entry
+    env.setdefault("HOME", f"HOME={home}")
+    return tuple(env.values())
+
+
+def oom_killed(cgroup_path: str) -> bool:
+    """Whether the kernel's OOM killer struck in the container's memory cgroup."""
+    for path, key in ((f"/sys/fs/cgroup/memory{cgroup_path}/memory.oom_control", "oom_kill"),
+                      (f"/sys/fs/cgroup{cgroup_path}/memory.events", "oom_kill")):
+        try:
+            with open(path, encoding="ascii") as f:
+                for line in f:
+                    name, _, value = line.partition(" ")
+                    if name == key and value.strip().isdigit():
+                        return int(value) > 0
+        except OSError:
+            continue
+    return False
+
+
+class Runner:
+    def __init__(self, config: DaemonConfig, run: ExecRoot, supervisor: AsyncSupervisor,
+                 rootfs: RootfsManager, store: ContainerStore,
+                 remove: Callable[[Entry], Coroutine[Any, Any, None]]) -> None:
+        self.config = config
+        self.run = run
+        self.sv = supervisor
+        self.rootfs = rootfs
+        self.store = store
+        self._auto_remove = remove
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+
+    async def save(self, entry: Entry, c: Container) -> None:
+        await asyncio.to_thread(self.store.save, c)
+        entry.container = c
+
+    def cgroup_path(self, c: Container) -> str:
+        parent = c.host_config.cgroup_parent or self.config.cgroup_parent
+        return f"/{parent.strip('/')}/{c.id}"
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self, entry: Entry) -> bool:
+        """Start the container; False if it runs already (Docker's 304)."""
+        async with entry.lock:
+            c = entry.container
+            if entry.removing or entry.gone:
+                raise errors.Conflict(f"container {c.id} is marked for removal and cannot be "
+                                      "started")
+            if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
+                return False
+            try:
+                pid = await self._create_and_start(entry, c)
+            except errors.DockyardError as exc:
+                message = f"failed to create task for container: {exc}"
+                code = start_exit_code(message)
+                await self._start_failed(entry, message, code)
+                if code in (126, 127):
+                    raise errors.InvalidArgument(message) from exc
+                raise type(exc)(message) from exc
+            entry.exited = asyncio.Event()
+            state = State(Status.RUNNING, pid=pid, started_ns=time.time_ns())
+            await self.save(entry, replace(c, state=state))
+            entry.watcher = asyncio.create_task(self._watch(entry, pid))
+        return True
+
+    def _write_bundle(self, c: Container) -> str:
+        """Mount the rootfs and write config.json (blocking)."""
+        bundle = self.run.bundle(c.id)
+        rootfs = self.run.rootfs(c.id)
+        os.makedirs(rootfs, mode=0o755, exist_ok=True)
+        if self.rootfs.is_mounted(rootfs):
+            self.rootfs.unmount(rootfs)
+        self.rootfs.mount(c.id, rootfs)
+        try:
+            for b in (*c.host_config.binds, *c.host_config.mounts):
+                if b.create_source and not os.path.exists(b.source):
+                    os.makedirs(b.source, mode=0o755, exist_ok=True)
+            user = resolve_user(rootfs, c.config.user, c.host_config.group_add)
+            inputs = SpecInputs(user=user, env=container_env(c, user.home),
+                                cgroup_parent=self.config.cgroup_parent,
+                                init_path=self.config.init_path,
+                                swap_accounting=self.swap_accounting,
+                                hostname=c.config.hostname)
+            spec = build_spec(c, inputs)
+            write_json_durably(os.path.join(bundle, "config.json"), spec, sync=False)
+        except BaseException:
+            self.rootfs.unmount(rootfs)
+            raise
+        return bundle
+
+    async def _create_and_start(self, entry: Entry, c: Container) -> int:
+        bundle = await asyncio.to_thread(self._write_bundle, c)
+        cfg = c.config
+        log_path = c.log_path if c.host_config.log_config.type == "json-file" else None
+        size = c.host_config.console_size
+        created = False
+        try:
+            info = await self.sv.create(
+                c.id, bundle, log_path=log_path,
+                log_options=dict(c.host_config.log_config.config), tty=cfg.tty,
+                stdin=cfg.open_stdin, console_size=size if size[0] and size[1] else None)
+            created = True
+            if c.host_config.network_mode != "host":
+                await asyncio.to_thread(netns.loopback_up, info.pid)
+            await self._hand_pending(entry, c)
+            await self.sv.start(c.id)
+            return info.pid
+        except BaseException:
+            if created:
+                await self._discard_task(c.id)
+            await asyncio.to_thread(self.rootfs.unmount, self.run.rootfs(c.id))
+            raise
+
+    async def _discard_task(self, container_id: str) -> None:
+        """Kill and forget a half-started container in the supervisor."""
+        try:
+            await self.sv.kill(container_id, signal.SIGKILL, all=True)
+        except errors.DockyardError as exc:
+            log.debug("kill of half-started %s: %s", container_id[:12], exc)
+        try:
+            await asyncio.wait_for(self.sv.wait(container_id), timeout=30)
+            await self.sv.delete(container_id)
+        except (errors.DockyardError, TimeoutError) as exc:
+            log.error("could not discard half-started %s: %s", container_id[:12], exc)
+
+    async def _hand_pending(self, entry: Entry, c: Container) -> None:
+        pending, entry.pending = entry.pending, []
+        for p in pending:
+            await self.hand_attach(c, p)
+
+    async def hand_attach(self, c: Container, p: PendingAttach) -> None:
+        """Give an attach socket to the supervisor, which streams on it from now on."""
+        try:
+            await self.sv.attach_socket(
+                p.sock, c.id, stdin=p.options.stdin and c.config.open_stdin,
+                stdout=p.options.stdout, stderr=p.options.stderr,
+                close_stdin=c.config.stdin_once)
+        except errors.DockyardError as exc:
+            log.info("attach to %s ended: %s", c.short_id, exc)
+        finally:
+            p.sock.close()
+
+    async def _start_failed(self, entry: Entry, message: str, code: int) -> None:
+        c = entry.container
+        state = replace(c.state, error=message, exit_code=code, pid=0)
+        await self.save(entry, replace(c, state=state))
+        for p in entry.pending:
+            p.sock.close()
+        entry.pending.clear()
+        if c.host_config.auto_remove:
+            # After this start releases the lock: the removal takes it.
+            self.background(self._auto_remove(entry))
+
+    def background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task kept until done (its failure is logged)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    # ------------------------------------------------------------------ exit
+
+    def watch(self, entry: Entry, pid: int) -> None:
+        entry.watcher = asyncio.create_task(self._watch(entry, pid))
+
+    async def _watch(self, entry: Entry, pid: int) -> None:
+        cid = entry.id
+        while True:
+            try:
+                status = await self.sv.wait(cid)
+                break
+            except errors.NotFound:
+                log.warning("the supervisor does not know running container %s: lost",
+                            cid[:12])
+                status = ExitStatus(255, None, "", lost=True)
+                break
+            except (errors.Unavailable, OSError) as exc:
+                log.error("waiting for %s: %s; retrying", cid[:12], exc)
+                await asyncio.sleep(WATCH_RETRY)
+        try:
+            await self.process_exit(entry, status)
+        except Exception:
+            log.exception("processing the exit of %s failed", cid[:12])
+            raise
+
+    async def process_exit(self, entry: Entry, status: ExitStatus) -> None:
+        async with entry.lock:
+            c = entry.container
+            if c.state.status not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
+                return
+            finished = _parse_exit_time(status.exited_at)
+            oom = status.signal == signal.SIGKILL and await asyncio.to_thread(
+                oom_killed, self.cgroup_path(c))
+            state = replace(c.state, status=Status.EXITED, pid=0, exit_code=status.exit_code,
+                            finished_ns=finished, oom_killed=oom, error="")
+            await self.save(entry, replace(c, state=state))
+            try:
+                await self.sv.delete(c.id)
+            except errors.NotFound:
+                log.debug("the supervisor had forgotten %s already", c.short_id)
+            await asyncio.to_thread(self.rootfs.unmount, self.run.rootfs(c.id))
+            entry.watcher = None
+            entry.exited.set()
+            resolve_futures(entry.exit_waiters, WaitResult(status.exit_code))
+            log.info("container %s exited with %d", c.short_id, status.exit_code)
+        if c.host_config.auto_remove and not entry.removing:
+            await self._auto_remove(entry)
+
+    # ------------------------------------------------------------------ signals
+
+    async def kill(self, entry: Entry, sig: str) -> None:
+        c = entry.container
+        signum = parse_signal(sig or "KILL", "signal")
+        if not c.state.running:
+            raise errors.Conflict(f"Cannot kill container: {entry.container.name}: Container "
+                                  f"{c.id} is not running")
+        try:
+            await self.sv.kill(c.id, signum, all=signum == signal.SIGKILL)
+        except errors.Conflict as exc:
+            raise errors.Conflict(f"Cannot kill container: {c.name}: {exc}") from None
+
+    async def stop(self, entry: Entry, timeout: int | None, sig: str) -> bool:
+        """Stop signal, then SIGKILL after ``timeout`` seconds (-1: wait forever); False if
+        the container was not running (Docker's 304)."""
+        c = entry.container
+        if not c.state.running:
+            return False
+        signum = parse_signal(sig or c.config.stop_signal or "TERM", "signal")
+        wait = timeout if timeout is not None else (
+            c.config.stop_timeout if c.config.stop_timeout is not None else 10)
+        exited = entry.exited
+        if signum != signal.SIGKILL:
+            try:
+                await self.sv.kill(c.id, signum)
+            except errors.Conflict:
+                pass  # it is exiting on its own
+            if wait < 0:
+                await exited.wait()
+                return True
+            try:
+                await asyncio.wait_for(exited.wait(), timeout=wait)
+                return True
+            except TimeoutError:
+                log.info("container %s did not stop within %ds: killing it", c.short_id, wait)
+        await self.force_kill(entry)
+        return True
+
+    async def force_kill(self, entry: Entry) -> None:
+        """SIGKILL every process of the container and wait for the exit to be processed."""
+        exited = entry.exited
+        try:
+            await self.sv.kill(entry.id, signal.SIGKILL, all=True)
+        except errors.Conflict:
+            pass
+        await exited.wait()
+
+
+def _parse_exit_time(text: str) -> int:
+    try:
+        return parse_rfc3339(text)
+    except errors.InvalidArgument:
+        return time.time_ns()  # a lost exit has no time: now is the best we know
+
+
+def remove_bundle(run: ExecRoot, container_id: str) -> None:
+    bundle = run.bundle(container_id)
+    if os.path.isdir(bundle):
+        shutil.rmtree(bundle)
+

@@ -1,0 +1,419 @@
+"""``ContainerService``: the container operations the Engine API serves.
+
+Asynchronous at the edge; the blocking work (stores, mounts, files) runs in worker threads
+(``asyncio.to_thread``), the supervisor is reached through ``AsyncSupervisor``. Running
+containers are the ``Runner``'s business (start, exits, stop, kill); this module holds
+create, remove, wait, lookups, list, logs, attach, and recovery at daemon start.
+
+Recovery (live restore): every record is loaded; a container recorded as running is
+looked up in the supervisor: still running → watched again; exited while the daemon was
+down → its recorded exit is processed now (log complete, code as recorded); unknown to the
+supervisor → exited with 255 (its status is lost). Then what a crash left is cleaned:
+directories without a record, tasks the supervisor holds for containers with no record,
+rootfs mounts of containers that do not run, snapshots and leases of no container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import time
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from dockyard import errors
+from dockyard.daemon.config import DaemonConfig
+from dockyard.daemon.containers import etcfiles
+from dockyard.daemon.containers import logs as logfiles
+from dockyard.daemon.containers.config import CreateRequest
+from dockyard.daemon.containers.create import make_container
+from dockyard.daemon.containers.filters import compile_filters
+from dockyard.daemon.containers.model import (
+    AttachOptions,
+    Container,
+    CreateResult,
+    LogEntry,
+    LogQuery,
+    Status,
+    WaitCondition,
+    WaitResult,
+)
+from dockyard.daemon.containers.names import validate_name
+from dockyard.daemon.containers.rootfs import RootfsManager
+from dockyard.daemon.containers.runner import Runner, remove_bundle
+from dockyard.daemon.containers.store import ContainerStore
+from dockyard.daemon.containers.table import (
+    Entry,
+    PendingAttach,
+    Table,
+    new_id,
+    resolve_futures,
+)
+from dockyard.daemon.layout import DataRoot, ExecRoot
+from dockyard.daemon.supervision import AsyncSupervisor
+from dockyard.daemon.systeminfo import ContainerTotals
+from dockyard.image import Image, ImageService
+from dockyard.oci import reference
+from dockyard.runtime.supervisor.protocol import Status as TaskStatus
+
+log = logging.getLogger(__name__)
+
+FOLLOW_INTERVAL = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class LogStream:
+    tty: bool
+    entries: AsyncGenerator[LogEntry, None]
+
+
+class ContainerService:
+    def __init__(self, config: DaemonConfig, data: DataRoot, run: ExecRoot,
+                 supervisor: AsyncSupervisor, images: ImageService) -> None:
+        self.config = config
+        self.data = data
+        self.run = run
+        self.sv = supervisor
+        self.images = images
+        self.rootfs = RootfsManager(images)
+        self.store = ContainerStore(data)
+        self.table = Table()
+        self.runner = Runner(config, run, supervisor, self.rootfs, self.store, self._remove)
+        self.blkio_weight = any(os.path.exists(f"/sys/fs/cgroup/blkio/{n}")
+                                for n in ("blkio.weight", "blkio.bfq.weight"))
+
+    # ------------------------------------------------------------------ lookups
+
+    def _entry(self, ref: str) -> Entry:
+        return self.table.find(ref)
+
+    async def get(self, ref: str) -> Container:
+        return self._entry(ref).container
+
+    async def totals(self) -> ContainerTotals:
+        states = [e.container.state.status for e in self.table.all()]
+        running = sum(s in (Status.RUNNING, Status.RESTARTING) for s in states)
+        paused = sum(s is Status.PAUSED for s in states)
+        return ContainerTotals(len(states), running, paused, len(states) - running - paused)
+
+    async def list(self, *, all: bool = False, limit: int = -1,
+                   filters: Mapping[str, Sequence[str]] | None = None) -> list[Container]:
+        """Newest first, as ``docker ps``; only running ones unless ``all`` (or a limit)."""
+        match = compile_filters(filters or {}, lambda ref: self._entry(ref).container)
+        out = sorted((e.container for e in self.table.all()), key=lambda c: c.created_ns,
+                     reverse=True)
+        if not all and limit <= 0 and not (filters or {}).get("status") \
+                and not (filters or {}).get("exited"):
+            out = [c for c in out if c.state.running]
+        out = [c for c in out if match(c)]
+        return out[:limit] if limit > 0 else out
+
+    # ------------------------------------------------------------------ create
+
+    async def create(self, req: CreateRequest) -> CreateResult:
+        image = await asyncio.to_thread(self._image, req.config.image)
+        container_id = new_id()
+        if req.name:
+            name = validate_name(req.name)
+            self.table.names.reserve(name, container_id)
+        else:
+            name = self.table.names.reserve_generated(container_id)
+        try:
+            c = make_container(req, image.config.config, image_id=str(image.id),
+                               container_id=container_id, name=name,
+                               created_ns=time.time_ns(), driver=self.rootfs.driver,
+                               swap_accounting=self.runner.swap_accounting,
+                               blkio_weight=self.blkio_weight,
+                               init_path=self.config.init_path)
+            c = replace(c, log_path=self.data.log(c.id),
+                        hostname_path=self.data.etc_file(c.id, "hostname"),
+                        hosts_path=self.data.etc_file(c.id, "hosts"),
+                        resolv_conf_path=self.data.etc_file(c.id, "resolv.conf"))
+            await asyncio.to_thread(self._create_files, c, image)
+        except BaseException:
+            self.table.names.release(name)
+            raise
+        self.table.add(Entry(c))
+        warnings = []
+        if image.config.config.volumes:
+            warnings.append("the image's volumes are kept in the container's own layer: "
+                            "dockyard has no volumes yet")
+        log.info("created container %s (%s) from %s", c.short_id, c.name, c.config.image)
+        return CreateResult(c.id, tuple(warnings))
+
+    def _image(self, ref: str) -> Image:
+        try:
+            return self.images.get(ref)
+        except errors.NotFound:
+            shown = ref
+            try:
+                shown = reference.familiar_string(
+                    reference.with_default_tag(reference.parse_normalized_named(ref)))
+            except errors.InvalidArgument:
+                pass
+            raise errors.NotFound(f"No such image: {shown}") from None
+
+    def _create_files(self, c: Container, image: Image) -> None:
+        directory = self.data.container(c.id)
+        os.makedirs(directory, mode=0o710)
+        prepared = False
+        try:
+            hc = c.host_config
+            etcfiles.write_file(c.hostname_path, c.config.hostname + "\n")
+            etcfiles.write_file(c.hosts_path, etcfiles.hosts_file(hc))
+            etcfiles.write_file(c.resolv_conf_path, etcfiles.resolv_conf(hc))
+            self.rootfs.prepare(c.id, image)
+            prepared = True
+            self.store.save(c)
+        except BaseException:
+            if prepared:
+                self.rootfs.remove(c.id)
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, ref: str) -> bool:
+        return await self.runner.start(self._entry(ref))
+
+    async def stop(self, ref: str, *, timeout: int | None = None, signal: str = "") -> bool:
+        return await self.runner.stop(self._entry(ref), timeout, signal)
+
+    async def kill(self, ref: str, signal: str = "") -> None:
+        await self.runner.kill(self._entry(ref), signal)
+
+    async def restart(self, ref: str, *, timeout: int | None = None, signal: str = "") -> None:
+        entry = self._entry(ref)
+        await self.runner.stop(entry, timeout, signal)
+        await self.runner.start(entry)
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self._entry(ref).container
+        if not c.state.running:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        await self.sv.resize(c.id, height, width)
+
+    # ------------------------------------------------------------------ wait
+
+    async def wait(self, ref: str, condition: WaitCondition) -> asyncio.Future[WaitResult]:
+        """Register a wait now; the future is answered when the condition is met."""
+        entry = self._entry(ref)
+        fut: asyncio.Future[WaitResult] = asyncio.get_running_loop().create_future()
+        c = entry.container
+        if condition is WaitCondition.REMOVED:
+            entry.removed_waiters.append(fut)
+        elif condition is WaitCondition.NOT_RUNNING and not c.state.running:
+            fut.set_result(WaitResult(c.state.exit_code))
+        else:
+            entry.exit_waiters.append(fut)
+        return fut
+
+    # ------------------------------------------------------------------ remove
+
+    async def remove(self, ref: str, *, force: bool = False) -> None:
+        entry = self._entry(ref)
+        c = entry.container
+        if entry.removing:
+            raise errors.Conflict(f"removal of container {c.id} is already in progress")
+        if c.state.running:
+            if not force:
+                raise errors.Conflict(
+                    f"cannot remove container \"/{c.name}\": container is running: stop the "
+                    "container before removing or force remove")
+            entry.removing = True
+            try:
+                await self.runner.force_kill(entry)
+            except BaseException:
+                entry.removing = False
+                raise
+        entry.removing = True
+        await self._remove(entry)
+
+    async def _remove(self, entry: Entry) -> None:
+        """Remove a container that does not run (also AutoRemove's way)."""
+        entry.removing = True
+        async with entry.lock:
+            if entry.gone:
+                return
+            c = entry.container
+            if c.state.running:
+                entry.removing = False
+                raise errors.Conflict(f"container {c.id} is running")
+            await self.runner.save(entry, replace(c, state=replace(c.state,
+                                                                   status=Status.REMOVING)))
+            for p in entry.pending:
+                p.sock.close()
+            entry.pending.clear()
+            await asyncio.to_thread(self._remove_files, c)
+            entry.gone = True
+            self.table.discard(entry)
+            result = WaitResult(c.state.exit_code)
+            resolve_futures(entry.removed_waiters, result)
+            resolve_futures(entry.exit_waiters, result)
+        log.info("removed container %s", c.short_id)
+
+    def _remove_files(self, c: Container) -> None:
+        rootfs = self.run.rootfs(c.id)
+        if self.rootfs.is_mounted(rootfs):
+            self.rootfs.unmount(rootfs)
+        remove_bundle(self.run, c.id)
+        self.rootfs.remove(c.id)
+        self.store.delete(c.id)
+
+    # ------------------------------------------------------------------ streams
+
+    async def attach(self, ref: str, sock: socket.socket, options: AttachOptions) -> None:
+        """Take ``sock`` (a hijacked connection): streamed by the supervisor now if the
+        container runs, else at its next start. The service owns the socket from here."""
+        try:
+            entry = self._entry(ref)
+        except BaseException:
+            sock.close()
+            raise
+        pending = PendingAttach(sock, options)
+        async with entry.lock:
+            c = entry.container
+            if not c.state.running:
+                entry.pending.append(pending)
+                return
+        await self.runner.hand_attach(c, pending)
+
+    async def logs(self, ref: str, query: LogQuery) -> LogStream:
+        entry = self._entry(ref)
+        c = entry.container
+        driver = c.host_config.log_config.type
+        if driver != "json-file":
+            raise errors.FailedPrecondition(
+                f'configured logging driver does not support reading ("{driver}")')
+        return LogStream(c.config.tty, self._log_entries(entry, query))
+
+    async def _log_entries(self, entry: Entry,
+                           q: LogQuery) -> AsyncGenerator[LogEntry, None]:
+        path = entry.container.log_path
+        follower = await asyncio.to_thread(logfiles.Follower, path) if q.follow else None
+        try:
+            live_end = follower.offset if follower is not None else None
+            for e in await asyncio.to_thread(logfiles.read, path, q, live_end):
+                yield e
+            if follower is None:
+                return
+            while True:
+                running = entry.container.state.running and not entry.gone
+                for e in await asyncio.to_thread(follower.poll):
+                    if q.until_ns and e.time_ns > q.until_ns:
+                        return
+                    if q.wants(e):
+                        yield e
+                if not running:
+                    return
+                if q.until_ns and time.time_ns() > q.until_ns:
+                    return
+                try:
+                    await asyncio.wait_for(asyncio.shield(entry.exited.wait()),
+                                           timeout=FOLLOW_INTERVAL)
+                except TimeoutError:
+                    pass
+        finally:
+            if follower is not None:
+                follower.close()
+
+    # ------------------------------------------------------------------ recovery
+
+    async def recover(self) -> None:
+        containers, broken = await asyncio.to_thread(self.store.load_all)
+        for cid in broken:
+            log.warning("removing %s: a create that did not finish", cid[:12])
+            await asyncio.to_thread(self._remove_leftover, cid)
+        tasks = {t.id: t for t in await self.sv.list()}
+        known = {c.id for c in containers}
+        for c in containers:
+            entry = Entry(c)
+            self.table.add(entry)
+            self.table.names.reserve(c.name, c.id)
+            await self._recover_one(entry, tasks.get(c.id))
+        for cid, task in tasks.items():
+            if cid not in known:
+                log.warning("the supervisor holds %s, which has no record: discarding it", cid)
+                await self._discard_unknown_task(cid, task.status)
+        await asyncio.to_thread(self._clean_orphans, known)
+
+    async def _recover_one(self, entry: Entry, task: object) -> None:
+        from dockyard.runtime.supervisor.client import ContainerInfo
+
+        c = entry.container
+        info = task if isinstance(task, ContainerInfo) else None
+        if c.state.status is Status.REMOVING:
+            log.info("finishing the removal of %s", c.short_id)
+            entry.container = replace(c, state=replace(c.state, status=Status.EXITED))
+            if info is not None:
+                await self._discard_unknown_task(c.id, info.status)
+            await self._remove(entry)
+            return
+        if not c.state.running:
+            if info is not None:
+                await self._discard_unknown_task(c.id, info.status)
+            await asyncio.to_thread(self._unmount_if_mounted, c.id)
+            entry.exited.set()
+            return
+        if info is None:
+            log.warning("container %s was running but the supervisor lost it", c.short_id)
+            from dockyard.runtime.supervisor.protocol import ExitStatus
+
+            await self.runner.process_exit(entry, ExitStatus(255, None, "", lost=True))
+            return
+        if info.exit is not None or info.status is TaskStatus.STOPPED:
+            log.info("container %s exited while the daemon was down", c.short_id)
+        else:
+            log.info("container %s is still running (pid %d)", c.short_id, info.pid)
+        self.runner.watch(entry, info.pid)
+
+    def _unmount_if_mounted(self, container_id: str) -> None:
+        rootfs = self.run.rootfs(container_id)
+        if self.rootfs.is_mounted(rootfs):
+            log.info("unmounting the rootfs of stopped container %s", container_id[:12])
+            self.rootfs.unmount(rootfs)
+
+    async def _discard_unknown_task(self, cid: str, status: TaskStatus) -> None:
+        try:
+            if status in (TaskStatus.RUNNING, TaskStatus.CREATED, TaskStatus.UNKNOWN):
+                await self.sv.kill(cid, 9, all=True)
+                await asyncio.wait_for(self.sv.wait(cid), timeout=30)
+            await self.sv.delete(cid)
+        except (errors.DockyardError, TimeoutError) as exc:
+            log.error("could not discard supervisor task %s: %s", cid, exc)
+
+    def _remove_leftover(self, cid: str) -> None:
+        self._unmount_if_mounted(cid)
+        remove_bundle(self.run, cid)
+        self.rootfs.remove(cid)
+        self.store.delete(cid)
+
+    def _clean_orphans(self, known: set[str]) -> None:
+        for name in os.listdir(self.run.bundles):
+            if name not in known:
+                log.info("removing the bundle of unknown container %s", name[:12])
+                self._unmount_if_mounted(name)
+                remove_bundle(self.run, name)
+        snaps, leases = self.rootfs.orphans(known)
+        for key in snaps:
+            log.info("removing the snapshot of unknown container %s", key[:12])
+            self.rootfs.remove(key)
+        for lease in leases:
+            self.rootfs.release(lease.removeprefix("container-"))
+        if snaps or leases:
+            self.rootfs.collect()
+
+    async def close(self) -> None:
+        """Stop watching (the containers keep running: the supervisor has them)."""
+        for entry in self.table.all():
+            for p in entry.pending:
+                p.sock.close()
+            entry.pending.clear()
+            if entry.watcher is not None:
+                entry.watcher.cancel()
+        await asyncio.sleep(0)
+        self.sv.close()
+

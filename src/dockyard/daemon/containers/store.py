@@ -1,0 +1,78 @@
+"""Container records on disk: ``<data-root>/containers/<id>/container.json``.
+
+A record is ``{"schema": 1, "container": <Container as a document>}`` written whole to a
+temporary name, fsynced and renamed over the old one, so a reader after a crash finds the
+old or the new record, never half of one. A directory without a readable record is a
+create that died half-way: ``load_all`` reports it for removal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+
+from dockyard.daemon.containers.model import Container
+from dockyard.daemon.layout import CONTAINER_ID_RE, DataRoot
+from dockyard.daemon.records import from_doc, to_doc
+from dockyard.errors import DockyardError, FailedPrecondition
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+class ContainerStore:
+    """Reads and writes container records (blocking; called from worker threads)."""
+
+    def __init__(self, data: DataRoot) -> None:
+        self.data = data
+
+    def save(self, c: Container) -> None:
+        path = self.data.record(c.id)
+        os.makedirs(os.path.dirname(path), mode=0o710, exist_ok=True)
+        tmp = path + ".tmp"
+        raw = json.dumps({"schema": SCHEMA_VERSION, "container": to_doc(c)},
+                         separators=(",", ":")).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+
+    def load(self, container_id: str) -> Container:
+        path = self.data.record(container_id)
+        with open(path, "rb") as f:
+            doc = json.load(f)
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_VERSION:
+            raise FailedPrecondition(f"{path}: not a schema {SCHEMA_VERSION} record")
+        c = from_doc(Container, doc.get("container"))
+        if c.id != container_id:
+            raise FailedPrecondition(f"{path}: holds container {c.id}")
+        return c
+
+    def load_all(self) -> tuple[list[Container], list[str]]:
+        """Every readable record, and the ids of directories holding none (leftovers)."""
+        good: list[Container] = []
+        broken: list[str] = []
+        for name in sorted(os.listdir(self.data.containers)):
+            if not CONTAINER_ID_RE.match(name):
+                log.warning("ignoring %s in %s", name, self.data.containers)
+                continue
+            try:
+                good.append(self.load(name))
+            except FileNotFoundError:
+                broken.append(name)
+            except (OSError, ValueError, DockyardError) as exc:
+                log.error("container %s: unreadable record, left alone: %s", name, exc)
+        return good, broken
+
+    def delete(self, container_id: str) -> None:
+        path = self.data.container(container_id)
+        if os.path.isdir(path):
+            shutil.rmtree(path)

@@ -1,0 +1,1 @@
+"""Entry points: the composition roots that wire services into their edges."""

@@ -1,0 +1,195 @@
+"""``dockyardd``: the daemon's entry point and its one composition root.
+
+Start-up, in this order (each step may refuse to go on, with a message and exit 1):
+
+1. parse flags and the config file into a frozen ``DaemonConfig``;
+2. prepare the data and exec roots and take the data root's lock (a second daemon on the
+   same data root is refused);
+3. spawn the supervisor, or reconnect to it when it outlived a previous daemon (live
+   restore). This happens *before any thread exists*: spawning forks, and the supervisor
+   is the only process that forks containers;
+4. open the image service (its stores recover from a crash), build the services;
+5. in the event loop: recover the containers (running ones are watched again through the
+   supervisor, exits that happened while the daemon was down are processed, what a crash
+   left is cleaned), then serve the Engine API on each ``-H`` socket (mode 0660).
+
+SIGTERM and SIGINT stop the daemon, not the containers: the supervisor keeps them, their
+logs and their exit statuses until the next daemon start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.api.app import build_app
+from dockyard.api.attach import AttachRouter
+from dockyard.api.containers import ContainerRouter
+from dockyard.api.logs import LogsRouter
+from dockyard.api.stubs import StubRouter
+from dockyard.api.system import SystemRouter
+from dockyard.daemon.config import (
+    DEFAULT_DATA_ROOT,
+    DEFAULT_EXEC_ROOT,
+    DEFAULT_HOST,
+    DEFAULT_INIT_PATH,
+    LOG_LEVELS,
+    DaemonConfig,
+    build_config,
+    load_config_file,
+)
+from dockyard.daemon.containers.service import ContainerService
+from dockyard.daemon.images import ImageCounter
+from dockyard.daemon.layout import DaemonLock, DataRoot, ExecRoot
+from dockyard.daemon.supervision import AsyncSupervisor, connect, runtime_spec
+from dockyard.daemon.system import SystemService, engine_id
+from dockyard.image import ImageService
+from dockyard.runtime.supervisor.client import SupervisorClient
+
+log = logging.getLogger("dockyardd")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+WORKER_THREADS = 32
+
+
+def parse_args(argv: Sequence[str] | None) -> DaemonConfig:
+    p = argparse.ArgumentParser(prog="dockyardd", description="the dockyard daemon: serves "
+                                "the Docker Engine API and runs containers")
+    # Defaults are applied by DaemonConfig, so that a flag given can be told from one not
+    # given (a directive may not come from both the command line and the config file).
+    p.add_argument("--data-root", help=f"persistent state (default {DEFAULT_DATA_ROOT})")
+    p.add_argument("--exec-root", help=f"runtime state (default {DEFAULT_EXEC_ROOT})")
+    p.add_argument("-H", "--host", action="append", dest="hosts",
+                   help=f"socket to serve (default {DEFAULT_HOST}); repeatable")
+    p.add_argument("--config-file", help="JSON file with the same keys as the long flags")
+    p.add_argument("--runtime", help="'dockyard' (in-process, the default) or an OCI "
+                   "runtime binary with runc's command line ('runc')")
+    p.add_argument("--snapshotter", "--storage-driver", dest="snapshotter",
+                   help="overlay (default) or native")
+    p.add_argument("--init-path", help=f"the init for --init (default {DEFAULT_INIT_PATH})")
+    p.add_argument("--cgroup-parent", help="parent cgroup of containers (default /dockyard)")
+    p.add_argument("-l", "--log-level", choices=LOG_LEVELS, help="default info")
+    ns = p.parse_args(argv)
+    flags: dict[str, Any] = {k: v for k, v in vars(ns).items()
+                             if v is not None and k != "config_file"}
+    if "hosts" in flags:
+        flags["hosts"] = tuple(flags["hosts"])
+    file_fields = load_config_file(ns.config_file) if ns.config_file else {}
+    return build_config(flags, file_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything the composition root built, for serving and for shutting down."""
+
+    config: DaemonConfig
+    lock: DaemonLock
+    supervisor: SupervisorClient
+    images: ImageService
+    containers: ContainerService
+    system: SystemService
+
+
+def build(config: DaemonConfig) -> Services:
+    """Steps 2-4 of the module docstring. Runs before any thread exists."""
+    data, run = DataRoot(config.data_root), ExecRoot(config.exec_root)
+    data.prepare()
+    run.prepare()
+    lock = DaemonLock(data.lock)
+    lock.acquire()
+    try:
+        client, reconnected = connect(run.supervisor, log_level=config.log_level)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        images = ImageService.open(config.data_root, config.snapshotter)
+    except BaseException:
+        client.close()
+        lock.release()
+        raise
+    supervisor = AsyncSupervisor(client, runtime_spec(config.runtime, run.runtime))
+    containers = ContainerService(config, data, run, supervisor, images)
+    system = SystemService(config, containers, ImageCounter(images),
+                           engine_id(os.path.join(config.data_root, "engine-id")))
+    log.info("dockyardd %d: data root %s, exec root %s, supervisor %s", os.getpid(),
+             config.data_root, config.exec_root,
+             "reconnected" if reconnected else "started")
+    return Services(config, lock, client, images, containers, system)
+
+
+async def serve(services: Services) -> None:
+    """Step 5: recover, serve until SIGTERM/SIGINT, stop serving (containers keep running)."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
+        max_workers=WORKER_THREADS, thread_name_prefix="dockyardd"))
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await services.containers.recover()
+    app = build_app([
+        SystemRouter(services.system),
+        ContainerRouter(services.containers),
+        AttachRouter(services.containers),
+        LogsRouter(services.containers),
+        StubRouter(),
+    ])
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        for path in services.config.socket_paths:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            site = web.UnixSite(runner, path)
+            await site.start()
+            os.chmod(path, services.config.socket_mode)
+            log.info("API listening on %s", path)
+        with open(ExecRoot(services.config.exec_root).pid_file, "w", encoding="ascii") as f:
+            f.write(f"{os.getpid()}\n")
+        await stop.wait()
+        log.info("stopping (containers keep running: live restore)")
+    finally:
+        await runner.cleanup()
+        await services.containers.close()
+        for path in services.config.socket_paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(ExecRoot(services.config.exec_root).pid_file)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = parse_args(argv)
+    except errors.DockyardError as exc:
+        sys.stderr.write(f"dockyardd: {exc}\n")
+        return 1
+    logging.basicConfig(level=config.log_level.upper(), format=LOG_FORMAT)
+    try:
+        services = build(config)
+    except (errors.DockyardError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    try:
+        asyncio.run(serve(services))
+    finally:
+        services.images.close()
+        services.supervisor.close()
+        services.lock.release()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
