@@ -9,7 +9,10 @@ Rows, all measured in the same run on the same bundle (Docker's default spec):
 - ``cold``       ``dockyard-runtime run``: our CLI from a fresh interpreter (the console
                  script's real path, not a pyenv shim);
 - ``warm``       the supervisor's in-process driver (the zygote the daemon will use):
-                 create → start → wait → delete through ``SupervisorClient``;
+                 create → start → wait → delete through ``SupervisorClient``, with its
+                 pool of spares (pre-forked child1s in pre-made cgroups) refilled between
+                 runs, untimed, as the daemon's idle time refills it;
+- ``warm0``      the same with no spares (``--spares 0``): the supervisor forks per create;
 - ``sv+runc``    the same supervisor calls with the runc CLI driver, for reference.
 
 Every container gets a unique ``linux.cgroupsPath`` (``/dockyard-bench/<id>``) and is
@@ -44,7 +47,7 @@ from dockyard.image.busybox import make_busybox_rootfs
 from dockyard.runtime.specgen import default_spec
 
 CGROUP_PARENT = "dockyard-bench"
-ALL_ROWS = ("floor", "runc", "cold", "warm", "sv+runc")
+ALL_ROWS = ("floor", "runc", "cold", "warm", "warm0", "sv+runc")
 GOALS = {"warm": 0.5, "cold": 1.0}
 
 
@@ -168,17 +171,18 @@ def dockyard_runtime_argv() -> tuple[list[str] | None, str]:
 
 
 @contextlib.contextmanager
-def supervisor(work: Path) -> Iterator[tuple[Any, Path] | str]:
+def supervisor(work: Path, spares: int | None = None,
+               name: str = "supervisor") -> Iterator[tuple[Any, Path] | str]:
     """A supervisor for the bench, stopped at the end; or why there is none."""
     try:
         from dockyard.runtime.supervisor.client import SupervisorClient, spawn_supervisor
     except ImportError as e:
         yield f"no supervisor client: {e}"
         return
-    state = work / "supervisor"
+    state = work / name
     state.mkdir()
     try:
-        pid = spawn_supervisor(str(state))
+        pid = spawn_supervisor(str(state), spares=spares)
     except Exception as e:  # reported in the table, not hidden
         yield f"the supervisor did not start: {e}"
         return
@@ -200,6 +204,19 @@ def supervisor(work: Path) -> Iterator[tuple[Any, Path] | str]:
             os.kill(pid, signal.SIGKILL)
 
 
+def wait_for_spares(client: Any, parent: str, timeout: float = 5.0) -> None:
+    """Untimed: let the supervisor's idle loop refill its spares for ``parent`` (the first
+    create of a parent registers it; the warm-up rounds do that)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        spares = client.ping().get("spares") or {}
+        if not spares.get("enabled"):
+            return
+        if spares.get("ready", {}).get(parent, 0) >= spares.get("size", 0):
+            return
+        time.sleep(0.02)  # a ping is activity: the supervisor refills only when idle
+
+
 def path_supervisor(name: str, what: str, sv: tuple[Any, Path] | str, kind: str,
                     binary: str | None, bench: Bench) -> StartPath:
     if isinstance(sv, str):
@@ -213,6 +230,8 @@ def path_supervisor(name: str, what: str, sv: tuple[Any, Path] | str, kind: str,
 
     def once() -> float:
         cid, bundle = bench.bundle(name)
+        if kind == "in-process":
+            wait_for_spares(client, f"/{CGROUP_PARENT}")
         t0 = time.perf_counter()
         client.create(cid, str(bundle), spec)
         client.start(cid)
@@ -285,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     load = 0.0
     try:
-        with supervisor(work) as sv:
+        with supervisor(work) as sv, supervisor(work, 0, "supervisor0") as sv0:
             paths: list[StartPath] = []
             for name in wanted:
                 if name == "floor":
@@ -301,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
                 elif name == "warm":
                     paths.append(path_supervisor("warm", "supervisor, in-process driver", sv,
                                                  "in-process", None, bench))
+                elif name == "warm0":
+                    paths.append(path_supervisor("warm0", "supervisor, in-process, no spares",
+                                                 sv0, "in-process", None, bench))
                 elif name == "sv+runc":
                     paths.append(path_supervisor("sv+runc", "supervisor, runc CLI driver", sv,
                                                  "oci-cli", shutil.which("runc"), bench))

@@ -15,6 +15,12 @@ The fork chain (runc's nsexec, in Python)::
 the init is then reparented to the nearest subreaper (the supervisor, or ``run``).
 The init reports "ready" (or the first error) on a sync pipe, then blocks opening the
 exec fifo until ``start``.
+
+The warm path (``create(..., pool=...)``, the supervisor only) takes child1 from a pool of
+spares (``dockyard.runtime.pool``): a process forked ahead of time that already sits in a
+cgroup of its own, which is renamed to the container's; the spare is sent the job (the
+init's context and descriptors) and does child1's work from the setns on. The CLI never
+uses a pool.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import select
 import signal
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from dockyard.errors import (
     Conflict,
@@ -34,9 +40,12 @@ from dockyard.errors import (
     NotImplementedByDockyard,
 )
 from dockyard.linux import syscalls as sc
-from dockyard.oci.runtime_spec import Process, Spec, load_spec
+from dockyard.oci.runtime_spec import Process, Resources, Spec, load_spec
 from dockyard.runtime import cgroups, init, process, rootfs, state
 from dockyard.runtime.state import ContainerState
+
+if TYPE_CHECKING:
+    from dockyard.runtime.pool import Claim, SparePool
 
 _NS_FLAGS = {
     "pid": sc.CLONE_NEWPID,
@@ -90,6 +99,15 @@ def _apply_stdio(stdio: Stdio) -> None:
             os.dup2(src, dst)
 
 
+class _Started(NamedTuple):
+    """The init, forked: its pid, the sync pipe's read end, and how to reap child1 (it
+    exits right after sending the pid; reaping it is left for later, off the path)."""
+
+    pid: int
+    sync_r: int
+    reap: Callable[[], object]
+
+
 def _fork_chain(
     cgroup_procs: tuple[str, ...],
     join: list[tuple[int, int]],
@@ -99,7 +117,22 @@ def _fork_chain(
     dumpable: bool,
     keep: tuple[int, ...] = (),
 ) -> tuple[int, int]:
-    """Fork child1 → child2 as described above; returns (child2 pid, sync pipe read end).
+    """``_start_chain``, child1 reaped: (child2 pid, sync pipe read end)."""
+    started = _start_chain(cgroup_procs, join, unshare_flags, stdio, child, dumpable, keep)
+    started.reap()
+    return started.pid, started.sync_r
+
+
+def _start_chain(
+    cgroup_procs: tuple[str, ...],
+    join: list[tuple[int, int]],
+    unshare_flags: int,
+    stdio: Stdio,
+    child: Callable[[int], NoReturn],
+    dumpable: bool,
+    keep: tuple[int, ...] = (),
+) -> _Started:
+    """Fork child1 → child2 as described above.
 
     ``child(sync_w)`` runs in child2. Errors in child1 are sent up the sync pipe too.
     Child1 closes every descriptor but stdio, its pipes and ``keep``: a caller such as
@@ -110,46 +143,81 @@ def _fork_chain(
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     child1 = os.fork()
     if child1 == 0:
-        try:
-            os.close(pid_r)
-            os.close(sync_r)
-            if not dumpable:
-                # exec: nothing in the container may ptrace us or open our
-                # /proc/<pid>/exe (the host's python3) while we hold host resources.
-                sc.prctl(sc.PR_SET_DUMPABLE, 0)
-            me = str(os.getpid()).encode()
-            for path in cgroup_procs:
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.write(fd, me)
-                finally:
-                    os.close(fd)
-            for fd, nstype in join:
-                sc.setns(fd, nstype)
-            if unshare_flags:
-                sc.unshare(unshare_flags)
-            _apply_stdio(stdio)
-            _close_all_but({pid_w, sync_w, *keep})
-            pid2 = os.fork()
-            if pid2 == 0:
-                os.close(pid_w)
-                child(sync_w)
-            os.write(pid_w, str(pid2).encode())
-            os._exit(0)
-        except BaseException as e:
-            init.report_error(sync_w, e)
+        os.close(pid_r)
+        os.close(sync_r)
+        _child1(cgroup_procs, join, unshare_flags, stdio, child, dumpable, keep, pid_w, sync_w)
     os.close(pid_w)
     os.close(sync_w)
+    return _collect(lambda: _waitpid(child1), pid_r, sync_r)
+
+
+def _waitpid(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
+def _child1(
+    cgroup_procs: tuple[str, ...],
+    join: list[tuple[int, int]],
+    unshare_flags: int,
+    stdio: Stdio,
+    child: Callable[[int], NoReturn],
+    dumpable: bool,
+    keep: tuple[int, ...],
+    pid_w: int,
+    sync_w: int,
+) -> NoReturn:
+    """Child1's work, in a fresh fork or in a spare of the pool: join the cgroup and the
+    namespaces, unshare, fork child2, send its pid up ``pid_w`` and exit."""
     try:
-        _, status = os.waitpid(child1, 0)
-        raw = _read_all(pid_r)
+        # exec: nothing in the container may ptrace us or open our /proc/<pid>/exe (the
+        # host's python3) while we hold host resources. create: dumpable, as a fresh fork
+        # of the caller is (a spare of the pool is not dumpable while it waits).
+        sc.prctl(sc.PR_SET_DUMPABLE, 1 if dumpable else 0)
+        me = str(os.getpid()).encode()
+        for path in cgroup_procs:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, me)
+            finally:
+                os.close(fd)
+        for fd, nstype in join:
+            sc.setns(fd, nstype)
+        if unshare_flags:
+            sc.unshare(unshare_flags)
+        _apply_stdio(stdio)
+        _close_all_but({pid_w, sync_w, *keep})
+        pid2 = os.fork()
+        if pid2 == 0:
+            os.close(pid_w)
+            child(sync_w)
+        os.write(pid_w, str(pid2).encode())
+        os._exit(0)
+    except BaseException as e:
+        init.report_error(sync_w, e)
+
+
+def _collect(reap: Callable[[], int], pid_r: int, sync_r: int) -> _Started:
+    """Read child2's pid as soon as child1 sends it (child1's exit, the teardown of a
+    copy of the zygote's memory, is not waited for here), or child1's error."""
+    try:
+        while True:
+            try:
+                raw = os.read(pid_r, 64)
+                break
+            except InterruptedError:
+                continue
     finally:
         os.close(pid_r)
     if not raw:
+        status = reap()
         msg = _read_all(sync_r).decode(errors="replace").strip()
         os.close(sync_r)
         raise FailedPrecondition(_error_text(msg) or f"container setup failed (status {status})")
-    return int(raw), sync_r
+    return _Started(int(raw), sync_r, reap)
 
 
 def _join_cgroup(pid: int, cgroup_procs: tuple[str, ...]) -> None:
@@ -255,22 +323,19 @@ def _check_spec(spec: Spec, bundle: str) -> str:
     return os.path.realpath(root)
 
 
-def create(
-    root: str,
-    container_id: str,
-    bundle: str,
-    *,
-    stdio: Stdio = INHERIT,
-    console_socket: str | None = None,
-    console_fd: int | None = None,
-    pid_file: str | None = None,
-    no_pivot: bool = False,
-) -> ContainerState:
-    """Create a container from a bundle: set up, and leave its process waiting for start.
+class _Request(NamedTuple):
+    """A create request, checked: nothing on disk has been touched yet."""
 
-    Nothing is left behind on failure: the state directory, cgroup and any process made so
-    far are removed before the error is raised.
-    """
+    container_id: str
+    bundle: str
+    spec: Spec
+    rootfs: str
+    plan: process.ProcessPlan
+    mgr: cgroups.CgroupManager
+
+
+def _check_request(container_id: str, bundle: str, console_socket: str | None,
+                   console_fd: int | None) -> _Request:
     state.validate_id(container_id)
     bundle = os.path.abspath(bundle)
     if not os.path.isdir(bundle):
@@ -282,9 +347,39 @@ def create(
     plan = process.plan(spec.process)
     _check_console(plan, console_socket, console_fd)
     mgr = cgroups.new_manager(spec.linux.cgroups_path, container_id)
+    return _Request(container_id, bundle, spec, rootfs_path, plan, mgr)
+
+
+def create(
+    root: str,
+    container_id: str,
+    bundle: str,
+    *,
+    stdio: Stdio = INHERIT,
+    console_socket: str | None = None,
+    console_fd: int | None = None,
+    pid_file: str | None = None,
+    no_pivot: bool = False,
+    pool: SparePool | None = None,
+) -> ContainerState:
+    """Create a container from a bundle: set up, and leave its process waiting for start.
+
+    Phases: check the request; reserve the state directory; place the cgroup (made, or a
+    spare's renamed when ``pool`` has one: see ``dockyard.runtime.pool``); start child1
+    (forked, or the spare given the job); move the init into the cgroups it is not in yet
+    while it builds its rootfs; wait for its verdict; record the state.
+
+    Nothing is left behind on failure: the state directory, cgroup and any process made so
+    far are removed before the error is raised.
+    """
+    req = _check_request(container_id, bundle, console_socket, console_fd)
+    spec, plan, mgr, bundle = req.spec, req.plan, req.mgr, req.bundle
     cdir = state.reserve(root, container_id)
     fds: list[int] = []
     pid = 0
+    claim: Claim | None = None
+    started: _Started | None = None
+    sync_r = -1
     try:
         fifo = os.path.join(cdir, state.EXEC_FIFO)
         os.mkfifo(fifo, 0o622)
@@ -297,7 +392,7 @@ def create(
             fds.append(cfd)
         elif console_fd is not None:
             cfd = console_fd
-        mgr.create(spec.linux.resources)
+        claim = _place(mgr, spec.linux.resources, pool)
         version = cgroups.cgroup_version()
         cg_plan = rootfs.CgroupMountPlan(
             version=version,
@@ -315,31 +410,44 @@ def create(
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
         fds.extend((go_r, go_w))
         ctx = init.InitContext(
-            spec=spec, bundle=bundle, rootfs=rootfs_path, plan=plan, cgroup=cg_plan,
+            spec=spec, bundle=bundle, rootfs=req.rootfs, plan=plan, cgroup=cg_plan,
             new_mount_ns=spec.linux.namespace("mount") is not None,
             new_uts_ns=spec.linux.namespace("uts") is not None,
             no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd,
             setup_console=_console_setup(plan), go_fd=go_r, new_cgroup_ns=new_cgroup_ns)
+        if claim is not None:
+            started = _launch_spare(claim, ctx, join, unshare_flags, stdio)
+            if started is None:  # the spare died before it took the job
+                claim.discard()
+                claim = None
+                mgr.destroy()
+                mgr.create(spec.linux.resources)
+        if started is None:
+            def child(sync_w: int) -> NoReturn:
+                init.run_init(ctx._replace(sync_fd=sync_w))
 
-        def child(sync_w: int) -> NoReturn:
-            init.run_init(ctx._replace(sync_fd=sync_w))
-
-        pid, sync_r = _fork_chain((), join, unshare_flags, stdio, child, True,
-                                  keep=(fifo_fd, cfd, go_r))
-        # Moving a process into a v1 cgroup waits for an RCU grace period (~10 ms, the
-        # kernel's cgroup_threadgroup_rwsem): we do it here while the init builds its
-        # rootfs, and the init waits for our "go" only before anything that needs it.
+            started = _start_chain((), join, unshare_flags, stdio, child, True,
+                                   keep=(fifo_fd, cfd, go_r))
+        pid, sync_r = started.pid, started.sync_r
+        # Moving a process into a cgroup through cgroup.procs waits for an RCU grace
+        # period (~10 ms, the kernel's cgroup_threadgroup_rwsem): we do it here while the
+        # init builds its rootfs, and the init waits for our "go" only before anything
+        # that needs it. A spare's init is in its v1 cgroups already (renamed): only the
+        # hierarchies that cannot rename (the hybrid layout's cgroup2) are left.
         try:
-            _join_cgroup(pid, mgr.join_paths())
+            _join_cgroup(pid, claim.migrate if claim is not None else mgr.join_paths())
         finally:
             os.write(go_w, b"g")
-        _wait_ready(sync_r)
+            reap, started = started.reap, None
+            reap()
+        sync_r, ready_r = -1, sync_r
+        _wait_ready(ready_r)
         start_time = state.proc_start_time(pid)
         if start_time is None:
             raise FailedPrecondition("container init exited during setup")
         ns = spec.linux.namespace("pid")
         st = ContainerState(
-            id=container_id, pid=pid, pid_start=start_time, bundle=bundle, rootfs=rootfs_path,
+            id=container_id, pid=pid, pid_start=start_time, bundle=bundle, rootfs=req.rootfs,
             created=state.rfc3339_now(), cgroups_path=mgr.path, oci_version=spec.oci_version,
             annotations=dict(spec.annotations), new_pid_ns=ns is not None and not ns.path,
         )
@@ -348,9 +456,15 @@ def create(
             _write_pid_file(pid_file, pid)
         return st
     except BaseException:
+        if sync_r >= 0:
+            os.close(sync_r)
+        if started is not None:
+            started.reap()
         if pid:
             _kill_quietly(pid, signal.SIGKILL)
             _wait_gone(pid, None, 5.0)
+        if claim is not None:
+            claim.discard()
         try:
             mgr.destroy()
         finally:
@@ -359,6 +473,119 @@ def create(
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _place(mgr: cgroups.CgroupManager, resources: Resources | None,
+           pool: SparePool | None) -> Claim | None:
+    """Make the container's cgroup with its resources: a spare's, renamed, if the pool
+    has one that fits (then its resources are applied to it here), else a new one."""
+    claim = pool.claim(mgr.path, resources) if pool is not None else None
+    if claim is None:
+        mgr.create(resources)
+        return None
+    try:
+        if resources is not None:
+            mgr.update(resources)
+    except BaseException:
+        claim.discard()
+        raise
+    return claim
+
+
+class _SpareJob(NamedTuple):
+    """What a spare needs to do child1's work. Descriptors are indices into the list sent
+    with it (-1: none); slots 0 and 1 are the pid and sync pipes' write ends."""
+
+    ctx: init.InitContext
+    join: tuple[tuple[int, int], ...]
+    unshare_flags: int
+    stdio: tuple[int, int, int]
+
+
+def _launch_spare(claim: Claim, ctx: init.InitContext, join: list[tuple[int, int]],
+                  unshare_flags: int, stdio: Stdio) -> _Started | None:
+    """Give the job to a claimed spare; the init as ``_start_chain`` gives it, or None if
+    the spare was gone before it took the job (nothing started)."""
+    import pickle  # the zygote loaded it before forking its spares (make_pool)
+
+    from dockyard.runtime.pool import SpareLost
+
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    fds = [pid_w, sync_w]
+
+    def slot(fd: int | None) -> int:
+        if fd is None or fd < 0:
+            return -1
+        fds.append(fd)
+        return len(fds) - 1
+
+    try:
+        # A stdio left as ours (None) is our own 0/1/2, as a fork would inherit it.
+        std = tuple(slot(fd if fd is not None else (i if _is_open(i) else None))
+                    for i, fd in enumerate(stdio))
+        job = _SpareJob(
+            ctx=ctx._replace(fifo_fd=slot(ctx.fifo_fd), console_fd=slot(ctx.console_fd),
+                             go_fd=slot(ctx.go_fd)),
+            join=tuple((slot(fd), nstype) for fd, nstype in join),
+            unshare_flags=unshare_flags, stdio=(std[0], std[1], std[2]))
+        claim.launch(pickle.dumps(job, pickle.HIGHEST_PROTOCOL), fds)
+    except SpareLost:
+        os.close(pid_r)
+        os.close(sync_r)
+        return None
+    except BaseException:
+        os.close(pid_r)
+        os.close(sync_r)
+        raise
+    finally:
+        os.close(pid_w)
+        os.close(sync_w)
+    return _collect(claim.wait, pid_r, sync_r)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _run_spare_job(payload: bytes, fds: list[int]) -> NoReturn:
+    """In a spare of the pool: unpack the job and do child1's work (never returns)."""
+    import pickle
+
+    pid_w, sync_w = fds[0], fds[1]
+    try:
+        job: _SpareJob = pickle.loads(payload)
+
+        def fd(i: int) -> int:
+            return fds[i] if i >= 0 else -1
+
+        ctx = job.ctx._replace(fifo_fd=fd(job.ctx.fifo_fd), console_fd=fd(job.ctx.console_fd),
+                               go_fd=fd(job.ctx.go_fd))
+        stdio = Stdio(*(fds[i] if i >= 0 else None for i in job.stdio))
+        join = [(fds[i], nstype) for i, nstype in job.join]
+    except BaseException as e:
+        init.report_error(sync_w, e)
+
+    def child(w: int) -> NoReturn:
+        init.run_init(ctx._replace(sync_fd=w))
+
+    _child1((), join, job.unshare_flags, stdio, child, True,
+            (ctx.fifo_fd, ctx.console_fd, ctx.go_fd), pid_w, sync_w)
+
+
+def make_pool(size: int = 2, *, parents_file: str | None = None) -> SparePool:
+    """A pool of spares whose jobs are this module's creates (for the zygote). Loads now
+    what a spare needs, so that no spare imports anything."""
+    import pickle  # noqa: F401
+
+    from dockyard.runtime import console  # noqa: F401  (a terminal job refers to it)
+    from dockyard.runtime.pool import SparePool
+
+    return SparePool(_run_spare_job, size, parents_file=parents_file)
 
 
 def _namespaces(spec: Spec) -> tuple[list[tuple[int, int]], int]:
@@ -636,6 +863,7 @@ __all__ = [
     "exec_process",
     "exit_status",
     "kill",
+    "make_pool",
     "pause",
     "pids",
     "resume",

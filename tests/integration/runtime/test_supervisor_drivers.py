@@ -54,7 +54,30 @@ DRIVER_KINDS = [
     pytest.param("runc", id="runc"),
     pytest.param("dockyard-runtime", id="dockyard-runtime"),
     pytest.param("in-process", id="in-process"),
+    pytest.param("in-process-pool", id="in-process-pool"),
 ]
+
+
+class PooledDriver(InProcessDriver):
+    """The in-process driver with spares, refilled after each create as the supervisor's
+    idle loop would: every create of the suite goes through a spare."""
+
+    def create(self, container_id: str, bundle: str, stdio: Stdio, *, workdir: str,
+               console_socket: str | None = None) -> int:
+        try:
+            return super().create(container_id, bundle, stdio, workdir=workdir,
+                                  console_socket=console_socket)
+        finally:
+            self.refill()
+
+    def refill(self) -> None:
+        assert self.pool is not None
+        self.pool.want(f"/{CGROUP_PARENT}")
+        while self.pool.fill_one():
+            pass
+        wait_for(lambda: self.pool is not None
+                 and self.pool.ready_count(f"/{CGROUP_PARENT}") == self.pool.size,
+                 10, "the spares")
 
 
 @dataclass
@@ -142,6 +165,12 @@ def subject(request: pytest.FixtureRequest, make_bundle: Callable[..., Path],
     driver: RuntimeDriver
     if kind == "in-process":
         driver = InProcessDriver(str(root))
+    elif kind == "in-process-pool":
+        from dockyard.runtime.launcher import make_pool
+
+        pooled = PooledDriver(str(root), pool=make_pool(2))
+        pooled.refill()
+        driver = pooled
     else:
         binary = _which(kind)
         assert binary is not None
@@ -153,6 +182,9 @@ def subject(request: pytest.FixtureRequest, make_bundle: Callable[..., Path],
     finally:
         for fd in s.fds:
             os.close(fd)
+        if isinstance(driver, PooledDriver) and driver.pool is not None:
+            driver.pool.close()
+            assert driver.pool.served > 0 and driver.pool.fallbacks == 0
         for cid in s.ids:
             with contextlib.suppress(errors.DockyardError):
                 driver.delete(cid, force=True)

@@ -15,6 +15,7 @@ import sys
 from dockyard import errors
 from dockyard.runtime.supervisor.records import StateDir
 from dockyard.runtime.supervisor.startup import (
+    DEFAULT_SPARES,
     EXIT_ALREADY_RUNNING,
     acquire_lock,
     daemonize,
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", required=True, help="state directory (one supervisor each)")
     parser.add_argument("--foreground", action="store_true", help="do not detach")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--spares", type=int, default=DEFAULT_SPARES,
+                        help="pre-forked spares per cgroup parent for the in-process runtime "
+                             f"(default {DEFAULT_SPARES}; 0 disables)")
     ns = parser.parse_args(argv)
     try:
         state = StateDir(os.path.abspath(ns.state))
@@ -47,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(f"ready {pid}\n")
             sys.stdout.flush()
 
-        return serve(state, ready)
-    return daemonize(state, ns.log_level)
+        return serve(state, ready, ns.spares)
+    return daemonize(state, ns.log_level, ns.spares)
 
 
 if __name__ == "__main__":

@@ -68,13 +68,17 @@ EXIT_ALREADY_RUNNING = 3  # startup.EXIT_ALREADY_RUNNING, without importing the 
 
 
 def spawn_supervisor(state_dir: str, *, python: str | None = None, log_level: str = "INFO",
-                     timeout: float = 30.0) -> int:
+                     timeout: float = 30.0, spares: int | None = None) -> int:
     """Start the supervisor of ``state_dir`` detached; return its pid once it is ready.
 
-    Raises ``AlreadyExists`` if a supervisor already serves that directory.
+    ``spares``: pre-forked spares per cgroup parent for the in-process runtime (None: the
+    supervisor's default; 0: none). Raises ``AlreadyExists`` if a supervisor already
+    serves that directory.
     """
     cmd = [python or sys.executable, "-m", "dockyard.runtime.supervisor",
            "--state", os.path.abspath(state_dir), "--log-level", log_level]
+    if spares is not None:
+        cmd += ["--spares", str(spares)]
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
                               timeout=timeout, check=False)

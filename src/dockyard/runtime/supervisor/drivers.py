@@ -22,10 +22,13 @@ import os
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard import errors
 from dockyard.runtime.supervisor.protocol import RuntimeKind, RuntimeSpec
+
+if TYPE_CHECKING:
+    from dockyard.runtime.pool import SparePool
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +281,10 @@ class Launcher(Protocol):
 
     def create(self, root: str, container_id: str, bundle: str, *, stdio: Any = ...,
                console_socket: str | None = None, console_fd: int | None = None,
-               pid_file: str | None = None, no_pivot: bool = False) -> _HasPid: ...
+               pid_file: str | None = None, no_pivot: bool = False,
+               pool: SparePool | None = None) -> _HasPid: ...
+
+    def make_pool(self, size: int = ..., *, parents_file: str | None = None) -> SparePool: ...
 
     def start(self, root: str, container_id: str) -> None: ...
 
@@ -313,14 +319,18 @@ class InProcessDriver:
     The launcher forks from the supervisor, which is single-threaded and has every module
     imported: the zygote. Its errors are already :mod:`dockyard.errors`; an ``OSError``
     escaping it becomes ``FailedPrecondition`` with the errno's text. ``workdir`` only
-    holds the pid files (the launcher keeps its own state under ``root``).
+    holds the pid files (the launcher keeps its own state under ``root``). With a
+    ``pool`` (the supervisor's spares, shared by every root) a create takes a spare when
+    one fits (see ``dockyard.runtime.pool``).
     """
 
-    __slots__ = ("_launcher", "root")
+    __slots__ = ("_launcher", "pool", "root")
 
-    def __init__(self, root: str, launcher: Launcher | None = None) -> None:
+    def __init__(self, root: str, launcher: Launcher | None = None,
+                 pool: SparePool | None = None) -> None:
         self.root = root
         self._launcher = launcher if launcher is not None else load_launcher()
+        self.pool = pool
 
     @property
     def name(self) -> str:
@@ -332,8 +342,10 @@ class InProcessDriver:
     def create(self, container_id: str, bundle: str, stdio: Stdio, *, workdir: str,
                console_socket: str | None = None) -> int:
         pid_file = os.path.join(workdir, "init.pid")
+        extra = {"pool": self.pool} if self.pool is not None else {}
         st = _call(self._launcher.create, self.root, container_id, bundle,
-                   stdio=self._stdio(stdio), console_socket=console_socket, pid_file=pid_file)
+                   stdio=self._stdio(stdio), console_socket=console_socket, pid_file=pid_file,
+                   **extra)
         return int(st.pid)
 
     def start(self, container_id: str) -> None:
@@ -366,17 +378,31 @@ def _call(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         raise errors.FailedPrecondition(f"in-process runtime: {exc}") from exc
 
 
-DriverFactory = Callable[[RuntimeSpec], RuntimeDriver]
+# A driver from its spec and the supervisor's spare pool (which only the in-process
+# driver uses).
+DriverFactory = Callable[[RuntimeSpec, "SparePool | None"], RuntimeDriver]
 
 # The explicit table of drivers (DESIGN.md: users choose an implementation by name).
 DRIVERS: dict[RuntimeKind, DriverFactory] = {
-    RuntimeKind.OCI_CLI: lambda spec: OciCliDriver(spec.binary, spec.root),
-    RuntimeKind.IN_PROCESS: lambda spec: InProcessDriver(spec.root),
+    RuntimeKind.OCI_CLI: lambda spec, pool: OciCliDriver(spec.binary, spec.root),
+    RuntimeKind.IN_PROCESS: lambda spec, pool: InProcessDriver(spec.root, pool=pool),
 }
 
 
-def make_driver(spec: RuntimeSpec) -> RuntimeDriver:
-    return DRIVERS[spec.kind](spec)
+def make_driver(spec: RuntimeSpec, pool: SparePool | None = None) -> RuntimeDriver:
+    return DRIVERS[spec.kind](spec, pool)
+
+
+def make_pool(size: int, parents_file: str | None) -> SparePool | None:
+    """The zygote's spare pool for the in-process driver; None when ``size`` is 0 or the
+    launcher is not installed."""
+    if size <= 0:
+        return None
+    try:
+        launcher = load_launcher()
+    except errors.FailedPrecondition:
+        return None
+    return launcher.make_pool(size, parents_file=parents_file)
 
 
 def preload_launcher() -> bool:

@@ -19,7 +19,7 @@ import shutil
 import signal
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard import errors
 from dockyard.runtime.supervisor import clock, console
@@ -51,6 +51,9 @@ from dockyard.runtime.supervisor.protocol import (
 from dockyard.runtime.supervisor.records import ContainerRecord, StateDir
 from dockyard.runtime.supervisor.tasks import Container, Exec, Task
 
+if TYPE_CHECKING:
+    from dockyard.runtime.pool import SparePool
+
 log = logging.getLogger(__name__)
 
 
@@ -79,10 +82,13 @@ Handler = Callable[[Channel, Any, Mapping[str, Any], list[int]], Result]
 class Handlers:
     """The containers this supervisor is the parent of, and the operations on them."""
 
-    def __init__(self, state: StateDir, loop: Loop, stop: Callable[[], None]) -> None:
+    def __init__(self, state: StateDir, loop: Loop, stop: Callable[[], None],
+                 pool: SparePool | None = None) -> None:
         self.state = state
         self.loop = loop
         self._stop = stop
+        self.pool = pool
+        self._refill_pending = False
         self.containers: dict[str, Container] = {}
         self.by_pid: dict[int, Task] = {}
         self._drivers: dict[RuntimeSpec, RuntimeDriver] = {}
@@ -100,7 +106,7 @@ class Handlers:
     def driver(self, spec: RuntimeSpec) -> RuntimeDriver:
         d = self._drivers.get(spec)
         if d is None:
-            d = self._drivers[spec] = make_driver(spec)
+            d = self._drivers[spec] = make_driver(spec, self.pool)
         return d
 
     def _container(self, cid: str) -> Container:
@@ -124,6 +130,10 @@ class Handlers:
 
     def reaped(self, pid: int, status: int) -> None:
         task = self.by_pid.pop(pid, None)
+        if task is None and self.pool is not None and self.pool.reaped(pid, status):
+            log.info("spare %d died (status %d); the pool will be refilled", pid, status)
+            self.refill_later()
+            return
         if task is None:
             log.debug("reaped pid %d (an orphan or a discarded container)", pid)
             return
@@ -133,7 +143,36 @@ class Handlers:
 
     def ping(self, ch: Channel, seq: Any, a: Mapping[str, Any], fds: list[int]) -> Result:
         return {"protocol": PROTOCOL_VERSION, "pid": os.getpid(), "state_dir": self.state.root,
-                "containers": len(self.containers)}
+                "containers": len(self.containers),
+                "spares": self.pool.status() if self.pool is not None else None}
+
+    # ---------------------------------------------------------------- spare pool
+
+    def refill_later(self) -> None:
+        """Fork the spares the pool lacks, one per idle moment of the loop: never while
+        a request waits (see ``dockyard.runtime.pool``)."""
+        if (self.pool is None or self._refill_pending or self._stopping
+                or not self.pool.needs_fill()):
+            return
+        self._refill_pending = True
+        self.loop.call_when_idle(self._refill)
+
+    def _refill(self) -> None:
+        self._refill_pending = False
+        if self.pool is None or self._stopping:
+            return
+        try:
+            self.pool.fill_one()
+        except Exception:
+            # Not retried until the next create: a fork that fails now will fail again.
+            log.exception("could not fork a spare")
+            return
+        self.refill_later()
+
+    def close_pool(self) -> None:
+        """Kill every spare and remove its cgroups (shutdown)."""
+        if self.pool is not None:
+            self.pool.close()
 
     def create(self, ch: Channel, seq: Any, a: Mapping[str, Any], fds: list[int]) -> Result:
         args = CreateArgs.parse(a)
@@ -199,6 +238,7 @@ class Handlers:
         self.containers[args.id] = c
         self.by_pid[pid] = c
         log.info("created container %s (pid %d, %s)", args.id, pid, driver.name)
+        self.refill_later()
         return {"container": c.info().to_wire()}
 
     def start(self, ch: Channel, seq: Any, a: Mapping[str, Any], fds: list[int]) -> Result:
@@ -386,6 +426,7 @@ class Handlers:
             names = ", ".join(sorted(c.id for c in active))
             raise errors.Conflict(f"{len(active)} container(s) still run: {names}")
         self._stopping = True
+        self.close_pool()
         remaining = set(c.id for c in active)
 
         def done(cid: str) -> Callable[[], None]:

@@ -1,4 +1,5 @@
-"""A minimal single-threaded reactor: descriptor callbacks and timers over ``selectors``.
+"""A minimal single-threaded reactor: descriptor callbacks, timers and idle work over
+``selectors``.
 
 Why not asyncio: the supervisor forks (it is the zygote) and may ``setns`` into mount
 namespaces, which needs a single-threaded process, and it must stay small. Every callback
@@ -7,6 +8,7 @@ runs to completion on the one thread; nothing here blocks except ``select`` itse
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import logging
@@ -38,13 +40,16 @@ class Timer:
 
 
 class Loop:
-    """Reader and writer callbacks per descriptor, timers, and ``run`` until ``stop``."""
+    """Reader and writer callbacks per descriptor, timers, idle callbacks, and ``run``
+    until ``stop``."""
 
     def __init__(self) -> None:
         self._sel = selectors.DefaultSelector()
         self._timers: list[Timer] = []
         self._seq = itertools.count()
         self._stopping = False
+        self._idle: collections.deque[tuple[float, Callback]] = collections.deque()
+        self._last_activity = time.monotonic()
 
     # A selector key's data is [reader, writer]; a None slot means "not interested".
     def _update(self, fd: int, slot: int, cb: Callback | None) -> None:
@@ -86,6 +91,13 @@ class Loop:
         heapq.heappush(self._timers, t)
         return t
 
+    def call_when_idle(self, cb: Callback, quiet: float = 0.005) -> None:
+        """Run ``cb`` once nothing (no descriptor event, no timer) has happened for
+        ``quiet`` seconds: work that must never delay a request, such as forking spares.
+        One idle callback runs per quiet loop turn, in the order they were added; running
+        one does not count as activity."""
+        self._idle.append((quiet, cb))
+
     def stop(self) -> None:
         self._stopping = True
 
@@ -99,16 +111,26 @@ class Loop:
                 heapq.heappop(self._timers)
             if self._timers:
                 timeout = max(0.0, self._timers[0].when - time.monotonic())
-            for key, mask in self._sel.select(timeout):
+            if self._idle:
+                until_idle = max(0.0, self._last_activity + self._idle[0][0] - time.monotonic())
+                timeout = until_idle if timeout is None else min(timeout, until_idle)
+            events = self._sel.select(timeout)
+            for key, mask in events:
                 if mask & selectors.EVENT_READ:
                     self._dispatch(key.fd, 0)
                 if mask & selectors.EVENT_WRITE:
                     self._dispatch(key.fd, 1)
             now = time.monotonic()
+            busy = bool(events)
             while self._timers and self._timers[0].when <= now:
                 t = heapq.heappop(self._timers)
                 if not t.cancelled:
+                    busy = True
                     _guarded(t.callback)
+            if busy:
+                self._last_activity = time.monotonic()
+            elif self._idle and now >= self._last_activity + self._idle[0][0]:
+                _guarded(self._idle.popleft()[1])
 
     def _dispatch(self, fd: int, slot: int) -> None:
         # Re-read the key: an earlier callback of this round may have changed or dropped it.

@@ -9,6 +9,7 @@ Layout (schema 1; ``layout.json`` holds ``{"schema": 1}``)::
     ├── supervisor.sock               the API socket (mode 0600), JSON lines + SCM_RIGHTS
     ├── supervisor.log                the supervisor's own log (its stderr)
     ├── console-<n>.sock              transient: a console socket during one create/exec
+    ├── spare-parents                 cgroup parents the spare pool served, one per line
     └── containers/
         └── <id>/
             ├── container.json        ContainerRecord: what ``create`` was asked, and the pid
@@ -138,6 +139,12 @@ class StateDir:
     @property
     def log(self) -> str:
         return os.path.join(self.root, "supervisor.log")
+
+    @property
+    def spare_parents(self) -> str:
+        """The cgroup parents the spare pool has served (its stale spares are cleaned by
+        the next supervisor; see ``dockyard.runtime.pool``)."""
+        return os.path.join(self.root, "spare-parents")
 
     @property
     def containers(self) -> str:

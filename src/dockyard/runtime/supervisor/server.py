@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
 from dockyard.runtime.supervisor.connection import Connection
@@ -29,6 +29,9 @@ from dockyard.runtime.supervisor.handlers import Handlers
 from dockyard.runtime.supervisor.loop import Loop
 from dockyard.runtime.supervisor.protocol import Op, error_reply, ok_reply
 from dockyard.runtime.supervisor.records import StateDir
+
+if TYPE_CHECKING:
+    from dockyard.runtime.pool import SparePool
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +58,10 @@ class Server:
     """Lifecycle: ``listen`` → ``install_signals`` → ``recover`` → ``run`` (until a
     ``shutdown`` or an idle SIGTERM) → ``close``."""
 
-    def __init__(self, state: StateDir) -> None:
+    def __init__(self, state: StateDir, pool: SparePool | None = None) -> None:
         self.state = state
         self.loop = Loop()
-        self.handlers = Handlers(state, self.loop, self.stop)
+        self.handlers = Handlers(state, self.loop, self.stop, pool)
         self._listener: socket.socket | None = None
         self._conns: set[Connection] = set()
         self._wakeup_r = -1
@@ -93,6 +96,11 @@ class Server:
 
     def recover(self) -> None:
         self.handlers.recover()
+        if self.handlers.pool is not None:
+            # Stale spares of a supervisor that was killed go; spares for the parents it
+            # had seen are forked once the loop is idle.
+            self.handlers.pool.start()
+            self.handlers.refill_later()
 
     def run(self) -> None:
         self.reap()
@@ -111,6 +119,7 @@ class Server:
             if os.path.lexists(self.state.socket):
                 os.unlink(self.state.socket)
         self.handlers.release_all()
+        self.handlers.close_pool()
         if self._wakeup_w >= 0:
             signal.set_wakeup_fd(-1)
             os.close(self._wakeup_w)

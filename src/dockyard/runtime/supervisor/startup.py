@@ -10,7 +10,7 @@ Order matters:
    child, and survives the starter's death (even SIGKILL) and its terminal's hangup;
 3. in the supervisor: stdio to ``/dev/null`` and ``<state>/supervisor.log``,
    ``PR_SET_CHILD_SUBREAPER``, import the in-process launcher if present (the zygote has
-   everything loaded before it ever forks), bind the socket, write the pid file, and only
+   everything loaded before it ever forks) and make its spare pool, bind the socket, write the pid file, and only
    then report ``ready <pid>`` through a pipe to the first process, which prints it and
    exits 0. Whoever started it can connect as soon as that process has exited.
 """
@@ -26,13 +26,14 @@ from collections.abc import Callable
 
 from dockyard import errors
 from dockyard.linux.syscalls import PR_SET_CHILD_SUBREAPER, prctl
-from dockyard.runtime.supervisor.drivers import preload_launcher
+from dockyard.runtime.supervisor.drivers import make_pool, preload_launcher
 from dockyard.runtime.supervisor.records import StateDir
 from dockyard.runtime.supervisor.server import Server
 
 log = logging.getLogger(__name__)
 
 EXIT_ALREADY_RUNNING = 3
+DEFAULT_SPARES = 2
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
@@ -61,12 +62,17 @@ def _read_pid(path: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def serve(state: StateDir, ready: Callable[[int], None]) -> int:
-    """Run the supervisor in this process until it is shut down; returns the exit status."""
+def serve(state: StateDir, ready: Callable[[int], None], spares: int = DEFAULT_SPARES) -> int:
+    """Run the supervisor in this process until it is shut down; returns the exit status.
+
+    ``spares``: how many pre-forked spares the in-process driver keeps per cgroup parent
+    (0: none; see ``dockyard.runtime.pool``)."""
     prctl(PR_SET_CHILD_SUBREAPER, 1)
+    pool = None
     if preload_launcher():
         log.info("in-process launcher loaded")
-    server = Server(state)
+        pool = make_pool(spares, state.spare_parents)
+    server = Server(state, pool)
     try:
         server.listen()
         server.install_signals()
@@ -84,7 +90,7 @@ def serve(state: StateDir, ready: Callable[[int], None]) -> int:
     return 0
 
 
-def daemonize(state: StateDir, log_level: str = "INFO") -> int:
+def daemonize(state: StateDir, log_level: str = "INFO", spares: int = DEFAULT_SPARES) -> int:
     """Double-fork; in the first process, wait for readiness and return its exit status.
 
     Returns only in the first process and in the daemon (when it stops); the intermediate
@@ -118,7 +124,7 @@ def daemonize(state: StateDir, log_level: str = "INFO") -> int:
             os.write(w, f"ready {pid}\n".encode())
             os.close(w)
 
-        return serve(state, ready)
+        return serve(state, ready, spares)
     except BaseException as exc:
         log.exception("supervisor failed")
         # EBADF/EPIPE once readiness was reported and the pipe closed: the log has it.
