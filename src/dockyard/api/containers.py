@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -35,6 +36,8 @@ from dockyard.apitypes.containers import (
 from dockyard.apitypes.create import CreateRequest, parse_create
 from dockyard.apitypes.filters import parse_filters
 from dockyard.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
 
 DISCONNECT_POLL = 1.0
 
@@ -142,8 +145,13 @@ class ContainerRouter:
                 fut.cancel()
                 return response
         body = json.dumps(wait_json(fut.result()), separators=(",", ":")).encode() + b"\n"
-        await response.write(body)
-        await response.write_eof()
+        try:
+            await response.write(body)
+            await response.write_eof()
+        except ConnectionError:
+            # The client left without the answer (``docker run -d`` registers a wait and
+            # exits after the start): nobody is listening, nothing to report.
+            log.debug("the waiter of %s went away", request.match_info["name"])
         return response
 
     async def remove(self, request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 from typing import Protocol
 
@@ -18,6 +19,8 @@ from dockyard.apitypes.streams import (
     parse_log_query,
 )
 from dockyard.apitypes.version import at_least
+
+log = logging.getLogger(__name__)
 
 BATCH = 256
 
@@ -58,7 +61,9 @@ class LogsRouter:
                     chunk.clear()
             if chunk:
                 await response.write(b"".join(chunk))
+            await response.write_eof()
+        except ConnectionError:
+            log.debug("the reader of the logs of %s went away", request.match_info["name"])
         finally:
             await entries.aclose()
-        await response.write_eof()
         return response

@@ -274,7 +274,9 @@ def inspect_json(c: Container) -> dict[str, Any]:
 
 
 def summary_json(c: Container, now_ns: int | None = None) -> dict[str, Any]:
-    command = " ".join([c.path, *c.args]) if c.args else c.path
+    # moby's view.go: arguments holding a space are shown in single quotes.
+    args = [f"'{a}'" if " " in a else a for a in c.args]
+    command = f"{c.path} {' '.join(args)}" if args else c.path
     return {
         "Id": c.id,
         "Names": ["/" + c.name],
