@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import signal
 import socket
 from dataclasses import replace
@@ -32,7 +33,8 @@ from dockyard.daemon.containers.config import (
 )
 from dockyard.daemon.containers.etcfiles import parse_extra_host
 from dockyard.daemon.containers.model import Container
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.daemon.containers.spec import bounding_set
+from dockyard.errors import InvalidArgument
 from dockyard.linux.caps import CAPABILITIES
 from dockyard.oci.manifest import ContainerConfig as ImageContainerConfig
 from dockyard.runtime.supervisor.logs import LogOptions
@@ -40,6 +42,7 @@ from dockyard.runtime.supervisor.logs import LogOptions
 MIN_MEMORY = 6 * 1024 * 1024
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 NETWORK_MODES = ("default", "bridge", "none", "host")
+NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 LOG_DRIVERS = ("json-file", "none")
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
                 "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as")
@@ -111,7 +114,9 @@ def parse_signal(value: str, field: str) -> int:
         raise InvalidArgument(f"{field}: invalid signal: {value}") from None
 
 
-def normalize_cap(name: str, field: str) -> str:
+def normalize_cap(name: str, field: str, available: frozenset[str] | None = None) -> str:
+    """``net_admin``/``CAP_NET_ADMIN`` → ``CAP_NET_ADMIN``; one the daemon itself lacks
+    (``available``: its bounding set) cannot be granted and is refused."""
     cap = name.strip().upper()
     if cap == "ALL":
         return cap
@@ -119,6 +124,9 @@ def normalize_cap(name: str, field: str) -> str:
         cap = "CAP_" + cap
     if cap not in CAPABILITIES:
         raise InvalidArgument(f"{field}: unknown capability: {name!r}")
+    if available is not None and cap not in available:
+        raise InvalidArgument(f"{field}: {cap} is not in the daemon's bounding set on this "
+                              "host: it cannot be granted")
     return cap
 
 
@@ -192,8 +200,8 @@ def check_host_config(hc: HostConfig, *, swap_accounting: bool, blkio_weight: bo
     if mode.startswith("container:"):
         raise InvalidArgument("HostConfig.NetworkMode: container:<name> networking is not "
                               "supported by dockyard yet")
-    if mode not in NETWORK_MODES:
-        raise NotFound(f"network {mode} not found")
+    if mode not in NETWORK_MODES and not NETWORK_NAME_RE.match(mode):
+        raise InvalidArgument(f"HostConfig.NetworkMode: invalid network name {mode!r}")
     if hc.log_config.type not in LOG_DRIVERS:
         raise InvalidArgument(f"HostConfig.LogConfig.Type: logging driver "
                               f"{hc.log_config.type!r} is not supported (json-file, none)")
@@ -237,7 +245,8 @@ def check_host_config(hc: HostConfig, *, swap_accounting: bool, blkio_weight: bo
     return replace(
         hc,
         network_mode=mode,
-        cap_add=tuple(normalize_cap(c, "HostConfig.CapAdd") for c in hc.cap_add),
+        cap_add=tuple(normalize_cap(c, "HostConfig.CapAdd", bounding_set())
+                      for c in hc.cap_add),
         cap_drop=tuple(normalize_cap(c, "HostConfig.CapDrop") for c in hc.cap_drop),
         shm_size=hc.shm_size or DEFAULT_SHM_SIZE,
     )

@@ -29,7 +29,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.containers import netns
-from dockyard.daemon.containers.create import parse_signal
+from dockyard.daemon.containers.create import NETWORK_MODES, parse_signal
 from dockyard.daemon.containers.model import Container, State, Status, WaitResult
 from dockyard.daemon.containers.rootfs import RootfsManager
 from dockyard.daemon.containers.spec import SpecInputs, build_spec
@@ -135,6 +135,9 @@ class Runner:
 
     def _write_bundle(self, c: Container) -> str:
         """Mount the rootfs and write config.json (blocking)."""
+        if c.host_config.network_mode not in NETWORK_MODES:
+            # Docker creates such a container and fails its start, as here.
+            raise errors.NotFound(f"network {c.host_config.network_mode} not found")
         bundle = self.run.bundle(c.id)
         rootfs = self.run.rootfs(c.id)
         os.makedirs(rootfs, mode=0o755, exist_ok=True)

@@ -41,10 +41,26 @@ class SpecInputs:
     hostname: str
 
 
-def capabilities(hc: HostConfig) -> list[str]:
+def bounding_set() -> frozenset[str]:
+    """The capabilities this process may grant (its bounding set): a container cannot get
+    more than the daemon and its supervisor have."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    mask = int(line.split()[1], 16)
+                    return frozenset(n for n, b in CAPABILITIES.items() if mask >> b & 1)
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read the bounding set: %s", exc)
+    return frozenset(CAPABILITIES)
+
+
+def capabilities(hc: HostConfig, available: frozenset[str] | None = None) -> list[str]:
     """Docker's ``TweakCapabilities``: privileged → all; ``ALL`` in add or drop; else the
-    default set minus drops plus adds. Names are already normalised (``CAP_X``, ``ALL``)."""
-    every = sorted(CAPABILITIES, key=CAPABILITIES.__getitem__)
+    default set minus drops plus adds. Names are already normalised (``CAP_X``, ``ALL``).
+    "All" means all of ``available`` (the bounding set)."""
+    have = bounding_set() if available is None else available
+    every = sorted(have, key=CAPABILITIES.__getitem__)
     if hc.privileged:
         return every
     adds, drops = set(hc.cap_add), set(hc.cap_drop)
@@ -52,7 +68,7 @@ def capabilities(hc: HostConfig) -> list[str]:
         return [c for c in every if c not in drops]
     if "ALL" in drops:
         return sorted(adds - {"ALL"}, key=CAPABILITIES.__getitem__)
-    caps = [c for c in DOCKER_DEFAULT_CAPS if c not in drops]
+    caps = [c for c in DOCKER_DEFAULT_CAPS if c not in drops and c in have]
     caps += sorted(adds - set(caps), key=CAPABILITIES.__getitem__)
     return caps
 
