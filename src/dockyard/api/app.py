@@ -26,10 +26,11 @@ class Router(Protocol):
 
 @web.middleware
 async def version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Check the ``/v1.NN`` prefix (400 with Docker's words if not served) and record it."""
+    """Check the ``/v1.NN`` prefix: 400 with Docker's words if it is not served
+    (``http.api_version`` reads it for the handlers)."""
     version = request.match_info.get("api_version")
     if version is not None:
-        request["api_version"] = versions.check(version)
+        versions.check(version)
     return await handler(request)
 
 

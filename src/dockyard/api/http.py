@@ -15,9 +15,9 @@ MAX_JSON_BODY = 4 << 20
 
 
 def api_version(request: web.Request) -> str:
-    """The API version of the request: its ``/v1.NN`` prefix, or ours."""
-    version = request.get("api_version")
-    return version if isinstance(version, str) else API_VERSION
+    """The API version of the request: its ``/v1.NN`` prefix (checked by the version
+    middleware), or ours."""
+    return request.match_info.get("api_version") or API_VERSION
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
