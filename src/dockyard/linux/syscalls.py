@@ -137,6 +137,16 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
 
 
+MADV_POPULATE_WRITE = 23  # Linux 5.14: fault pages in writable, breaking copy-on-write
+
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+
+def madvise(addr: int, length: int, advice: int) -> None:
+    """madvise(2) on [addr, addr + length)."""
+    _check(_libc.madvise(addr, length, advice), "madvise")
+
+
 CLOSE_RANGE_CLOEXEC = 4
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -72,6 +73,9 @@ def serve(state: StateDir, ready: Callable[[int], None], spares: int = DEFAULT_S
     if preload_launcher():
         log.info("in-process launcher loaded")
         pool = make_pool(spares, state.spare_parents)
+    # Everything loaded so far lives as long as we do: out of the collector's sight, its
+    # pages are never written by a collection, so forks (spares, child1s) keep sharing them.
+    gc.freeze()
     server = Server(state, pool)
     try:
         server.listen()
