@@ -5,6 +5,7 @@ Data root (schema 1; ``layout.json`` holds ``{"schema": 1}``)::
     <data-root>/                          default /var/lib/dockyard
     ├── layout.json                       {"schema": 1}
     ├── daemon.lock                       flock(LOCK_EX) of the running dockyardd
+    ├── engine-id                         the engine's id (/info "ID"), made once
     ├── content/  snapshots/  metadata.db  tmp/
     │                                     the image service's stores (dockyard.image.stores)
     └── containers/

@@ -62,6 +62,7 @@ log = logging.getLogger("dockyardd")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 WORKER_THREADS = 32
+SHUTDOWN_GRACE = 1.0
 
 
 def parse_args(argv: Sequence[str] | None) -> DaemonConfig:
@@ -146,7 +147,10 @@ async def serve(services: Services) -> None:
         LogsRouter(services.containers),
         StubRouter(),
     ])
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Streams still open at shutdown (waits, followed logs) end after SHUTDOWN_GRACE: the
+    # daemon's clients see the connection close; the containers keep running.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     try:
         for path in services.config.socket_paths:

@@ -77,6 +77,27 @@ def test_sigterm_stops_the_daemon_not_the_containers(new_daemon: Callable[[], Da
     assert d.leftovers() == []
 
 
+def test_sigterm_with_open_streams_stops_promptly(new_daemon: Callable[[], Daemon]) -> None:
+    d = new_daemon()
+    d.start()
+    cid = d.docker("run", "-d", "busybox", "sleep", "300", check=True).stdout.strip()
+    waiter = subprocess.Popen(["timeout", "60", harness.DOCKER, "wait", cid], env=d.env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    follower = subprocess.Popen(["timeout", "60", harness.DOCKER, "logs", "-f", cid],
+                                env=d.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        assert d.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - t0 < 8
+    finally:
+        for p in (waiter, follower):
+            p.kill()
+            p.wait()
+    d.start()
+    assert d.docker("rm", "-f", cid, check=True).returncode == 0
+
+
 def test_recovery_cleans_what_a_crash_left(new_daemon: Callable[[], Daemon]) -> None:
     d = new_daemon()
     d.start()

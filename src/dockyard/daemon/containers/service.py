@@ -57,6 +57,8 @@ from dockyard.daemon.supervision import AsyncSupervisor
 from dockyard.daemon.systeminfo import ContainerTotals
 from dockyard.image import Image, ImageService
 from dockyard.oci import reference
+from dockyard.runtime.supervisor.client import ContainerInfo
+from dockyard.runtime.supervisor.protocol import ExitStatus
 from dockyard.runtime.supervisor.protocol import Status as TaskStatus
 
 log = logging.getLogger(__name__)
@@ -340,11 +342,8 @@ class ContainerService:
                 await self._discard_unknown_task(cid, task.status)
         await asyncio.to_thread(self._clean_orphans, known)
 
-    async def _recover_one(self, entry: Entry, task: object) -> None:
-        from dockyard.runtime.supervisor.client import ContainerInfo
-
+    async def _recover_one(self, entry: Entry, info: ContainerInfo | None) -> None:
         c = entry.container
-        info = task if isinstance(task, ContainerInfo) else None
         if c.state.status is Status.REMOVING:
             log.info("finishing the removal of %s", c.short_id)
             entry.container = replace(c, state=replace(c.state, status=Status.EXITED))
@@ -360,8 +359,6 @@ class ContainerService:
             return
         if info is None:
             log.warning("container %s was running but the supervisor lost it", c.short_id)
-            from dockyard.runtime.supervisor.protocol import ExitStatus
-
             await self.runner.process_exit(entry, ExitStatus(255, None, "", lost=True))
             return
         if info.exit is not None or info.status is TaskStatus.STOPPED:
