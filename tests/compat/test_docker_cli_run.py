@@ -197,3 +197,19 @@ def test_start_attach_and_restart(d: harness.Daemon) -> None:
         assert d.docker("wait", "again", check=True).stdout == "0\n"
     finally:
         d.docker("rm", "again", check=True)
+
+
+def test_rename(d: harness.Daemon) -> None:
+    d.docker("create", "--name", "before", "busybox", "true", check=True)
+    d.docker("create", "--name", "taken", "busybox", "true", check=True)
+    try:
+        d.docker("rename", "before", "after", check=True)
+        assert d.docker("inspect", "-f", "{{.Name}}", "after", check=True).stdout == "/after\n"
+        assert d.docker("inspect", "before").returncode == 1
+        clash = d.docker("rename", "after", "taken")
+        assert clash.returncode == 1 and "is already in use" in clash.stderr
+        bad = d.docker("rename", "after", "x y")
+        assert bad.returncode == 1 and "Invalid container name" in bad.stderr
+        d.docker("create", "--name", "before", "busybox", "true", check=True)  # name freed
+    finally:
+        d.docker("rm", "after", "taken", "before", check=True)

@@ -65,6 +65,8 @@ class ContainerBackend(Protocol):
 
     async def resize(self, ref: str, height: int, width: int) -> None: ...
 
+    async def rename(self, ref: str, new_name: str) -> None: ...
+
 
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
@@ -86,6 +88,7 @@ class ContainerRouter:
         routes.add("POST", "/containers/{name}/wait", self.wait)
         routes.add("DELETE", "/containers/{name}", self.remove)
         routes.add("POST", "/containers/{name}/resize", self.resize)
+        routes.add("POST", "/containers/{name}/rename", self.rename)
 
     async def create(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -158,6 +161,10 @@ class ContainerRouter:
         if query_bool(request, "link"):
             raise InvalidArgument("links are not supported by dockyard")
         await self.backend.remove(request.match_info["name"], force=query_bool(request, "force"))
+        return no_content()
+
+    async def rename(self, request: web.Request) -> web.Response:
+        await self.backend.rename(request.match_info["name"], request.query.get("name", ""))
         return no_content()
 
     async def resize(self, request: web.Request) -> web.Response:

@@ -57,6 +57,9 @@ class FakeContainers:
     async def resize(self, ref: str, height: int, width: int) -> None:
         return None
 
+    async def rename(self, ref: str, new_name: str) -> None:
+        return None
+
 
 def run(test: Callable[[TestClient, FakeContainers], Awaitable[None]]) -> None:
     async def main() -> None:

@@ -192,6 +192,25 @@ class ContainerService:
         await self.runner.stop(entry, timeout, signal)
         await self.runner.start(entry)
 
+    async def rename(self, ref: str, new_name: str) -> None:
+        entry = self._entry(ref)
+        name = validate_name(new_name) if new_name else ""
+        if not name:
+            raise errors.InvalidArgument("Neither old nor new names may be empty")
+        async with entry.lock:
+            c = entry.container
+            if name == c.name:
+                raise errors.InvalidArgument(
+                    "Renaming a container with the same name as its current name")
+            self.table.names.reserve(name, c.id)
+            try:
+                await self.runner.save(entry, replace(c, name=name))
+            except BaseException:
+                self.table.names.release(name)
+                raise
+            self.table.names.release(c.name)
+        log.info("renamed container %s: %s -> %s", c.short_id, c.name, name)
+
     async def resize(self, ref: str, height: int, width: int) -> None:
         c = self._entry(ref).container
         if not c.state.running:
