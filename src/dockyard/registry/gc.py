@@ -26,7 +26,7 @@ client pushes the blob again; a committed manifest never loses a blob.
 
 Deletion order makes a crash harmless: a blob's directory is removed whole (the driver
 renames it away first), and links to swept blobs are removed after them, so a killed
-collector leaves at worst a link that the next run removes.
+collector leaves at worst a link, and a renamed-away directory, that the next run removes.
 """
 
 from __future__ import annotations
@@ -94,6 +94,8 @@ def collect(registry: Registry, *, grace: float = DEFAULT_GRACE,
     now = time.time() if now is None else now
     report = GCReport(dry_run=dry_run)
     report.uploads_purged = registry.uploads.purge(upload_max_age, dry_run=dry_run, now=now)
+    if not dry_run:
+        registry.driver.purge_temporaries()
     with registry.driver.lock(GC_LOCK, exclusive=True):
         report.marked = mark(registry)
         gone: set[Digest] = set()

@@ -138,6 +138,10 @@ class StorageDriver(Protocol):
         """A reader/writer lock named ``name`` held across processes sharing the root."""
         ...
 
+    def purge_temporaries(self, older_than: float = 3600.0) -> int:
+        """Remove the driver's own leftovers of a crash (older than ``older_than`` s)."""
+        ...
+
 
 def validate_lock_name(name: str) -> str:
     """Lock names are single path components."""
