@@ -161,6 +161,12 @@ def _prepare(ctx: InitContext) -> tuple[str, ProcessPlan]:
     # From here on the process must be in its cgroup (limits apply to what it does).
     if not ctx.new_cgroup_ns:
         _await_cgroup(ctx)
+    return finish_process(plan)
+
+
+def finish_process(plan: ProcessPlan) -> tuple[str, ProcessPlan]:
+    """The last steps before execve, shared by the init and exec'd processes; returns
+    the executable's path and the plan with HOME added."""
     # Lowering the OOM score needs CAP_SYS_RESOURCE: before the capabilities go.
     process.set_oom_score_adj(plan)
     process.set_rlimits(plan)

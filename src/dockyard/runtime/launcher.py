@@ -5,16 +5,9 @@ a pre-started single-threaded fork server). Both must be single-threaded when th
 ``create`` or ``exec_process``: these fork, and setns into a mount namespace fails in a
 multi-threaded process.
 
-The fork chain (runc's nsexec, in Python)::
-
-    caller ── fork ──> child1: join cgroup, setns(paths), unshare(new namespaces)
-                         └─ fork ──> init (PID 1 of a new PID namespace): init.run_init
-                       child1 sends init's pid up a pipe and exits
-
-``unshare(CLONE_NEWPID)`` only applies to later children, hence the intermediate child;
-the init is then reparented to the nearest subreaper (the supervisor, or ``run``).
-The init reports "ready" (or the first error) on a sync pipe, then blocks opening the
-exec fifo until ``start``.
+Processes are made by the fork chain of ``dockyard.runtime.spawn`` (runc's nsexec, in
+Python); the init reports "ready" (or the first error) on a sync pipe, then blocks opening
+the exec fifo until ``start``.
 
 The warm path (``create(..., pool=...)``, the supervisor only) takes child1 from a pool of
 spares (``dockyard.runtime.pool``): a process forked ahead of time that already sits in a
@@ -41,7 +34,8 @@ from dockyard.errors import (
 )
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Process, Resources, Spec, load_spec
-from dockyard.runtime import cgroups, init, process, rootfs, state
+from dockyard.runtime import cgroups, init, process, rootfs, spawn, state
+from dockyard.runtime.spawn import INHERIT, Stdio, make_pool
 from dockyard.runtime.state import ContainerState
 
 if TYPE_CHECKING:
@@ -68,199 +62,6 @@ class Status:
     RUNNING = "running"
     PAUSED = "paused"
     STOPPED = "stopped"
-
-
-class Stdio(NamedTuple):
-    """The container process's stdio: descriptors to dup onto 0/1/2; None keeps ours."""
-
-    stdin: int | None = None
-    stdout: int | None = None
-    stderr: int | None = None
-
-
-INHERIT = Stdio()
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        try:
-            b = os.read(fd, 4096)
-        except InterruptedError:
-            continue
-        if not b:
-            return b"".join(chunks)
-        chunks.append(b)
-
-
-def _apply_stdio(stdio: Stdio) -> None:
-    for src, dst in ((stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)):
-        if src is not None and src != dst:
-            os.dup2(src, dst)
-
-
-class _Started(NamedTuple):
-    """The init, forked: its pid, the sync pipe's read end, and how to reap child1 (it
-    exits right after sending the pid; reaping it is left for later, off the path)."""
-
-    pid: int
-    sync_r: int
-    reap: Callable[[], object]
-
-
-def _fork_chain(
-    cgroup_procs: tuple[str, ...],
-    join: list[tuple[int, int]],
-    unshare_flags: int,
-    stdio: Stdio,
-    child: Callable[[int], NoReturn],
-    dumpable: bool,
-    keep: tuple[int, ...] = (),
-) -> tuple[int, int]:
-    """``_start_chain``, child1 reaped: (child2 pid, sync pipe read end)."""
-    started = _start_chain(cgroup_procs, join, unshare_flags, stdio, child, dumpable, keep)
-    started.reap()
-    return started.pid, started.sync_r
-
-
-def _start_chain(
-    cgroup_procs: tuple[str, ...],
-    join: list[tuple[int, int]],
-    unshare_flags: int,
-    stdio: Stdio,
-    child: Callable[[int], NoReturn],
-    dumpable: bool,
-    keep: tuple[int, ...] = (),
-) -> _Started:
-    """Fork child1 → child2 as described above.
-
-    ``child(sync_w)`` runs in child2. Errors in child1 are sent up the sync pipe too.
-    Child1 closes every descriptor but stdio, its pipes and ``keep``: a caller such as
-    the supervisor holds other containers' pipes and its listening socket, which must not
-    stay open in a container waiting for start.
-    """
-    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
-    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-    child1 = os.fork()
-    if child1 == 0:
-        os.close(pid_r)
-        os.close(sync_r)
-        _child1(cgroup_procs, join, unshare_flags, stdio, child, dumpable, keep, pid_w, sync_w)
-    os.close(pid_w)
-    os.close(sync_w)
-    return _collect(lambda: _waitpid(child1), pid_r, sync_r)
-
-
-def _waitpid(pid: int) -> int:
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except InterruptedError:
-            continue
-
-
-def _child1(
-    cgroup_procs: tuple[str, ...],
-    join: list[tuple[int, int]],
-    unshare_flags: int,
-    stdio: Stdio,
-    child: Callable[[int], NoReturn],
-    dumpable: bool,
-    keep: tuple[int, ...],
-    pid_w: int,
-    sync_w: int,
-) -> NoReturn:
-    """Child1's work, in a fresh fork or in a spare of the pool: join the cgroup and the
-    namespaces, unshare, fork child2, send its pid up ``pid_w`` and exit."""
-    try:
-        # exec: nothing in the container may ptrace us or open our /proc/<pid>/exe (the
-        # host's python3) while we hold host resources. create: dumpable, as a fresh fork
-        # of the caller is (a spare of the pool is not dumpable while it waits).
-        sc.prctl(sc.PR_SET_DUMPABLE, 1 if dumpable else 0)
-        me = str(os.getpid()).encode()
-        for path in cgroup_procs:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, me)
-            finally:
-                os.close(fd)
-        for fd, nstype in join:
-            sc.setns(fd, nstype)
-        if unshare_flags:
-            sc.unshare(unshare_flags)
-        _apply_stdio(stdio)
-        _close_all_but({pid_w, sync_w, *keep})
-        pid2 = os.fork()
-        if pid2 == 0:
-            os.close(pid_w)
-            child(sync_w)
-        os.write(pid_w, str(pid2).encode())
-        os._exit(0)
-    except BaseException as e:
-        init.report_error(sync_w, e)
-
-
-def _collect(reap: Callable[[], int], pid_r: int, sync_r: int) -> _Started:
-    """Read child2's pid as soon as child1 sends it (child1's exit, the teardown of a
-    copy of the zygote's memory, is not waited for here), or child1's error."""
-    try:
-        while True:
-            try:
-                raw = os.read(pid_r, 64)
-                break
-            except InterruptedError:
-                continue
-    finally:
-        os.close(pid_r)
-    if not raw:
-        status = reap()
-        msg = _read_all(sync_r).decode(errors="replace").strip()
-        os.close(sync_r)
-        raise FailedPrecondition(_error_text(msg) or f"container setup failed (status {status})")
-    return _Started(int(raw), sync_r, reap)
-
-
-def _join_cgroup(pid: int, cgroup_procs: tuple[str, ...]) -> None:
-    raw = str(pid).encode()
-    for path in cgroup_procs:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, raw)
-        except ProcessLookupError:
-            raise FailedPrecondition("container init exited during setup") from None
-        finally:
-            os.close(fd)
-
-
-def _close_all_but(keep: set[int]) -> None:
-    """Close every descriptor above stdio except those in ``keep``."""
-    low = 3
-    for fd in sorted(f for f in keep if f >= 3):
-        if fd > low:
-            sc.close_range(low, fd - 1)
-        low = fd + 1
-    sc.close_range(low)
-
-
-def _error_text(msg: str) -> str:
-    return msg[6:] if msg.startswith("error ") else msg
-
-
-def _wait_ready(sync_r: int) -> None:
-    """Read the init's verdict: ready, or the error that stopped it."""
-    try:
-        buf = b""
-        while not buf.endswith(b"\n"):
-            b = os.read(sync_r, 4096)
-            if not b:
-                break
-            buf += b
-    finally:
-        os.close(sync_r)
-    if buf == init.SYNC_READY:
-        return
-    text = _error_text(buf.decode(errors="replace").strip())
-    raise FailedPrecondition(text or "container init exited during setup")
 
 
 def _check_console(plan: process.ProcessPlan, path: str | None, fd: int | None) -> None:
@@ -378,7 +179,7 @@ def create(
     fds: list[int] = []
     pid = 0
     claim: Claim | None = None
-    started: _Started | None = None
+    started: spawn.Started | None = None
     sync_r = -1
     try:
         fifo = os.path.join(cdir, state.EXEC_FIFO)
@@ -416,7 +217,7 @@ def create(
             no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd,
             setup_console=_console_setup(plan), go_fd=go_r, new_cgroup_ns=new_cgroup_ns)
         if claim is not None:
-            started = _launch_spare(claim, ctx, join, unshare_flags, stdio)
+            started = spawn.launch_spare(claim, ctx, join, unshare_flags, stdio)
             if started is None:  # the spare died before it took the job
                 claim.discard()
                 claim = None
@@ -426,7 +227,7 @@ def create(
             def child(sync_w: int) -> NoReturn:
                 init.run_init(ctx._replace(sync_fd=sync_w))
 
-            started = _start_chain((), join, unshare_flags, stdio, child, True,
+            started = spawn.start_chain((), join, unshare_flags, stdio, child, True,
                                    keep=(fifo_fd, cfd, go_r))
         pid, sync_r = started.pid, started.sync_r
         # Moving a process into a cgroup through cgroup.procs waits for an RCU grace
@@ -435,13 +236,13 @@ def create(
         # that needs it. A spare's init is in its v1 cgroups already (renamed): only the
         # hierarchies that cannot rename (the hybrid layout's cgroup2) are left.
         try:
-            _join_cgroup(pid, claim.migrate if claim is not None else mgr.join_paths())
+            spawn.join_cgroup(pid, claim.migrate if claim is not None else mgr.join_paths())
         finally:
             os.write(go_w, b"g")
             reap, started = started.reap, None
             reap()
         sync_r, ready_r = -1, sync_r
-        _wait_ready(ready_r)
+        spawn.wait_ready(ready_r)
         start_time = state.proc_start_time(pid)
         if start_time is None:
             raise FailedPrecondition("container init exited during setup")
@@ -490,102 +291,6 @@ def _place(mgr: cgroups.CgroupManager, resources: Resources | None,
         claim.discard()
         raise
     return claim
-
-
-class _SpareJob(NamedTuple):
-    """What a spare needs to do child1's work. Descriptors are indices into the list sent
-    with it (-1: none); slots 0 and 1 are the pid and sync pipes' write ends."""
-
-    ctx: init.InitContext
-    join: tuple[tuple[int, int], ...]
-    unshare_flags: int
-    stdio: tuple[int, int, int]
-
-
-def _launch_spare(claim: Claim, ctx: init.InitContext, join: list[tuple[int, int]],
-                  unshare_flags: int, stdio: Stdio) -> _Started | None:
-    """Give the job to a claimed spare; the init as ``_start_chain`` gives it, or None if
-    the spare was gone before it took the job (nothing started)."""
-    import pickle  # the zygote loaded it before forking its spares (make_pool)
-
-    from dockyard.runtime.pool import SpareLost
-
-    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
-    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-    fds = [pid_w, sync_w]
-
-    def slot(fd: int | None) -> int:
-        if fd is None or fd < 0:
-            return -1
-        fds.append(fd)
-        return len(fds) - 1
-
-    try:
-        # A stdio left as ours (None) is our own 0/1/2, as a fork would inherit it.
-        std = tuple(slot(fd if fd is not None else (i if _is_open(i) else None))
-                    for i, fd in enumerate(stdio))
-        job = _SpareJob(
-            ctx=ctx._replace(fifo_fd=slot(ctx.fifo_fd), console_fd=slot(ctx.console_fd),
-                             go_fd=slot(ctx.go_fd)),
-            join=tuple((slot(fd), nstype) for fd, nstype in join),
-            unshare_flags=unshare_flags, stdio=(std[0], std[1], std[2]))
-        claim.launch(pickle.dumps(job, pickle.HIGHEST_PROTOCOL), fds)
-    except SpareLost:
-        os.close(pid_r)
-        os.close(sync_r)
-        return None
-    except BaseException:
-        os.close(pid_r)
-        os.close(sync_r)
-        raise
-    finally:
-        os.close(pid_w)
-        os.close(sync_w)
-    return _collect(claim.wait, pid_r, sync_r)
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
-
-
-def _run_spare_job(payload: bytes, fds: list[int]) -> NoReturn:
-    """In a spare of the pool: unpack the job and do child1's work (never returns)."""
-    import pickle
-
-    pid_w, sync_w = fds[0], fds[1]
-    try:
-        job: _SpareJob = pickle.loads(payload)
-
-        def fd(i: int) -> int:
-            return fds[i] if i >= 0 else -1
-
-        ctx = job.ctx._replace(fifo_fd=fd(job.ctx.fifo_fd), console_fd=fd(job.ctx.console_fd),
-                               go_fd=fd(job.ctx.go_fd))
-        stdio = Stdio(*(fds[i] if i >= 0 else None for i in job.stdio))
-        join = [(fds[i], nstype) for i, nstype in job.join]
-    except BaseException as e:
-        init.report_error(sync_w, e)
-
-    def child(w: int) -> NoReturn:
-        init.run_init(ctx._replace(sync_fd=w))
-
-    _child1((), join, job.unshare_flags, stdio, child, True,
-            (ctx.fifo_fd, ctx.console_fd, ctx.go_fd), pid_w, sync_w)
-
-
-def make_pool(size: int = 2, *, parents_file: str | None = None) -> SparePool:
-    """A pool of spares whose jobs are this module's creates (for the zygote). Loads now
-    what a spare needs, so that no spare imports anything."""
-    import pickle  # noqa: F401
-
-    from dockyard.runtime import console  # noqa: F401  (a terminal job refers to it)
-    from dockyard.runtime.pool import SparePool
-
-    return SparePool(_run_spare_job, size, parents_file=parents_file)
 
 
 def _namespaces(spec: Spec) -> tuple[list[tuple[int, int]], int]:
@@ -808,25 +513,18 @@ def exec_process(
                 os.setsid()
                 if setup_console is not None:
                     setup_console(cfd, plan.uid, plan.gid, plan.console_size)
-                process.set_oom_score_adj(plan)
-                process.set_rlimits(plan)
-                sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
-                process.drop_privileges(plan)
-                process.enter_cwd(plan)
-                full = process.with_home(plan)
-                exe = process.lookup_executable(full)
-                init.reset_signals()
+                exe, full = init.finish_process(plan)
                 os.execve(exe, list(full.args), init.env_dict(full.env))
             except BaseException as e:
                 init.report_error(sync_w, e)
 
-        pid, sync_r = _fork_chain(mgr.join_paths(), join, 0, stdio, child, False, keep=(cfd,))
+        pid, sync_r = spawn.fork_chain(mgr.join_paths(), join, 0, stdio, child, False, keep=(cfd,))
         try:
-            msg = _read_all(sync_r).decode(errors="replace").strip()
+            msg = spawn.read_all(sync_r).decode(errors="replace").strip()
         finally:
             os.close(sync_r)
         if msg:
-            raise FailedPrecondition(_error_text(msg))
+            raise FailedPrecondition(spawn.error_text(msg))
         if pid_file:
             _write_pid_file(pid_file, pid)
         return pid

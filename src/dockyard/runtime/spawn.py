@@ -1,0 +1,316 @@
+"""Making container processes: the fork chain, its pipes, and jobs handed to spares.
+
+The fork chain (runc's nsexec, in Python)::
+
+    caller ── fork ──> child1: join cgroup, setns(paths), unshare(new namespaces)
+                         └─ fork ──> child2 (the init, or an exec'd process)
+                       child1 sends child2's pid up a pipe and exits
+
+``unshare(CLONE_NEWPID)`` only applies to later children, hence the intermediate child;
+child2 is then reparented to the nearest subreaper (the supervisor, or ``run``). Child2
+reports "ready" (or the first error) on a sync pipe. On the warm path a spare of
+``dockyard.runtime.pool`` is child1: it receives the job (``SpareJob``) and does child1's
+work from the setns on. Everything here must run in a single-threaded process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
+
+from dockyard.errors import FailedPrecondition
+from dockyard.linux import syscalls as sc
+from dockyard.runtime import init
+
+if TYPE_CHECKING:
+    from dockyard.runtime.pool import Claim, SparePool
+
+
+class Stdio(NamedTuple):
+    """The container process's stdio: descriptors to dup onto 0/1/2; None keeps ours."""
+
+    stdin: int | None = None
+    stdout: int | None = None
+    stderr: int | None = None
+
+
+INHERIT = Stdio()
+
+
+def read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        try:
+            b = os.read(fd, 4096)
+        except InterruptedError:
+            continue
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+def apply_stdio(stdio: Stdio) -> None:
+    for src, dst in ((stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)):
+        if src is not None and src != dst:
+            os.dup2(src, dst)
+
+
+class Started(NamedTuple):
+    """The init, forked: its pid, the sync pipe's read end, and how to reap child1 (it
+    exits right after sending the pid; reaping it is left for later, off the path)."""
+
+    pid: int
+    sync_r: int
+    reap: Callable[[], object]
+
+
+def fork_chain(
+    cgroup_procs: tuple[str, ...],
+    join: list[tuple[int, int]],
+    unshare_flags: int,
+    stdio: Stdio,
+    child: Callable[[int], NoReturn],
+    dumpable: bool,
+    keep: tuple[int, ...] = (),
+) -> tuple[int, int]:
+    """``start_chain``, child1 reaped: (child2 pid, sync pipe read end)."""
+    started = start_chain(cgroup_procs, join, unshare_flags, stdio, child, dumpable, keep)
+    started.reap()
+    return started.pid, started.sync_r
+
+
+def start_chain(
+    cgroup_procs: tuple[str, ...],
+    join: list[tuple[int, int]],
+    unshare_flags: int,
+    stdio: Stdio,
+    child: Callable[[int], NoReturn],
+    dumpable: bool,
+    keep: tuple[int, ...] = (),
+) -> Started:
+    """Fork child1 → child2 as described above.
+
+    ``child(sync_w)`` runs in child2. Errors in child1 are sent up the sync pipe too.
+    Child1 closes every descriptor but stdio, its pipes and ``keep``: a caller such as
+    the supervisor holds other containers' pipes and its listening socket, which must not
+    stay open in a container waiting for start.
+    """
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    child1 = os.fork()
+    if child1 == 0:
+        os.close(pid_r)
+        os.close(sync_r)
+        run_child1(cgroup_procs, join, unshare_flags, stdio, child, dumpable, keep, pid_w, sync_w)
+    os.close(pid_w)
+    os.close(sync_w)
+    return collect(lambda: waitpid(child1), pid_r, sync_r)
+
+
+def waitpid(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
+def run_child1(
+    cgroup_procs: tuple[str, ...],
+    join: list[tuple[int, int]],
+    unshare_flags: int,
+    stdio: Stdio,
+    child: Callable[[int], NoReturn],
+    dumpable: bool,
+    keep: tuple[int, ...],
+    pid_w: int,
+    sync_w: int,
+) -> NoReturn:
+    """Child1's work, in a fresh fork or in a spare of the pool: join the cgroup and the
+    namespaces, unshare, fork child2, send its pid up ``pid_w`` and exit."""
+    try:
+        # exec: nothing in the container may ptrace us or open our /proc/<pid>/exe (the
+        # host's python3) while we hold host resources. create: dumpable, as a fresh fork
+        # of the caller is (a spare of the pool is not dumpable while it waits).
+        sc.prctl(sc.PR_SET_DUMPABLE, 1 if dumpable else 0)
+        me = str(os.getpid()).encode()
+        for path in cgroup_procs:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, me)
+            finally:
+                os.close(fd)
+        for fd, nstype in join:
+            sc.setns(fd, nstype)
+        if unshare_flags:
+            sc.unshare(unshare_flags)
+        apply_stdio(stdio)
+        close_all_but({pid_w, sync_w, *keep})
+        pid2 = os.fork()
+        if pid2 == 0:
+            os.close(pid_w)
+            child(sync_w)
+        os.write(pid_w, str(pid2).encode())
+        os._exit(0)
+    except BaseException as e:
+        init.report_error(sync_w, e)
+
+
+def collect(reap: Callable[[], int], pid_r: int, sync_r: int) -> Started:
+    """Read child2's pid as soon as child1 sends it (child1's exit, the teardown of a
+    copy of the zygote's memory, is not waited for here), or child1's error."""
+    try:
+        while True:
+            try:
+                raw = os.read(pid_r, 64)
+                break
+            except InterruptedError:
+                continue
+    finally:
+        os.close(pid_r)
+    if not raw:
+        status = reap()
+        msg = read_all(sync_r).decode(errors="replace").strip()
+        os.close(sync_r)
+        raise FailedPrecondition(error_text(msg) or f"container setup failed (status {status})")
+    return Started(int(raw), sync_r, reap)
+
+
+def join_cgroup(pid: int, cgroup_procs: tuple[str, ...]) -> None:
+    raw = str(pid).encode()
+    for path in cgroup_procs:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, raw)
+        except ProcessLookupError:
+            raise FailedPrecondition("container init exited during setup") from None
+        finally:
+            os.close(fd)
+
+
+def close_all_but(keep: set[int]) -> None:
+    """Close every descriptor above stdio except those in ``keep``."""
+    low = 3
+    for fd in sorted(f for f in keep if f >= 3):
+        if fd > low:
+            sc.close_range(low, fd - 1)
+        low = fd + 1
+    sc.close_range(low)
+
+
+def error_text(msg: str) -> str:
+    return msg[6:] if msg.startswith("error ") else msg
+
+
+def wait_ready(sync_r: int) -> None:
+    """Read the init's verdict: ready, or the error that stopped it."""
+    try:
+        buf = b""
+        while not buf.endswith(b"\n"):
+            b = os.read(sync_r, 4096)
+            if not b:
+                break
+            buf += b
+    finally:
+        os.close(sync_r)
+    if buf == init.SYNC_READY:
+        return
+    text = error_text(buf.decode(errors="replace").strip())
+    raise FailedPrecondition(text or "container init exited during setup")
+
+
+class SpareJob(NamedTuple):
+    """What a spare needs to do child1's work. Descriptors are indices into the list sent
+    with it (-1: none); slots 0 and 1 are the pid and sync pipes' write ends."""
+
+    ctx: init.InitContext
+    join: tuple[tuple[int, int], ...]
+    unshare_flags: int
+    stdio: tuple[int, int, int]
+
+
+def launch_spare(claim: Claim, ctx: init.InitContext, join: list[tuple[int, int]],
+                  unshare_flags: int, stdio: Stdio) -> Started | None:
+    """Give the job to a claimed spare; the init as ``start_chain`` gives it, or None if
+    the spare was gone before it took the job (nothing started)."""
+    import pickle  # the zygote loaded it before forking its spares (make_pool)
+
+    from dockyard.runtime.pool import SpareLost
+
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    fds = [pid_w, sync_w]
+
+    def slot(fd: int | None) -> int:
+        if fd is None or fd < 0:
+            return -1
+        fds.append(fd)
+        return len(fds) - 1
+
+    try:
+        # A stdio left as ours (None) is our own 0/1/2, as a fork would inherit it.
+        std = tuple(slot(fd if fd is not None else (i if is_open(i) else None))
+                    for i, fd in enumerate(stdio))
+        job = SpareJob(
+            ctx=ctx._replace(fifo_fd=slot(ctx.fifo_fd), console_fd=slot(ctx.console_fd),
+                             go_fd=slot(ctx.go_fd)),
+            join=tuple((slot(fd), nstype) for fd, nstype in join),
+            unshare_flags=unshare_flags, stdio=(std[0], std[1], std[2]))
+        claim.launch(pickle.dumps(job, pickle.HIGHEST_PROTOCOL), fds)
+    except SpareLost:
+        os.close(pid_r)
+        os.close(sync_r)
+        return None
+    except BaseException:
+        os.close(pid_r)
+        os.close(sync_r)
+        raise
+    finally:
+        os.close(pid_w)
+        os.close(sync_w)
+    return collect(claim.wait, pid_r, sync_r)
+
+
+def is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def run_spare_job(payload: bytes, fds: list[int]) -> NoReturn:
+    """In a spare of the pool: unpack the job and do child1's work (never returns)."""
+    import pickle
+
+    pid_w, sync_w = fds[0], fds[1]
+    try:
+        job: SpareJob = pickle.loads(payload)
+
+        def fd(i: int) -> int:
+            return fds[i] if i >= 0 else -1
+
+        ctx = job.ctx._replace(fifo_fd=fd(job.ctx.fifo_fd), console_fd=fd(job.ctx.console_fd),
+                               go_fd=fd(job.ctx.go_fd))
+        stdio = Stdio(*(fds[i] if i >= 0 else None for i in job.stdio))
+        join = [(fds[i], nstype) for i, nstype in job.join]
+    except BaseException as e:
+        init.report_error(sync_w, e)
+
+    def child(w: int) -> NoReturn:
+        init.run_init(ctx._replace(sync_fd=w))
+
+    run_child1((), join, job.unshare_flags, stdio, child, True,
+            (ctx.fifo_fd, ctx.console_fd, ctx.go_fd), pid_w, sync_w)
+
+
+def make_pool(size: int = 2, *, parents_file: str | None = None) -> SparePool:
+    """A pool of spares whose jobs are this module's creates (for the zygote). Loads now
+    what a spare needs, so that no spare imports anything."""
+    import pickle  # noqa: F401
+
+    from dockyard.runtime import console  # noqa: F401  (a terminal job refers to it)
+    from dockyard.runtime.pool import SparePool
+
+    return SparePool(run_spare_job, size, parents_file=parents_file)
