@@ -284,3 +284,28 @@ def test_delete_manifests_and_tags(reg: Any, h: Any) -> None:
             async with s.delete(f"{reg.url}/v2/dm/manifests/nosuchtag") as r:
                 assert r.status == 404
     h.run(go())
+
+
+def test_manifest_sent_in_chunks(start_registry: Any, h: Any) -> None:
+    """A manifest streamed with chunked encoding is read whole, and still bounded."""
+    reg = start_registry(max_manifest_size=5000)
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s:
+            config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}'
+            await h.push_blob(s, reg.url, "chunks", config)
+            raw = h.manifest_bytes(config, [], annotations={"pad": "x" * 2000})
+
+            async def pieces(data: bytes) -> Any:
+                for i in range(0, len(data), 100):
+                    yield data[i:i + 100]
+
+            async with s.put(f"{reg.url}/v2/chunks/manifests/v1", data=pieces(raw),
+                             headers={"Content-Type": h.OCI_MANIFEST}) as r:
+                assert r.status == 201, await r.text()
+                assert r.headers["Docker-Content-Digest"] == h.sha256(raw)
+            big = h.manifest_bytes(config, [], annotations={"pad": "x" * 6000})
+            async with s.put(f"{reg.url}/v2/chunks/manifests/v2", data=pieces(big),
+                             headers={"Content-Type": h.OCI_MANIFEST}) as r:
+                assert r.status == 413
+    h.run(go())

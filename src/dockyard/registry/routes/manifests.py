@@ -72,9 +72,12 @@ async def put_manifest(request: web.Request, state: AppState,
     if (request.content_length or 0) > limit:
         raise TooLarge(f"manifest of {request.content_length} bytes exceeds the limit of "
                        f"{limit}")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise TooLarge(f"manifest exceeds the limit of {limit} bytes")
+    buf = bytearray()
+    async for chunk in request.content.iter_any():  # read() may return early: loop to EOF
+        buf += chunk
+        if len(buf) > limit:
+            raise TooLarge(f"manifest exceeds the limit of {limit} bytes")
+    raw = bytes(buf)
     content_type = request.headers.get("Content-Type", "")
     result = await call(state.registry.manifests.put, route.name, ref, raw, content_type)
     headers = {"Location": f"{base_url(request)}/v2/{route.name}/manifests/{result.digest}",
