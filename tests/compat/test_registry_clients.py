@@ -26,12 +26,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from dockyard.image.busybox import make_busybox_rootfs
+from dockyard.registry.auth.htpasswd import hash_password
 
 ACCEPTANCE = Path(__file__).resolve().parents[3] / "shared" / "acceptance" / "registry-interop.sh"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -98,25 +100,31 @@ class Registry:
     access_log: Path
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    d = tmp_path_factory.mktemp("registry")
+@contextmanager
+def serve_registry(d: Path, *extra: str) -> Iterator[Registry]:
+    """``dockyard-registry serve`` on an ephemeral port, stopped whatever happens."""
     log = d / "access.log"
     env = dict(os.environ, PYTHONPATH=SRC)
     proc = subprocess.Popen([sys.executable, "-m", "dockyard.registry.cli", "serve",
                              "--listen", "127.0.0.1:0", "--storage", str(d / "store"),
-                             "--access-log", str(log)], stdout=subprocess.PIPE,
+                             "--access-log", str(log), *extra], stdout=subprocess.PIPE,
                             stderr=open(d / "server.log", "wb"),  # noqa: SIM115
                             env=env, start_new_session=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().decode()
-        m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        m = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", line)
         assert m, f"registry did not start: {line!r} {(d / 'server.log').read_text()}"
         url = m.group(1)
-        yield Registry(url, url.removeprefix("http://"), d / "store", log)
+        yield Registry(url, re.sub(r"^https?://", "", url), d / "store", log)
     finally:
         stop_group(proc, 10)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    with serve_registry(tmp_path_factory.mktemp("registry")) as r:
+        yield r
 
 
 @dataclass
@@ -290,3 +298,57 @@ def test_acceptance_script(registry: Registry, dockerd: Dockerd) -> None:
     assert m, summary
     assert "SKIP" not in out, out
     assert int(m.group(1)) >= 36
+
+
+@pytest.mark.parametrize("auth", ["htpasswd", "token"])
+def test_skopeo_with_credentials(auth: str, umoci_layout: Path, tmp_path: Path) -> None:
+    """A real client follows our Basic and Bearer challenges (the token server's scoped
+    JWTs): pushes with credentials, refused without or with the wrong ones."""
+    (tmp_path / "htpasswd").write_text(f"alice:{hash_password('wonderland', 4)}\n"
+                                       f"bob:{hash_password('builder', 4)}\n")
+    (tmp_path / "reg.toml").write_text(f"""
+[auth]
+type = "{auth}"
+htpasswd = "htpasswd"
+[[access]]
+repository = "team/*"
+users = ["alice"]
+actions = ["pull", "push", "delete"]
+[[access]]
+repository = "team/*"
+users = ["bob"]
+actions = ["pull"]
+""")
+    with serve_registry(tmp_path, "--config", str(tmp_path / "reg.toml")) as reg:
+        ref = f"docker://{reg.host}/team/app:v1"
+        src = f"oci:{umoci_layout}:v1"
+        push = [*SK, "copy", "--dest-tls-verify=false"]
+        for creds in ([], ["--dest-creds", "alice:nope"], ["--dest-creds", "bob:builder"]):
+            proc = subprocess.run([*push, *creds, src, ref], capture_output=True, check=False,
+                                  timeout=120)
+            assert proc.returncode != 0, creds
+            assert b"unauthorized" in proc.stderr.lower() or b"denied" in proc.stderr.lower()
+        run(*push, "--dest-creds", "alice:wonderland", src, ref)
+        info = json.loads(run(*SK, "inspect", "--tls-verify=false", "--creds", "bob:builder",
+                              ref))
+        assert info["Labels"] == {"dockyard": "1"}
+
+
+def test_skopeo_over_tls(umoci_layout: Path, tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        "-keyout", str(tmp_path / "key.pem"), "-out", str(certs / "ca.crt"))
+    (tmp_path / "reg.toml").write_text(f'[tls]\ncert = "{certs / "ca.crt"}"\n'
+                                       f'key = "{tmp_path / "key.pem"}"\n')
+    with serve_registry(tmp_path, "--config", str(tmp_path / "reg.toml")) as reg:
+        assert reg.url.startswith("https://")
+        ref = f"docker://{reg.host}/tls/app:v1"
+        run(*SK, "copy", "--dest-cert-dir", str(certs), f"oci:{umoci_layout}:v1", ref)
+        info = json.loads(run(*SK, "inspect", "--cert-dir", str(certs), ref))
+        assert info["Labels"] == {"dockyard": "1"}
+        # without the CA the certificate is not trusted
+        proc = subprocess.run([*SK, "inspect", ref], capture_output=True, check=False,
+                              timeout=60)
+        assert proc.returncode != 0 and b"certificate" in proc.stderr
