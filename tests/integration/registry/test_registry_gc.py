@@ -190,3 +190,24 @@ def test_gc_command_line(reg: Any, h: Any) -> None:
     real = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert real.returncode == 0 and "removed 1 blobs" in real.stdout
     assert not reg.state.registry.blobs.exists(parse_digest(orphan))
+
+
+def test_gc_inside_the_server(start_registry: Any, h: Any) -> None:
+    """``gc.interval``: the server collects by itself, on the same rules."""
+    # a grace period long enough for the push below (blobs, then the manifest)
+    reg = start_registry(gc_interval=0.2, gc_grace=1.0)
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s:
+            d, raw = await h.push_image(s, reg.url, "bg", "v1")
+            orphan = await h.push_blob(s, reg.url, "bg", b"background orphan")
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                async with s.head(f"{reg.url}/v2/bg/blobs/{orphan}") as r:
+                    if r.status == 404:
+                        break
+            else:
+                raise AssertionError("the background GC never swept the orphan")
+            async with s.get(f"{reg.url}/v2/bg/manifests/{d}") as r:
+                assert await r.read() == raw
+    h.run(go())
