@@ -156,6 +156,34 @@ def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
                          ctypes.c_uint(flags)), "close_range")
 
 
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+_libc.socket.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+_libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+
+
+class _IfreqFlags(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char * 16), ("flags", ctypes.c_short),
+                ("_pad", ctypes.c_char * 22)]
+
+
+def interface_up(name: str) -> None:
+    """Set IFF_UP on a network interface of this network namespace (SIOCSIFFLAGS).
+
+    Done with ctypes rather than the socket module so that the container's init, which
+    brings its loopback up after pivot_root, needs nothing imported lazily.
+    """
+    fd = _check(_libc.socket(2, 2 | 0o2000000, 0), "socket")  # AF_INET, SOCK_DGRAM|CLOEXEC
+    try:
+        req = _IfreqFlags(name.encode(), 0)
+        _check(_libc.ioctl(fd, _SIOCGIFFLAGS, ctypes.byref(req)), f"SIOCGIFFLAGS {name}")
+        req.flags |= _IFF_UP
+        _check(_libc.ioctl(fd, _SIOCSIFFLAGS, ctypes.byref(req)), f"SIOCSIFFLAGS {name}")
+    finally:
+        os.close(fd)
+
+
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 

@@ -32,6 +32,7 @@ class InitContext(NamedTuple):
     cgroup: CgroupMountPlan
     new_mount_ns: bool
     new_uts_ns: bool
+    new_net_ns: bool
     no_pivot: bool
     fifo_fd: int  # O_PATH descriptor of <state>/exec.fifo
     sync_fd: int  # write end of the sync pipe to the parent
@@ -143,6 +144,9 @@ def _prepare(ctx: InitContext) -> tuple[str, ProcessPlan]:
         ctx.setup_console(ctx.console_fd, plan.uid, plan.gid, plan.console_size)
     if ctx.new_mount_ns:
         rootfs.remount_dev_ro(spec)
+    if ctx.new_net_ns:
+        # As runc does for a new network namespace: the loopback comes up.
+        sc.interface_up("lo")
     if ctx.new_uts_ns:
         if spec.hostname:
             sc.sethostname(spec.hostname)

@@ -214,6 +214,7 @@ def create(
             spec=spec, bundle=bundle, rootfs=req.rootfs, plan=plan, cgroup=cg_plan,
             new_mount_ns=spec.linux.namespace("mount") is not None,
             new_uts_ns=spec.linux.namespace("uts") is not None,
+            new_net_ns=_owns(spec, "network"),
             no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd,
             setup_console=_console_setup(plan), go_fd=go_r, new_cgroup_ns=new_cgroup_ns)
         if claim is not None:
@@ -291,6 +292,12 @@ def _place(mgr: cgroups.CgroupManager, resources: Resources | None,
         claim.discard()
         raise
     return claim
+
+
+def _owns(spec: Spec, kind: str) -> bool:
+    """The container gets a new namespace of this kind (not one joined by path)."""
+    ns = spec.linux.namespace(kind)
+    return ns is not None and not ns.path
 
 
 def _namespaces(spec: Spec) -> tuple[list[tuple[int, int]], int]:

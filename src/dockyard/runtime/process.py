@@ -149,23 +149,32 @@ def with_home(p: ProcessPlan) -> ProcessPlan:
 
 
 def lookup_executable(p: ProcessPlan) -> str:
-    """Find args[0] as the container's shell would, with its PATH; checks it is executable."""
+    """Find args[0] as runc does, with the container's PATH; checks it is executable.
+
+    The messages are runc's (a directory is "permission denied" too): the docker CLI maps
+    "executable file not found" and "no such file or directory" to exit status 127 and
+    "permission denied" to 126.
+    """
     name = p.args[0]
     if "/" in name:
-        candidates = [name]
-    else:
-        path = DEFAULT_PATH
-        for kv in p.env:
-            if kv.startswith("PATH="):
-                path = kv[5:]
-        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
-    for c in candidates:
+        try:
+            st = os.stat(name)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f'exec: "{name}": stat {name}: no such file or directory') from None
+        if not stat.S_ISREG(st.st_mode) or not os.access(name, os.X_OK):
+            raise PermissionError(f'exec: "{name}": permission denied')
+        return name
+    path = DEFAULT_PATH
+    for kv in p.env:
+        if kv.startswith("PATH="):
+            path = kv[5:]
+    for d in path.split(":"):
+        c = os.path.join(d or ".", name)
         try:
             st = os.stat(c)
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode) and os.access(c, os.X_OK):
             return c
-    if "/" in name:
-        raise FileNotFoundError(f'exec: "{name}": no such file or executable')
     raise FileNotFoundError(f'exec: "{name}": executable file not found in $PATH')
