@@ -83,3 +83,17 @@ def test_exec_chain_is_not_dumpable_until_execve() -> None:
     container can ptrace them or open their exe."""
     assert _dumpable_in_chain(dumpable=False) == 0
     assert _dumpable_in_chain(dumpable=True) == 1
+
+
+def test_loopback_is_up_in_a_new_network_namespace(oci_runtime: Runtime) -> None:
+    r = oci_runtime.run(oci_runtime.bundle(["cat", "/sys/class/net/lo/flags"]))
+    assert r.returncode == 0, r
+    assert int(r.stdout.strip(), 16) & 0x1, r.stdout  # IFF_UP
+
+
+def test_exec_errors_carry_the_words_docker_maps_to_126_and_127(oci_runtime: Runtime) -> None:
+    cases = {"/nosuch": "no such file or directory", "nosuch": "executable file not found",
+             "/etc/passwd": "permission denied", "/etc": "permission denied"}
+    for program, words in cases.items():
+        r = oci_runtime.run(oci_runtime.bundle([program]))
+        assert r.returncode != 0 and words in r.stderr, (program, r)
