@@ -100,7 +100,7 @@ def _int(v: Any, where: str) -> int:
         return 0
     if isinstance(v, bool) or not isinstance(v, int):
         raise InvalidArgument(f"{where}: expected an integer, got {v!r}")
-    return v
+    return int(v)
 
 
 def _schema_version(doc: Mapping[str, Any], what: str) -> None:

@@ -212,7 +212,7 @@ class _Obj:
             raise InvalidArgument(f"{self._p(key)}: expected an integer")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise InvalidArgument(f"{self._p(key)}: {v} out of range")
-        return v
+        return int(v)
 
     def integer(self, key: str, default: int | None = None) -> int:
         v = self.opt_int(key)
