@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 
 pkgs=(busybox-static tini iproute2 procps)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(runc crun skopeo umoci)
+  # Outside judges and references the tests drive: runc, skopeo, umoci, podman, a real
+  # dockerd (docker.io, never started as a service), mmdebstrap for the Debian image.
+  pkgs+=(runc crun skopeo umoci podman docker.io mmdebstrap strace)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -17,7 +19,14 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}" >&2
   apt-get update -qq
+  # Keep package scripts from starting services (dockerd, containerd) on this host.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    guard=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
 fi
 
 if [ ! -x .venv/bin/python ]; then
