@@ -1,0 +1,1 @@
+"""``dockyard``: the command a person types (Docker's commands and flags, issue 6)."""
