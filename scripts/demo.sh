@@ -1,21 +1,59 @@
 #!/usr/bin/env bash
-# The main job, from a fresh machine: install, make a busybox root filesystem offline from
-# Debian's busybox-static, and run a container in it with dockyard's own runtime.
+# The main job, on a fresh machine, as root: install what dockyard needs, start the daemon
+# (dockyardd) on a private socket and data root, make the busybox base image offline from
+# Debian's busybox-static, and run a container in it with the docker CLI, then with
+# dockyard's own OCI runtime directly. Everything it starts is stopped and removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-bin=.venv/bin
+bin=$PWD/.venv/bin
 work=$(mktemp -d /tmp/dockyard-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-$bin/python -m dockyard.image.busybox "$work/bundle/rootfs"
-$bin/dockyard-runtime spec --bundle "$work/bundle"
-# Not a terminal, and the command to run:
-$bin/python - "$work/bundle/config.json" <<'PY'
+sock=$work/dockyard.sock
+daemon_pid=""
+
+cleanup() {
+  if [ -n "$daemon_pid" ]; then
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+  fi
+  # Live restore keeps the supervisor (the containers' parent) running without the
+  # daemon: stop it too, since this demo owns it.
+  if [ -S "$work/exec/supervisor/supervisor.sock" ]; then
+    "$bin/python" -c 'import sys
+from dockyard.runtime.supervisor.client import SupervisorClient
+SupervisorClient.for_state(sys.argv[1]).shutdown(force=True)' "$work/exec/supervisor" || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== making the busybox base image offline"
+"$bin/python" -m dockyard.image busybox "$work/data"
+
+echo "== starting dockyardd on $sock"
+"$bin/dockyardd" --data-root "$work/data" --exec-root "$work/exec" -H "unix://$sock" \
+  --log-level warning &
+daemon_pid=$!
+for _ in $(seq 100); do
+  [ -S "$sock" ] && DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+echo "== docker run, against dockyardd"
+DOCKER_HOST="unix://$sock" docker run --rm busybox echo hello from a container
+
+echo "== the same with dockyard's own runtime, no daemon"
+mkdir -p "$work/bundle"
+"$bin/python" -m dockyard.image rootfs "$work/bundle/rootfs"
+"$bin/dockyard-runtime" spec --bundle "$work/bundle"
+"$bin/python" - "$work/bundle/config.json" <<'PY'
 import json, sys
-p = sys.argv[1]
-spec = json.load(open(p))
+path = sys.argv[1]
+with open(path) as f:
+    spec = json.load(f)
 spec["process"]["terminal"] = False
 spec["process"]["args"] = ["echo", "hello from a container"]
-json.dump(spec, open(p, "w"), indent=2)
+with open(path, "w") as f:
+    json.dump(spec, f, indent=2)
 PY
-$bin/dockyard-runtime --root "$work/state" run --bundle "$work/bundle" "demo-$$"
+"$bin/dockyard-runtime" --root "$work/runtime" run --bundle "$work/bundle" "demo-$$"

@@ -60,19 +60,3 @@ def make_busybox_rootfs(dest: str, busybox: str | None = None) -> str:
         with open(os.path.join(dest, "etc", name), "w") as f:
             f.write(text)
     return dest
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dockyard.image.busybox DEST``: make a busybox rootfs at DEST."""
-    import sys
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m dockyard.image.busybox DEST", file=sys.stderr)
-        return 2
-    make_busybox_rootfs(args[0])
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
