@@ -92,12 +92,14 @@ class ImageSummary(NamedTuple):
     size: int
     labels: dict[str, str]
     containers: int
+    shared_size: int = -1
+    """-1: not computed (Docker's value unless ``shared-size`` is asked for)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"Id": str(self.id), "ParentId": "", "RepoTags": list(self.repo_tags),
                 "RepoDigests": list(self.repo_digests), "Created": self.created,
-                "Size": self.size, "SharedSize": -1, "Labels": self.labels or None,
-                "Containers": self.containers}
+                "Size": self.size, "SharedSize": self.shared_size,
+                "Labels": self.labels or None, "Containers": self.containers}
 
 
 class LoadedImage(NamedTuple):

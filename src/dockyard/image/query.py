@@ -13,10 +13,11 @@ from typing import Any
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci import reference
+from dockyard.oci.digest import Digest
 from dockyard.oci.manifest import chain_ids
 
 from .model import Image, ImageSummary
-from .naming import check_filters, labels_match, users
+from .naming import check_filters, labels_match, parse_until, users
 from .resolve import all_images, resolve
 from .stores import Stores
 from .times import ZERO_TIME, format_time, parse_time_or_zero
@@ -67,25 +68,45 @@ def _bool_filter(values: Sequence[str], name: str) -> bool:
     return out.pop()
 
 
-def list_images(stores: Stores, filters: Mapping[str, Sequence[str]] | None = None
-                ) -> list[ImageSummary]:
+def _shared_sizes(stores: Stores, images: Sequence[Image]) -> dict[Digest, int]:
+    """Per image, the bytes of its layers that another image has too (Docker's
+    ``SharedSize``: layers are shared by chain id)."""
+    layers = {}
+    owners: dict[Digest, int] = {}
+    for image in images:
+        chains = chain_ids(image.config.diff_ids)
+        layers[image.id] = list(zip(chains, layer_sizes(stores, image), strict=False))
+        for chain in set(chains):
+            owners[chain] = owners.get(chain, 0) + 1
+    return {image_id: sum(size for chain, size in rows if owners[chain] > 1)
+            for image_id, rows in layers.items()}
+
+
+def list_images(stores: Stores, filters: Mapping[str, Sequence[str]] | None = None, *,
+                shared_size: bool = False) -> list[ImageSummary]:
     """``docker images``: newest first. Filters (Docker's): ``dangling``, ``reference``
-    (globs), ``label`` (``key`` or ``key=value``), ``before``, ``since``."""
+    (globs), ``label`` (``key`` or ``key=value``), ``before``, ``since`` (image names or
+    IDs), ``until`` (a time or a duration before now)."""
     f = dict(filters or {})
-    check_filters(f, {"dangling", "reference", "label", "before", "since"})
+    check_filters(f, {"dangling", "reference", "label", "before", "since", "until"})
     dangling = _bool_filter(f["dangling"], "dangling") if f.get("dangling") else None
     before = min((parse_time_or_zero(resolve(stores.content, stores.meta, v).config.created)
                   for v in f.get("before", [])), default=None)
     since = max((parse_time_or_zero(resolve(stores.content, stores.meta, v).config.created)
                  for v in f.get("since", [])), default=None)
+    until = min((parse_until(v) for v in f.get("until", [])), default=None)
+    images = all_images(stores.content, stores.meta)
+    shared = _shared_sizes(stores, images) if shared_size else {}
     out = []
-    for image in all_images(stores.content, stores.meta):
+    for image in images:
         created = parse_time_or_zero(image.config.created)
         if dangling is not None and image.dangling != dangling:
             continue
         if before is not None and created >= before:
             continue
         if since is not None and created <= since:
+            continue
+        if until is not None and created >= until:
             continue
         if f.get("label") and not labels_match(image.config.config.labels, f["label"]):
             continue
@@ -100,7 +121,8 @@ def list_images(stores: Stores, filters: Mapping[str, Sequence[str]] | None = No
         out.append(ImageSummary(id=image.id, repo_tags=tuple(tags), repo_digests=tuple(digests),
                                 created=int(created), size=image_size(stores, image),
                                 labels=dict(image.config.config.labels),
-                                containers=len(users(stores, image.id))))
+                                containers=len(users(stores, image.id)),
+                                shared_size=shared.get(image.id, -1)))
     out.sort(key=lambda s: (s.created, str(s.id)), reverse=True)
     return out
 

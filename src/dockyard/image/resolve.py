@@ -125,7 +125,21 @@ def resolve(content: ContentStore, meta: MetadataStore, text: str) -> Image:
     image_id = _lookup_id(meta, text)
     if image_id is not None:
         return image_of_records(content, meta.images.by_image_id(image_id))
-    raise NotFound(f"No such image: {text}")
+    raise NotFound(f"No such image: {shown_name(text)}")
+
+
+def shown_name(text: str) -> str:
+    """How Docker names a missing image: ``busybox`` → ``busybox:latest`` (an ID or an ID
+    prefix as given); a string that is neither is an ``invalid reference format``."""
+    if _HEX.fullmatch(text):
+        return text
+    try:
+        ref = reference.parse_normalized_named(text)
+    except InvalidArgument:
+        if _HEX.fullmatch(text.removeprefix("sha256:")):
+            return text
+        raise
+    return reference.familiar_string(reference.with_default_tag(ref))
 
 
 def all_images(content: ContentStore, meta: MetadataStore) -> list[Image]:

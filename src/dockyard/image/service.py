@@ -30,6 +30,16 @@ from .unpack import is_unpacked, unpack
 log = logging.getLogger(__name__)
 
 
+def freed_layers(result: GcResult) -> list[DeleteItem]:
+    """The layer snapshots (named by chain id) a collection removed, as ``Deleted`` items."""
+    out = []
+    for name in result.snapshots:
+        key = name.split("/", 1)[-1]
+        if key.startswith("sha256:"):
+            out.append(DeleteItem(deleted=key))
+    return out
+
+
 class ImageService:
     """Images over one data root (content, a snapshotter, metadata)."""
 
@@ -56,10 +66,11 @@ class ImageService:
         """The image a name, an ID or an ID prefix names (``NotFound``)."""
         return resolve(self.stores.content, self.stores.meta, ref)
 
-    def images(self, filters: Mapping[str, Sequence[str]] | None = None
-               ) -> list[ImageSummary]:
-        """``docker images`` (filters: dangling, reference, label, before, since)."""
-        return query.list_images(self.stores, filters)
+    def images(self, filters: Mapping[str, Sequence[str]] | None = None, *,
+               shared_size: bool = False) -> list[ImageSummary]:
+        """``docker images`` (filters: dangling, reference, label, before, since, until);
+        ``shared_size``: count the bytes of layers other images share."""
+        return query.list_images(self.stores, filters, shared_size=shared_size)
 
     def inspect(self, ref: str) -> dict[str, Any]:
         return query.inspect(self.stores, self.get(ref))
@@ -107,12 +118,14 @@ class ImageService:
     def tag(self, source: str, target: str, tag: str = "") -> Image:
         return naming.tag(self.stores, source, target, tag)
 
-    def remove(self, ref: str, *, force: bool = False, collect: bool = True
-               ) -> list[DeleteItem]:
-        """``docker rmi [-f]``; a garbage collection follows when an image was deleted."""
-        items = naming.remove(self.stores, ref, force=force)
+    def remove(self, ref: str, *, force: bool = False, collect: bool = True,
+               users_of: naming.UsersOf | None = None) -> list[DeleteItem]:
+        """``docker rmi [-f]``; a garbage collection follows when an image was deleted, and
+        the layers it freed are listed as Docker lists them (``Deleted: <chain id>``).
+        ``users_of``: the containers using an image (default: the leases tell)."""
+        items = naming.remove(self.stores, ref, force=force, users_of=users_of)
         if collect and any(i.deleted for i in items):
-            self.collect()
+            items += freed_layers(self.collect())
         return items
 
     def prune(self, *, all_unused: bool = False,
@@ -120,7 +133,7 @@ class ImageService:
         """``docker image prune [-a]``: what was deleted and the bytes the GC freed."""
         items = naming.prune(self.stores, all_unused=all_unused, filters=filters)
         result = self.collect()
-        return PruneReport(tuple(items), result.reclaimed)
+        return PruneReport(tuple(items) + tuple(freed_layers(result)), result.reclaimed)
 
     def collect(self) -> GcResult:
         return self.stores.collect()

@@ -13,6 +13,7 @@ import pytest
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.image import DeleteItem, Image, ImageService
+from dockyard.image.naming import ImageUser
 from dockyard.oci.manifest import chain_ids
 from dockyard.oci.platform import Platform, host_platform
 
@@ -98,7 +99,9 @@ def test_tag_and_rmi_rules(svc: ImageService, imp: Callable[..., Image]) -> None
     assert svc.remove("busybox:2") == [DeleteItem(untagged="busybox:2")]
     # The last name: untagged and deleted, and the GC frees its content.
     items = svc.remove("busybox")
-    assert items == [DeleteItem(untagged="busybox:latest"), DeleteItem(deleted=str(image.id))]
+    chain = str(image.config.chain_id())
+    assert items == [DeleteItem(untagged="busybox:latest"), DeleteItem(deleted=str(image.id)),
+                     DeleteItem(deleted=chain)]
     with pytest.raises(NotFound):
         svc.get(str(image.id))
     assert list(svc.stores.content.walk()) == []
@@ -119,21 +122,32 @@ def test_rmi_by_id_forced_and_digest_references(svc: ImageService, imp: Callable
     svc.tag("b", "c")
     items = svc.remove(image.id.hex, force=True)
     assert items == [DeleteItem(untagged="b:latest"), DeleteItem(untagged="c:latest"),
-                     DeleteItem(deleted=str(image.id))]
+                     DeleteItem(deleted=str(image.id)),
+                     DeleteItem(deleted=str(image.config.chain_id()))]
 
 
 def test_containers_lease_their_image(svc: ImageService, imp: Callable[..., Image]) -> None:
     image = imp({"f": b"3"}, "used")
-    svc.hold("container-1", "used")
-    with pytest.raises(Conflict, match="must be forced"):
+    svc.hold("container-1", "used", labels={"dockyard.container": "c1" * 32})
+    with pytest.raises(Conflict, match="must be forced") as e:
         svc.remove(str(image.id))
-    # rmi of the name untags; the image stays (dangling) because a container uses it.
-    assert svc.remove("used") == [DeleteItem(untagged="used:latest")]
-    kept = svc.get(str(image.id))
-    assert kept.dangling and svc.images()[0].containers == 1
+    assert str(e.value) == (f"conflict: unable to delete {image.id.short()} (must be forced) - "
+                            f"image is being used by stopped container {'c1' * 6}")
+    # Its only name is not removed without force (the image would be left dangling)...
+    with pytest.raises(Conflict) as e:
+        svc.remove("used")
+    assert str(e.value) == ('conflict: unable to remove repository reference "used" (must '
+                            f"force) - container {'c1' * 6} is using its referenced image "
+                            f"{image.id.short()}")
+    # ... but with a second name it is; forced, the last name goes and the image with it
+    # (a stopped container does not stop a forced removal); the container's lease still
+    # protects the content and snapshots.
+    svc.tag("used", "second")
+    assert svc.images()[0].containers == 1
     assert svc.prune(all_unused=True).deleted == ()
-    # Forced: deleted; the container's lease still protects the content and snapshots.
-    assert svc.remove(str(image.id), force=True)[-1] == DeleteItem(deleted=str(image.id))
+    assert svc.remove("used") == [DeleteItem(untagged="used:latest")]
+    assert svc.remove("second", force=True) == [DeleteItem(untagged="second:latest"),
+                                                DeleteItem(deleted=str(image.id))]
     assert image.manifest.layers[0].digest in {i.digest for i in svc.stores.content.walk()}
     assert list(svc.stores.snapshotter.walk())
     svc.release("container-1")
@@ -144,6 +158,34 @@ def test_containers_lease_their_image(svc: ImageService, imp: Callable[..., Imag
     svc.hold("container-2", "running", hard=True)
     with pytest.raises(Conflict, match="cannot be forced"):
         svc.remove(str(again.id), force=True)
+    # The daemon's view of its containers is used (the leases still count).
+    svc.release("container-2")
+    third = imp({"f": b"5"}, "third")
+    def running(image_id: object) -> list[ImageUser]:
+        return [ImageUser("abcdef" * 10, True)] if image_id == third.id else []
+
+    with pytest.raises(Conflict, match="image is being used by running container abcdef"):
+        svc.remove(third.id.hex[:7], force=True, users_of=running)
+    # By name, forced: moby untags and quietly keeps the image a running container uses.
+    svc.tag("third", "fourth")
+    assert svc.remove("third", force=True, users_of=running) == [
+        DeleteItem(untagged="third:latest")]
+    assert svc.remove("fourth", force=True, users_of=running) == [
+        DeleteItem(untagged="fourth:latest")]
+    assert svc.get(str(third.id)).dangling
+    assert svc.remove(str(third.id), users_of=lambda i: []) == [
+        DeleteItem(deleted=str(third.id)), DeleteItem(deleted=str(third.config.chain_id()))]
+
+
+def test_missing_and_invalid_names(svc: ImageService) -> None:
+    with pytest.raises(NotFound, match="^No such image: busybox:latest$"):
+        svc.remove("busybox")
+    with pytest.raises(NotFound, match="^No such image: example.com/a/b:v1$"):
+        svc.get("example.com/a/b:v1")
+    with pytest.raises(NotFound, match="^No such image: 0123abc$"):
+        svc.get("0123abc")
+    with pytest.raises(InvalidArgument, match="invalid reference format"):
+        svc.get("UPPER")
 
 
 def test_list_filters(svc: ImageService, imp: Callable[..., Image]) -> None:
@@ -164,6 +206,15 @@ def test_list_filters(svc: ImageService, imp: Callable[..., Image]) -> None:
     assert row["RepoTags"] == ["alpha:1"] and row["Id"] == str(old.id)
     with pytest.raises(InvalidArgument):
         svc.images({"nope": ["x"]})
+    assert ids(until="2020-06-01T00:00:00Z") == [old.id]
+    assert ids(until="1000h") == [old.id]
+    # Shared sizes: no layer is shared here; -1 unless asked for.
+    assert {r.shared_size for r in svc.images()} == {-1}
+    assert {r.shared_size for r in svc.images(shared_size=True)} == {0}
+    twin = imp({"f": b"mid"}, "twin", changes=("LABEL twin=1",))
+    rows = {r.id: r for r in svc.images(shared_size=True)}
+    assert rows[twin.id].shared_size == rows[mid.id].shared_size == rows[mid.id].size > 0
+    assert rows[old.id].shared_size == 0
 
 
 def test_prune_dangling_all_and_filters(svc: ImageService, imp: Callable[..., Image]) -> None:
@@ -171,14 +222,16 @@ def test_prune_dangling_all_and_filters(svc: ImageService, imp: Callable[..., Im
     old = imp({"f": b"o"}, "old", created="2001-01-01T00:00:00Z", changes=("LABEL keep=no",))
     kept = imp({"f": b"k"}, "kept", changes=("LABEL keep=yes",))
     report = svc.prune()
-    assert report.deleted == (DeleteItem(deleted=str(dangling.id)),)
+    assert report.deleted == (DeleteItem(deleted=str(dangling.id)),
+                              DeleteItem(deleted=str(dangling.config.chain_id())))
     assert report.space_reclaimed > 0
     report = svc.prune(all_unused=True, filters={"until": ["2010-01-01T00:00:00Z"]})
     assert report.deleted == (DeleteItem(untagged="old:latest"),
-                              DeleteItem(deleted=str(old.id)))
+                              DeleteItem(deleted=str(old.id)),
+                              DeleteItem(deleted=str(old.config.chain_id())))
     assert svc.prune(all_unused=True, filters={"label!": ["keep=yes"]}).deleted == ()
     report = svc.prune(all_unused=True, filters={"label": ["keep=yes"]})
-    assert report.to_json()["ImagesDeleted"][-1] == {"Deleted": str(kept.id)}
+    assert report.to_json()["ImagesDeleted"][-2] == {"Deleted": str(kept.id)}
     assert svc.images() == []
 
 
