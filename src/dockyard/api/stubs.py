@@ -10,7 +10,7 @@ from aiohttp import web
 
 from dockyard.api.http import json_response
 from dockyard.api.routing import Routes
-from dockyard.errors import NotFound, NotImplementedByDockyard, Unavailable
+from dockyard.errors import NotFound, Unavailable
 
 NOT_A_SWARM = ("This node is not part of a swarm. To initialize a swarm, use `docker swarm "
                "init`; to join one, use `docker swarm join`.")
@@ -26,7 +26,6 @@ class StubRouter:
         routes.add("GET", "/networks/{name}", self.network)
         routes.add("GET", "/volumes/{name}", self.volume)
         routes.add("GET", "/distribution/{name:.*}/json", self.distribution)
-        routes.add("POST", "/images/create", self.pull)
 
     async def swarm(self, request: web.Request) -> web.Response:
         raise Unavailable(NOT_A_SWARM_SHORT if request.method == "GET" else NOT_A_SWARM)
@@ -39,17 +38,6 @@ class StubRouter:
 
     async def volume(self, request: web.Request) -> web.Response:
         raise NotFound(f"get {request.match_info['name']}: no such volume")
-
-    async def pull(self, request: web.Request) -> web.Response:
-        """Until pulling lands: a clear answer to the CLI's pull of a missing image."""
-        image = request.query.get("fromImage", "")
-        if not image:
-            raise NotImplementedByDockyard("importing images through the API is not "
-                                           "available yet in dockyard")
-        tag = request.query.get("tag", "")
-        ref = f"{image}:{tag}" if tag and "@" not in image else image
-        raise NotFound(f"pull access is not available in dockyard yet: {ref} is not in the "
-                       "local image store")
 
     async def distribution(self, request: web.Request) -> web.Response:
         raise Unavailable("registry access is not available yet in dockyard")

@@ -37,6 +37,7 @@ from dockyard import errors
 from dockyard.api.app import build_app
 from dockyard.api.attach import AttachRouter
 from dockyard.api.containers import ContainerRouter
+from dockyard.api.images import ImageRouter
 from dockyard.api.logs import LogsRouter
 from dockyard.api.stubs import StubRouter
 from dockyard.api.system import SystemRouter
@@ -51,7 +52,7 @@ from dockyard.daemon.config import (
     load_config_file,
 )
 from dockyard.daemon.containers.service import ContainerService
-from dockyard.daemon.images import ImageCounter
+from dockyard.daemon.images import DaemonImages, ImageCounter
 from dockyard.daemon.layout import DaemonLock, DataRoot, ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor, connect, runtime_spec
 from dockyard.daemon.system import SystemService, engine_id
@@ -145,6 +146,7 @@ async def serve(services: Services) -> None:
         ContainerRouter(services.containers),
         AttachRouter(services.containers),
         LogsRouter(services.containers),
+        ImageRouter(DaemonImages(services.images, services.containers)),
         StubRouter(),
     ])
     # Streams still open at shutdown (waits, followed logs) end after SHUTDOWN_GRACE: the

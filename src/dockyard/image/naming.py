@@ -252,8 +252,11 @@ def prune_candidates(stores: Stores, *, all_unused: bool = False,
     """The images ``docker image prune [-a]`` would delete."""
     f = dict(filters or {})
     check_filters(f, {"until", "label", "label!", "dangling"})
-    if "dangling" in f and any(v.lower() in ("false", "0") for v in f["dangling"]):
-        all_unused = True
+    for value in f.get("dangling", []):
+        if value.lower() not in ("true", "1", "false", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
+        if value.lower() in ("false", "0"):
+            all_unused = True
     until = min((parse_until(v) for v in f.get("until", [])), default=None)
     out = []
     for image in all_images(stores.content, stores.meta):

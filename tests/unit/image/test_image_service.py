@@ -178,11 +178,11 @@ def test_containers_lease_their_image(svc: ImageService, imp: Callable[..., Imag
 
 
 def test_missing_and_invalid_names(svc: ImageService) -> None:
-    with pytest.raises(NotFound, match="^No such image: busybox:latest$"):
+    with pytest.raises(NotFound, match=r"^No such image: busybox:latest$"):
         svc.remove("busybox")
-    with pytest.raises(NotFound, match="^No such image: example.com/a/b:v1$"):
+    with pytest.raises(NotFound, match=r"^No such image: example\.com/a/b:v1$"):
         svc.get("example.com/a/b:v1")
-    with pytest.raises(NotFound, match="^No such image: 0123abc$"):
+    with pytest.raises(NotFound, match=r"^No such image: 0123abc$"):
         svc.get("0123abc")
     with pytest.raises(InvalidArgument, match="invalid reference format"):
         svc.get("UPPER")
