@@ -149,9 +149,10 @@ class ImageRouter:
         image = request.query.get("fromImage", "")
         if image:
             ref = pull_reference(image, request.query.get("tag", ""))
-            raise NotFound(f"pull access is not available in dockyard yet: {ref} is not in "
-                           "the local image store (make base images with "
-                           "dockyard-base-image, or docker load/import)")
+            # "No such image" also makes docker-py raise ImageNotFound, as for Docker Hub.
+            raise NotFound(f"No such image: {ref}: pull access is not available in dockyard "
+                           "yet (make base images with dockyard-base-image, or use docker "
+                           "load or docker import)")
         if "fromSrc" not in request.query:
             raise InvalidArgument("either fromImage or fromSrc is required")
         req = parse_import(request.query, request.query.getall("changes", []))
