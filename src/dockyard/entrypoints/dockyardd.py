@@ -37,6 +37,7 @@ from dockyard import errors
 from dockyard.api.app import build_app
 from dockyard.api.attach import AttachRouter
 from dockyard.api.containers import ContainerRouter
+from dockyard.api.events import EventsRouter
 from dockyard.api.images import ImageRouter
 from dockyard.api.logs import LogsRouter
 from dockyard.api.stubs import StubRouter
@@ -52,6 +53,7 @@ from dockyard.daemon.config import (
     load_config_file,
 )
 from dockyard.daemon.containers.service import ContainerService
+from dockyard.daemon.events import EventBus
 from dockyard.daemon.images import DaemonImages, ImageCounter
 from dockyard.daemon.layout import DaemonLock, DataRoot, ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor, connect, runtime_spec
@@ -102,6 +104,7 @@ class Services:
     images: ImageService
     containers: ContainerService
     system: SystemService
+    events: EventBus
 
 
 def build(config: DaemonConfig) -> Services:
@@ -123,13 +126,14 @@ def build(config: DaemonConfig) -> Services:
         lock.release()
         raise
     supervisor = AsyncSupervisor(client, runtime_spec(config.runtime, run.runtime))
-    containers = ContainerService(config, data, run, supervisor, images)
+    events = EventBus()
+    containers = ContainerService(config, data, run, supervisor, images, events)
     system = SystemService(config, containers, ImageCounter(images),
                            engine_id(os.path.join(config.data_root, "engine-id")))
     log.info("dockyardd %d: data root %s, exec root %s, supervisor %s", os.getpid(),
              config.data_root, config.exec_root,
              "reconnected" if reconnected else "started")
-    return Services(config, lock, client, images, containers, system)
+    return Services(config, lock, client, images, containers, system, events)
 
 
 async def serve(services: Services) -> None:
@@ -146,6 +150,7 @@ async def serve(services: Services) -> None:
         ContainerRouter(services.containers),
         AttachRouter(services.containers),
         LogsRouter(services.containers),
+        EventsRouter(services.events),
         ImageRouter(DaemonImages(services.images, services.containers)),
         StubRouter(),
     ])

@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[3] / "src" / "dockyard"
 DAEMON_VALUE_MODULES = {
     "dockyard.daemon.containers.config",
     "dockyard.daemon.containers.model",
+    "dockyard.daemon.eventtypes",
     "dockyard.daemon.systeminfo",
     "dockyard.daemon.times",
 }

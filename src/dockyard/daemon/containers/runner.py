@@ -36,6 +36,7 @@ from dockyard.daemon.containers.spec import SpecInputs, build_spec
 from dockyard.daemon.containers.store import ContainerStore
 from dockyard.daemon.containers.table import Entry, PendingAttach, resolve_futures
 from dockyard.daemon.containers.users import resolve_user
+from dockyard.daemon.events import EventType, Publisher, container_attributes
 from dockyard.daemon.layout import ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
 from dockyard.daemon.times import parse_rfc3339
@@ -89,8 +90,10 @@ def oom_killed(cgroup_path: str) -> bool:
 class Runner:
     def __init__(self, config: DaemonConfig, run: ExecRoot, supervisor: AsyncSupervisor,
                  rootfs: RootfsManager, store: ContainerStore,
-                 remove: Callable[[Entry], Coroutine[Any, Any, None]]) -> None:
+                 remove: Callable[[Entry], Coroutine[Any, Any, None]],
+                 events: Publisher) -> None:
         self.config = config
+        self.events = events
         self.run = run
         self.sv = supervisor
         self.rootfs = rootfs
@@ -98,6 +101,13 @@ class Runner:
         self._auto_remove = remove
         self._tasks: set[asyncio.Task[None]] = set()
         self.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+
+    def event(self, c: Container, action: str,
+              extra: dict[str, str] | None = None) -> None:
+        """Publish a container event with Docker's attributes (name, image, labels)."""
+        self.events.publish(EventType.CONTAINER, action, c.id,
+                            container_attributes(c.name, c.config.image,
+                                                 dict(c.config.labels), extra))
 
     async def save(self, entry: Entry, c: Container) -> None:
         await asyncio.to_thread(self.store.save, c)
@@ -131,6 +141,7 @@ class Runner:
             state = State(Status.RUNNING, pid=pid, started_ns=time.time_ns())
             await self.save(entry, replace(c, state=state))
             entry.watcher = asyncio.create_task(self._watch(entry, pid))
+            self.event(entry.container, "start")
         return True
 
     def _write_bundle(self, c: Container) -> str:
@@ -277,6 +288,11 @@ class Runner:
                 log.debug("the supervisor had forgotten %s already", c.short_id)
             await asyncio.to_thread(self.rootfs.unmount, self.run.rootfs(c.id))
             entry.watcher = None
+            if oom:
+                self.event(c, "oom")
+            duration = max(0, finished - c.state.started_ns) // 1_000_000_000
+            self.event(c, "die", {"exitCode": str(status.exit_code),
+                                  "execDuration": str(duration)})
             entry.exited.set()
             resolve_futures(entry.exit_waiters, WaitResult(status.exit_code))
             log.info("container %s exited with %d", c.short_id, status.exit_code)
@@ -295,6 +311,7 @@ class Runner:
             await self.sv.kill(c.id, signum, all=signum == signal.SIGKILL)
         except errors.Conflict as exc:
             raise errors.Conflict(f"Cannot kill container: {c.name}: {exc}") from None
+        self.event(c, "kill", {"signal": str(signum)})
 
     async def stop(self, entry: Entry, timeout: int | None, sig: str) -> bool:
         """Stop signal, then SIGKILL after ``timeout`` seconds (-1: wait forever); False if
@@ -309,17 +326,17 @@ class Runner:
         if signum != signal.SIGKILL:
             try:
                 await self.sv.kill(c.id, signum)
+                self.event(c, "kill", {"signal": str(signum)})
             except errors.Conflict:
                 pass  # it is exiting on its own
-            if wait < 0:
-                await exited.wait()
-                return True
             try:
-                await asyncio.wait_for(exited.wait(), timeout=wait)
-                return True
+                await asyncio.wait_for(exited.wait(), timeout=None if wait < 0 else wait)
             except TimeoutError:
                 log.info("container %s did not stop within %ds: killing it", c.short_id, wait)
-        await self.force_kill(entry)
+                await self.force_kill(entry)
+        else:
+            await self.force_kill(entry)
+        self.event(entry.container, "stop")
         return True
 
     async def force_kill(self, entry: Entry) -> None:
@@ -327,6 +344,7 @@ class Runner:
         exited = entry.exited
         try:
             await self.sv.kill(entry.id, signal.SIGKILL, all=True)
+            self.event(entry.container, "kill", {"signal": str(int(signal.SIGKILL))})
         except errors.Conflict:
             pass
         await exited.wait()

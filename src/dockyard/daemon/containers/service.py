@@ -52,6 +52,7 @@ from dockyard.daemon.containers.table import (
     new_id,
     resolve_futures,
 )
+from dockyard.daemon.events import Publisher
 from dockyard.daemon.layout import DataRoot, ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
 from dockyard.daemon.systeminfo import ContainerTotals
@@ -74,7 +75,8 @@ class LogStream:
 
 class ContainerService:
     def __init__(self, config: DaemonConfig, data: DataRoot, run: ExecRoot,
-                 supervisor: AsyncSupervisor, images: ImageService) -> None:
+                 supervisor: AsyncSupervisor, images: ImageService,
+                 events: Publisher) -> None:
         self.config = config
         self.data = data
         self.run = run
@@ -83,7 +85,8 @@ class ContainerService:
         self.rootfs = RootfsManager(images)
         self.store = ContainerStore(data)
         self.table = Table()
-        self.runner = Runner(config, run, supervisor, self.rootfs, self.store, self._remove)
+        self.runner = Runner(config, run, supervisor, self.rootfs, self.store, self._remove,
+                             events)
         self.blkio_weight = any(os.path.exists(f"/sys/fs/cgroup/blkio/{n}")
                                 for n in ("blkio.weight", "blkio.bfq.weight"))
 
@@ -139,6 +142,7 @@ class ContainerService:
             self.table.names.release(name)
             raise
         self.table.add(Entry(c))
+        self.runner.event(c, "create")
         warnings = []
         if image.config.config.volumes:
             warnings.append("the image's volumes are kept in the container's own layer: "
@@ -191,6 +195,7 @@ class ContainerService:
         entry = self._entry(ref)
         await self.runner.stop(entry, timeout, signal)
         await self.runner.start(entry)
+        self.runner.event(entry.container, "restart")
 
     async def rename(self, ref: str, new_name: str) -> None:
         entry = self._entry(ref)
@@ -209,6 +214,7 @@ class ContainerService:
                 self.table.names.release(name)
                 raise
             self.table.names.release(c.name)
+        self.runner.event(entry.container, "rename", {"oldName": "/" + c.name})
         log.info("renamed container %s: %s -> %s", c.short_id, c.name, name)
 
     async def resize(self, ref: str, height: int, width: int) -> None:
@@ -216,6 +222,7 @@ class ContainerService:
         if not c.state.running:
             raise errors.Conflict(f"Container {c.id} is not running")
         await self.sv.resize(c.id, height, width)
+        self.runner.event(c, "resize", {"height": str(height), "width": str(width)})
 
     # ------------------------------------------------------------------ wait
 
@@ -271,6 +278,7 @@ class ContainerService:
             await asyncio.to_thread(self._remove_files, c)
             entry.gone = True
             self.table.discard(entry)
+            self.runner.event(c, "destroy")
             result = WaitResult(c.state.exit_code)
             resolve_futures(entry.removed_waiters, result)
             resolve_futures(entry.exit_waiters, result)
@@ -295,6 +303,7 @@ class ContainerService:
             sock.close()
             raise
         pending = PendingAttach(sock, options)
+        self.runner.event(entry.container, "attach")
         async with entry.lock:
             c = entry.container
             if not c.state.running:
