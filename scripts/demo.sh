@@ -27,9 +27,6 @@ SupervisorClient.for_state(sys.argv[1]).shutdown(force=True)' "$work/exec/superv
 }
 trap cleanup EXIT
 
-echo "== making the busybox base image offline"
-"$bin/python" -m dockyard.image busybox "$work/data"
-
 echo "== starting dockyardd on $sock"
 "$bin/dockyardd" --data-root "$work/data" --exec-root "$work/exec" -H "unix://$sock" \
   --log-level warning &
@@ -38,6 +35,9 @@ for _ in $(seq 100); do
   [ -S "$sock" ] && DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1 && break
   sleep 0.1
 done
+
+echo "== making the busybox base image offline (from Debian's busybox-static)"
+"$bin/dockyard-base-image" -H "unix://$sock" busybox
 
 echo "== docker run, against dockyardd"
 DOCKER_HOST="unix://$sock" docker run --rm busybox echo hello from a container
