@@ -88,7 +88,8 @@ def test_hostile_bodies(daemon: Daemon) -> None:
         (b"[1, 2]", 400, "expected an object"),
         (b'{"Image": "busybox", "Cmd": [1]}', 400, "Cmd: expected a list of strings"),
         (b'{"Image": "busybox", "HostConfig": []}', 400, "HostConfig: expected an object"),
-        (b'{"Image": "no such image"}', 404, "No such image"),
+        (b'{"Image": "nosuchimage"}', 404, "No such image: nosuchimage:latest"),
+        (b'{"Image": "no such image"}', 400, "invalid reference format"),  # as moby
         (b'{"Image": "busybox", "Labels": {"a": 1}}', 400, "Labels"),
         (b'{"Image": "busybox", "Env": ["A=\\u0000"]}', 400, "NUL"),
     ]
