@@ -26,6 +26,8 @@ from typing import Any
 from dockyard import errors
 from dockyard.runtime.supervisor.client import (
     ContainerInfo,
+    ExecInfo,
+    Framing,
     RuntimeKind,
     RuntimeSpec,
     SupervisorClient,
@@ -111,16 +113,53 @@ class AsyncSupervisor:
         await asyncio.to_thread(self.client.attach_socket, sock, container_id, stdin=stdin,
                                 stdout=stdout, stderr=stderr, close_stdin=close_stdin)
 
-    async def wait(self, container_id: str) -> ExitStatus:
-        """The container's exit, once it has happened and is recorded (its log complete).
+    async def pause(self, container_id: str) -> None:
+        await asyncio.to_thread(self.client.pause, container_id)
 
-        A connection of its own; the request is answered when the container exits.
+    async def resume(self, container_id: str) -> None:
+        await asyncio.to_thread(self.client.resume, container_id)
+
+    async def exec(self, container_id: str, exec_id: str, process: Mapping[str, Any], *,
+                   console_size: tuple[int, int] | None) -> ExecInfo:
+        """Start a detached exec (no stdin; its output is read and dropped)."""
+        return await asyncio.to_thread(self.client.exec, container_id, exec_id, process,
+                                       console_size=console_size)
+
+    async def exec_socket(self, sock: socket.socket, container_id: str, exec_id: str,
+                          process: Mapping[str, Any], *, stdin: bool, stdout: bool,
+                          stderr: bool, console_size: tuple[int, int] | None,
+                          framing: Framing) -> ExecInfo:
+        """Start an exec streaming on ``sock`` (a hijacked connection) from its first
+        byte; the supervisor closes the stream only after the exit is recorded."""
+        return await asyncio.to_thread(
+            self.client.exec_socket, sock, container_id, exec_id, process, stdin=stdin,
+            stdout=stdout, stderr=stderr, close_stdin=True, console_size=console_size,
+            framing=framing)
+
+    async def exec_state(self, container_id: str, exec_id: str) -> ExecInfo:
+        return await asyncio.to_thread(self.client.exec_state, container_id, exec_id)
+
+    async def delete_exec(self, container_id: str, exec_id: str) -> None:
+        """Forget an exec that has exited (the daemon holds its exit code now)."""
+        await asyncio.to_thread(self.client.delete, container_id, exec_id=exec_id)
+
+    async def resize_exec(self, container_id: str, exec_id: str, height: int,
+                          width: int) -> None:
+        await asyncio.to_thread(self.client.resize, container_id, height, width,
+                                exec_id=exec_id)
+
+    async def wait(self, container_id: str, exec_id: str | None = None) -> ExitStatus:
+        """The container's (or exec's) exit, once it has happened and is recorded (its
+        log complete).
+
+        A connection of its own; the request is answered when the process exits.
         ``Unavailable`` if the supervisor goes away meanwhile.
         """
         reader, writer = await asyncio.open_unix_connection(self.client.socket_path,
                                                             limit=MAX_LINE)
         try:
-            writer.write(encode({"seq": 1, "op": "wait", "args": {"id": container_id}}))
+            writer.write(encode({"seq": 1, "op": "wait",
+                                 "args": {"id": container_id, "exec_id": exec_id}}))
             await writer.drain()
             while True:
                 line = await reader.readline()

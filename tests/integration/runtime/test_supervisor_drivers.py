@@ -283,3 +283,46 @@ def test_terminal_master_comes_over_the_console_socket(subject: Subject) -> None
             break  # EIO: the terminal's other side closed
     assert b"/dev/pts/" in out and b"tty-ok" in out, out
     subject.wait_status(cid, RuntimeStatus.STOPPED)
+
+
+def test_pause_resume_and_kill_while_paused(subject: Subject) -> None:
+    cid, _pid, out_r, _e = subject.create(
+        ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.01; done"])
+    with pytest.raises(errors.Conflict):
+        subject.driver.resume(cid)  # created: not paused
+    subject.driver.start(cid)
+    os.set_blocking(out_r, False)
+    wait_for(lambda: _readable(out_r), 10, "output")
+    subject.driver.pause(cid)
+    assert subject.status(cid) is RuntimeStatus.PAUSED
+    _drain(out_r)
+    time.sleep(0.2)
+    assert _drain(out_r) == b""  # frozen: nothing more is printed
+    with pytest.raises(errors.Conflict):
+        subject.driver.pause(cid)  # already paused
+    subject.driver.resume(cid)
+    assert subject.status(cid) is RuntimeStatus.RUNNING
+    wait_for(lambda: _readable(out_r), 10, "output after resume")
+    subject.driver.pause(cid)
+    subject.driver.kill(cid, signal.SIGKILL, all_processes=True)  # ends a paused container
+    subject.wait_status(cid, RuntimeStatus.STOPPED)
+    subject.driver.delete(cid)
+
+
+def _readable(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 65536))
+    except BlockingIOError:
+        return False
+
+
+def _drain(fd: int) -> bytes:
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return out
+        if not chunk:
+            return out
+        out += chunk

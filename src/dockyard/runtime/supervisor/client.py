@@ -310,8 +310,17 @@ class SupervisorClient:
         finally:
             lines.sock.close()
 
-    def delete(self, container_id: str, *, force: bool = False) -> None:
-        self.call("delete", {"id": container_id, "force": force})
+    def delete(self, container_id: str, *, force: bool = False,
+               exec_id: str | None = None) -> None:
+        """Forget a stopped container, or (``exec_id``) an exec that has exited."""
+        self.call("delete", {"id": container_id, "force": force, "exec_id": exec_id})
+
+    def pause(self, container_id: str) -> None:
+        """Freeze every process of a running container."""
+        self.call("pause", {"id": container_id})
+
+    def resume(self, container_id: str) -> None:
+        self.call("resume", {"id": container_id})
 
     def exec(self, container_id: str, exec_id: str, process: Mapping[str, Any], *,
              stdin: bool = False, console_size: tuple[int, int] | None = None) -> ExecInfo:
@@ -336,6 +345,21 @@ class SupervisorClient:
             raise
         default = Framing.RAW if info.tty else Framing.MULTIPLEXED
         return info, AttachStream(lines.sock, framing or default, lines.buf)
+
+    def exec_socket(self, sock: socket.socket, container_id: str, exec_id: str,
+                    process: Mapping[str, Any], *, stdin: bool = False, stdout: bool = True,
+                    stderr: bool = True, close_stdin: bool = True,
+                    console_size: tuple[int, int] | None = None,
+                    framing: Framing | None = None) -> ExecInfo:
+        """Start an exec whose stream goes to ``sock`` (e.g. a hijacked HTTP connection)
+        from the first byte; the supervisor serves the socket from then on, and closes it
+        after the exec's exit is recorded and its last output sent. The caller may close
+        its copy as soon as this returns."""
+        args = self._exec_args(container_id, exec_id, process, stdin, console_size)
+        args.update({"attach": True, "stdout": stdout, "stderr": stderr,
+                     "close_stdin": close_stdin,
+                     "framing": None if framing is None else framing.value})
+        return ExecInfo.from_wire(self.call("exec", args, fds=[sock.fileno()])["exec"])
 
     @staticmethod
     def _exec_args(container_id: str, exec_id: str, process: Mapping[str, Any], stdin: bool,

@@ -82,7 +82,9 @@ class RuntimeDriver(Protocol):
     init exec the user's process ("running"); ``kill`` signals it; when it has exited
     ("stopped"; the supervisor, its parent by sub-reaping, collects the status), ``delete``
     removes what the runtime keeps (state, cgroups). ``exec`` starts one more process in a
-    running container, detached, and returns its host pid. ``workdir`` is a directory the
+    running container, detached, and returns its host pid. ``pause`` freezes every process
+    of a running container (its cgroup's freezer: "paused"), ``resume`` thaws them; a
+    SIGKILL to every process (``kill`` with ``all_processes``) also ends a paused one. ``workdir`` is a directory the
     driver may use for pid files, process files and the runtime's log.
 
     Every method raises one of :mod:`dockyard.errors`: ``NotFound`` for an unknown
@@ -107,6 +109,10 @@ class RuntimeDriver(Protocol):
     def exec(self, container_id: str, process: Mapping[str, Any], stdio: Stdio, *,
              workdir: str, console_socket: str | None = None) -> int: ...
 
+    def pause(self, container_id: str) -> None: ...
+
+    def resume(self, container_id: str) -> None: ...
+
 
 def classify(message: str, verb: str = "") -> type[errors.DockyardError]:
     """The error class for a runtime's complaint (runc's, crun's, dockyard-runtime's words)."""
@@ -119,7 +125,7 @@ def classify(message: str, verb: str = "") -> type[errors.DockyardError]:
         return errors.AlreadyExists
     if any(w in m for w in ("not running", "not stopped", "that is running", "is stopped",
                             "cannot start", "already running", "not created", "is paused",
-                            "not in created state")):
+                            "not in created state", "not paused", "already paused")):
         return errors.Conflict
     return errors.FailedPrecondition
 
@@ -204,6 +210,12 @@ class OciCliDriver:
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
         self._run("delete", [*(["--force"] if force else []), container_id])
+
+    def pause(self, container_id: str) -> None:
+        self._run("pause", [container_id])
+
+    def resume(self, container_id: str) -> None:
+        self._run("resume", [container_id])
 
     def state(self, container_id: str) -> RuntimeState:
         out = self._run("state", [container_id])
@@ -295,6 +307,10 @@ class Launcher(Protocol):
 
     def state_json(self, root: str, container_id: str) -> dict[str, Any]: ...
 
+    def pause(self, root: str, container_id: str) -> None: ...
+
+    def resume(self, root: str, container_id: str) -> None: ...
+
     def exec_process(self, root: str, container_id: str, proc: Any, *, stdio: Any = ...,
                      console_socket: str | None = None, console_fd: int | None = None,
                      pid_file: str | None = None) -> int: ...
@@ -359,6 +375,12 @@ class InProcessDriver:
 
     def state(self, container_id: str) -> RuntimeState:
         return RuntimeState.from_json(_call(self._launcher.state_json, self.root, container_id))
+
+    def pause(self, container_id: str) -> None:
+        _call(self._launcher.pause, self.root, container_id)
+
+    def resume(self, container_id: str) -> None:
+        _call(self._launcher.resume, self.root, container_id)
 
     def exec(self, container_id: str, process: Mapping[str, Any], stdio: Stdio, *,
              workdir: str, console_socket: str | None = None) -> int:

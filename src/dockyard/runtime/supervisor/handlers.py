@@ -99,6 +99,7 @@ class Handlers:
             Op.KILL: self.kill, Op.STATE: self.state_of, Op.LIST: self.list_containers,
             Op.WAIT: self.wait, Op.DELETE: self.delete, Op.EXEC: self.exec,
             Op.ATTACH: self.attach, Op.RESIZE: self.resize, Op.SHUTDOWN: self.shutdown,
+            Op.PAUSE: self.pause, Op.RESUME: self.resume,
         }
 
     # ---------------------------------------------------------------- lookups
@@ -286,6 +287,9 @@ class Handlers:
 
     def delete(self, ch: Channel, seq: Any, a: Mapping[str, Any], fds: list[int]) -> Result:
         args = DeleteArgs.parse(a)
+        if args.exec_id is not None:
+            self._forget_exec(args.id, args.exec_id)
+            return {}
         c = self._container(args.id)
         if c.exit is not None:
             self._forget(c)
@@ -326,14 +330,48 @@ class Handlers:
             log.info("%s was already gone from the runtime", c.label)
         c.release()
         for e in c.execs.values():
+            e.abandon()
             self.by_pid.pop(e.pid, None)
         self.by_pid.pop(c.pid, None)
         self.containers.pop(c.id, None)
         self.state.remove_container(c.id)
         log.info("deleted %s", c.label)
 
+    def _forget_exec(self, cid: str, exec_id: str) -> None:
+        """Forget an exec that has exited: its memory and its records (the daemon has
+        taken its exit code)."""
+        e = self._task(cid, exec_id)
+        if not isinstance(e, Exec):
+            raise errors.InvalidArgument("delete: exec_id names no exec")
+        if e.exit is None:
+            raise errors.Conflict(f"{e.label} is running")
+        e.release()
+        self._container(cid).execs.pop(exec_id, None)
+        if self.by_pid.get(e.pid) is e:
+            del self.by_pid[e.pid]
+        _rmtree(self.state.exec_dir(cid, exec_id))
+
+    def pause(self, ch: Channel, seq: Any, a: Mapping[str, Any], fds: list[int]) -> Result:
+        """Freeze every process of a running container (the driver's ``pause``)."""
+        c = self._running(TargetArgs.parse(a).id)
+        c.driver.pause(c.id)
+        return {}
+
+    def resume(self, ch: Channel, seq: Any, a: Mapping[str, Any], fds: list[int]) -> Result:
+        c = self._running(TargetArgs.parse(a).id)
+        c.driver.resume(c.id)
+        return {}
+
+    def _running(self, cid: str) -> Container:
+        c = self._container(cid)
+        if c.status not in (Status.RUNNING, Status.UNKNOWN) or c.exit is not None:
+            raise errors.Conflict(f"container {cid} is not running")
+        return c
+
     def exec(self, ch: Channel, seq: Any, a: Mapping[str, Any], fds: list[int]) -> Result:
         args = ExecArgs.parse(a)
+        if fds and (args.attach is None or len(fds) != 1):
+            raise errors.InvalidArgument("exec takes one descriptor, and only with attach")
         c = self._container(args.id)
         if c.status not in (Status.RUNNING, Status.UNKNOWN) or c.exit is not None:
             raise errors.Conflict(f"container {args.id} is not running")
@@ -387,6 +425,11 @@ class Handlers:
         self.by_pid[pid] = e
         log.info("exec %s in %s: pid %d", args.exec_id, c.label, pid)
         result = {"exec": e.info().to_wire()}
+        if args.attach is not None and fds:
+            # The stream goes to the socket passed along (a hijacked HTTP connection),
+            # attached before the loop reads the first byte of the exec's output.
+            Attachment(self.loop, socket.socket(fileno=fds.pop()), e, args.attach)
+            return result
         if args.attach is not None:
             ch.upgrade(e, args.attach, ok_reply(seq, result))
             return Reply.SENT

@@ -77,6 +77,8 @@ class Op(enum.Enum):
     ATTACH = "attach"
     RESIZE = "resize"
     SHUTDOWN = "shutdown"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 class Status(enum.Enum):
@@ -352,14 +354,16 @@ class TargetArgs:
 
 @dataclass(frozen=True, slots=True)
 class DeleteArgs:
-    """``delete``: forget a stopped container (``force``: kill it first, then forget it)."""
+    """``delete``: forget a stopped container (``force``: kill it first, then forget it),
+    or, with ``exec_id``, an exec that has exited (its record and exit file)."""
 
     id: str
     force: bool = False
+    exec_id: str | None = None
 
     @classmethod
     def parse(cls, a: Mapping[str, Any]) -> DeleteArgs:
-        return cls(container_id(a, "id"), _bool(a, "force"))
+        return cls(container_id(a, "id"), _bool(a, "force"), _opt_exec_id(a))
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,6 +267,16 @@ class Task:
         for cb in callbacks:
             cb()
 
+    def abandon(self) -> None:
+        """The task is forgotten before its exit was known (its container was deleted):
+        answer its waiters with a lost status (255) so that none waits forever."""
+        if self.exit is not None:
+            return
+        lost = ExitStatus(255, None, clock.now(), lost=True)
+        waiters, self.waiters = self.waiters, []
+        for w in waiters:
+            w(lost)
+
     def flush_log(self) -> None:
         """Write out and fsync the log (containers); nothing for execs."""
 

@@ -123,6 +123,12 @@ class FakeDriver:
              workdir: str, console_socket: str | None = None) -> int:
         return self._spawn(list(process["args"]), stdio, console_socket, None)
 
+    def pause(self, container_id: str) -> None:
+        os.kill(self.pids[container_id], signal.SIGSTOP)
+
+    def resume(self, container_id: str) -> None:
+        os.kill(self.pids[container_id], signal.SIGCONT)
+
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[SupervisorClient, Path]]:
@@ -247,6 +253,93 @@ def test_exec_and_delete_and_shutdown(served: tuple[SupervisorClient, Path]) -> 
         sv.shutdown()
     sv.delete("c", force=True)
     assert sv.list() == []
+
+
+def test_exec_on_a_passed_socket_then_forgotten(served: tuple[SupervisorClient, Path]) -> None:
+    """The daemon's exec start: the hijacked socket is passed along; the exit is known
+    before that stream ends; the daemon then has the supervisor forget the exec."""
+    sv, tmp = served
+    make(sv, tmp, "c", "sleep 100")
+    sv.start("c")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        info = sv.exec_socket(theirs, "c", "e1",
+                              {"args": ["sh", "-c", "echo out; echo err >&2; exit 4"]},
+                              stderr=False)
+        theirs.close()
+        assert info.pid > 0
+        ours.settimeout(10)
+        data = b""
+        while chunk := ours.recv(4096):
+            data += chunk
+        # only stdout was asked for, framed (no terminal)
+        assert data == b"\x01\x00\x00\x00\x00\x00\x00\x04out\n"
+        # the stream has ended: the exit is known, without waiting
+        ex = sv.exec_state("c", "e1").exit
+        assert ex is not None and ex.exit_code == 4
+    with pytest.raises(errors.Conflict):  # a running exec is not forgotten
+        _i, stream = sv.exec_attached("c", "e2", {"args": ["sleep", "100"]})
+        with stream:
+            sv.delete("c", exec_id="e2")
+    sv.delete("c", exec_id="e1")
+    with pytest.raises(errors.NotFound):
+        sv.exec_state("c", "e1")
+    assert [e.exec_id for e in sv.state("c").execs] == ["e2"]
+    state_dir = Path(sv.ping()["state_dir"])
+    assert not (state_dir / "containers" / "c" / "execs" / "e1").exists()
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        with pytest.raises(errors.InvalidArgument):  # one descriptor, and only with attach
+            sv.call("exec", {"id": "c", "exec_id": "e3", "process": {"args": ["true"]}},
+                    fds=[null])
+    finally:
+        os.close(null)
+
+
+def test_a_deleted_container_answers_the_waiters_of_its_execs(
+        served: tuple[SupervisorClient, Path]) -> None:
+    sv, tmp = served
+    make(sv, tmp, "c", "sleep 100")
+    sv.start("c")
+    _i, stream = sv.exec_attached("c", "e", {"args": ["sleep", "100"]})
+    with stream, socket.socket(socket.AF_UNIX) as s:
+        s.connect(sv.socket_path)
+        s.sendall(b'{"seq": 1, "op": "wait", "args": {"id": "c", "exec_id": "e"}}\n')
+        time.sleep(0.1)
+        pid = sv.exec_state("c", "e").pid
+        sv.delete("c", force=True)
+        s.settimeout(10)
+        reply = json.loads(s.recv(4096))
+        assert reply["ok"] and reply["result"]["exit"]["exit_code"] == 255
+        os.kill(pid, signal.SIGKILL)  # the fake's exec is a host process of its own
+
+
+def test_pause_and_resume(served: tuple[SupervisorClient, Path]) -> None:
+    sv, tmp = served
+    make(sv, tmp, "p", "sleep 100")
+    with pytest.raises(errors.Conflict):
+        sv.pause("p")  # created, not running
+    sv.start("p")
+    pid = sv.state("p").pid
+
+    def stopped() -> bool:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+    def eventually(want: bool) -> bool:
+        for _ in range(200):
+            if stopped() == want:
+                return True
+            time.sleep(0.01)
+        return False
+
+    sv.pause("p")
+    assert eventually(True)
+    sv.resume("p")
+    assert eventually(False)
+    sv.kill("p", 9)
+    assert sv.wait("p").exit_code == 137
+    with pytest.raises(errors.Conflict):
+        sv.pause("p")
 
 
 def test_a_client_that_vanishes_mid_wait_harms_nothing(
