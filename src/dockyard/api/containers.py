@@ -1,4 +1,5 @@
-"""Container routes: create, inspect, list, start, stop, kill, restart, wait, rm, resize.
+"""Container routes: create, inspect, list, start, stop, kill, restart, wait, rm, resize,
+rename, pause, unpause, top, prune.
 
 Attach is in ``attach`` (hijacking), logs in ``logs`` (streaming).
 """
@@ -25,12 +26,16 @@ from dockyard.api.routing import Routes
 from dockyard.apitypes.containers import (
     Container,
     CreateResult,
+    PruneResult,
+    TopResult,
     WaitCondition,
     WaitResult,
     create_json,
     inspect_json,
     parse_wait_condition,
+    prune_json,
     summary_json,
+    top_json,
     wait_json,
 )
 from dockyard.apitypes.create import CreateRequest, parse_create
@@ -67,6 +72,14 @@ class ContainerBackend(Protocol):
 
     async def rename(self, ref: str, new_name: str) -> None: ...
 
+    async def pause(self, ref: str) -> None: ...
+
+    async def unpause(self, ref: str) -> None: ...
+
+    async def top(self, ref: str, ps_args: str = "") -> TopResult: ...
+
+    async def prune(self, filters: Mapping[str, Sequence[str]]) -> PruneResult: ...
+
 
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
@@ -89,6 +102,10 @@ class ContainerRouter:
         routes.add("DELETE", "/containers/{name}", self.remove)
         routes.add("POST", "/containers/{name}/resize", self.resize)
         routes.add("POST", "/containers/{name}/rename", self.rename)
+        routes.add("POST", "/containers/{name}/pause", self.pause)
+        routes.add("POST", "/containers/{name}/unpause", self.unpause)
+        routes.add("GET", "/containers/{name}/top", self.top)
+        routes.add("POST", "/containers/prune", self.prune)
 
     async def create(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -174,3 +191,20 @@ class ContainerRouter:
             raise InvalidArgument(f"invalid resize {height}x{width}")
         await self.backend.resize(request.match_info["name"], height, width)
         return web.Response(status=200)
+
+    async def pause(self, request: web.Request) -> web.Response:
+        await self.backend.pause(request.match_info["name"])
+        return no_content()
+
+    async def unpause(self, request: web.Request) -> web.Response:
+        await self.backend.unpause(request.match_info["name"])
+        return no_content()
+
+    async def top(self, request: web.Request) -> web.Response:
+        result = await self.backend.top(request.match_info["name"],
+                                        request.query.get("ps_args", ""))
+        return json_response(top_json(result))
+
+    async def prune(self, request: web.Request) -> web.Response:
+        filters = parse_filters(request.query.get("filters", ""))
+        return json_response(prune_json(await self.backend.prune(filters)))

@@ -11,16 +11,19 @@ from dockyard.daemon.containers.config import BindMount, ContainerConfig, HostCo
 from dockyard.daemon.containers.model import (
     Container,
     CreateResult,
+    PruneResult,
     State,
     Status,
+    TopResult,
     WaitCondition,
     WaitResult,
 )
 from dockyard.errors import InvalidArgument
 
-__all__ = ["Container", "CreateResult", "WaitCondition", "WaitResult", "create_json",
-           "human_duration", "inspect_json", "parse_wait_condition", "status_text",
-           "summary_json", "wait_json"]
+__all__ = ["Container", "CreateResult", "PruneResult", "TopResult", "WaitCondition",
+           "WaitResult", "create_json", "human_duration", "inspect_json",
+           "parse_wait_condition", "prune_json", "status_text", "summary_json", "top_json",
+           "wait_json"]
 
 
 def human_duration(seconds: float) -> str:
@@ -310,3 +313,12 @@ def wait_json(r: WaitResult) -> dict[str, Any]:
 
 def create_json(r: CreateResult) -> dict[str, Any]:
     return {"Id": r.id, "Warnings": list(r.warnings)}
+
+
+def top_json(r: TopResult) -> dict[str, Any]:
+    return {"Titles": list(r.titles), "Processes": [list(p) for p in r.processes]}
+
+
+def prune_json(r: PruneResult) -> dict[str, Any]:
+    """moby's ``ContainerPruneReport``: ``ContainersDeleted`` is null when none were."""
+    return {"ContainersDeleted": list(r.deleted) or None, "SpaceReclaimed": r.space_reclaimed}

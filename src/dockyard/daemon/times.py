@@ -43,3 +43,31 @@ def parse_rfc3339(text: str) -> int:
         sign = 1 if tz[0] == "+" else -1
         offset = sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
     return (int(dt.timestamp()) - offset) * 1_000_000_000 + frac
+
+
+def parse_timestamp(text: str, now_ns: int | None = None) -> int:
+    """A ``since``/``until`` value as Docker's clients send it, in ns since the epoch:
+    ``1700000000``, ``1700000000.123456789``, an RFC 3339 time, or a duration (``10m``,
+    ``1h30m``: that long before now)."""
+    t = text.strip()
+    if not t:
+        raise InvalidArgument("empty timestamp")
+    if re.fullmatch(r"\d+(\.\d{1,9})?", t):
+        secs, _, frac = t.partition(".")
+        return int(secs) * 1_000_000_000 + int(frac.ljust(9, "0") or "0")
+    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", t):
+        now = time.time_ns() if now_ns is None else now_ns
+        return now - parse_duration(t)
+    return parse_rfc3339(t)
+
+
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+            "m": 60_000_000_000, "h": 3_600_000_000_000}
+
+
+def parse_duration(text: str) -> int:
+    """Go's ``time.ParseDuration`` for positive values, in nanoseconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(a + b for a, b in parts) != text:
+        raise InvalidArgument(f"invalid duration {text!r}")
+    return int(sum(float(a) * _UNIT_NS[b] for a, b in parts))

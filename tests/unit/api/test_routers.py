@@ -14,7 +14,14 @@ from dockyard.api.app import build_app
 from dockyard.api.containers import ContainerRouter
 from dockyard.api.errors import http_status
 from dockyard.api.stubs import StubRouter
-from dockyard.apitypes.containers import Container, CreateResult, WaitCondition, WaitResult
+from dockyard.apitypes.containers import (
+    Container,
+    CreateResult,
+    PruneResult,
+    TopResult,
+    WaitCondition,
+    WaitResult,
+)
 from dockyard.apitypes.create import CreateRequest
 
 
@@ -59,6 +66,21 @@ class FakeContainers:
 
     async def rename(self, ref: str, new_name: str) -> None:
         return None
+
+    async def pause(self, ref: str) -> None:
+        if ref == "paused":
+            raise errors.Conflict(f"container {ref} is already paused")
+
+    async def unpause(self, ref: str) -> None:
+        return None
+
+    async def top(self, ref: str, ps_args: str = "") -> TopResult:
+        self.ps_args = ps_args
+        return TopResult(("PID", "CMD"), (("1", "sleep 9"),))
+
+    async def prune(self, filters: Mapping[str, Sequence[str]]) -> PruneResult:
+        self.pruned_with = dict(filters)
+        return PruneResult((), 0) if filters else PruneResult(("a" * 64,), 4096)
 
 
 def run(test: Callable[[TestClient, FakeContainers], Awaitable[None]]) -> None:
@@ -138,3 +160,21 @@ def test_every_response_carries_the_api_headers() -> None:
 
     run(t)
 
+
+
+def test_pause_top_prune() -> None:
+    async def t(client: TestClient, backend: FakeContainers) -> None:
+        assert (await client.post("/v1.45/containers/x/pause")).status == 204
+        assert (await client.post("/containers/paused/pause")).status == 409
+        assert (await client.post("/containers/x/unpause")).status == 204
+        r = await client.get("/containers/x/top", params={"ps_args": "aux"})
+        assert await r.json() == {"Titles": ["PID", "CMD"], "Processes": [["1", "sleep 9"]]}
+        assert backend.ps_args == "aux"
+        r = await client.post("/containers/prune")
+        assert await r.json() == {"ContainersDeleted": ["a" * 64], "SpaceReclaimed": 4096}
+        r = await client.post("/containers/prune",
+                              params={"filters": '{"label":{"a=b":true}}'})
+        assert await r.json() == {"ContainersDeleted": None, "SpaceReclaimed": 0}
+        assert backend.pruned_with == {"label": ["a=b"]}
+
+    run(t)

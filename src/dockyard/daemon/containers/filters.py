@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from dockyard.daemon.containers.model import Container, Status
+from dockyard.daemon.times import parse_timestamp
 from dockyard.errors import InvalidArgument
 
 KNOWN = ("id", "name", "status", "label", "ancestor", "exited", "before", "since",
@@ -76,5 +77,42 @@ def compile_filters(filters: Mapping[str, Sequence[str]],
         if since and not all(c.created_ns > t for t in since):
             return False
         return f.get("is-task", ["false"]) != ["true"]
+
+    return match
+
+
+PRUNE_FILTERS = ("until", "label", "label!")
+
+
+def _labels_match(labels: Mapping[str, str], wanted: Sequence[str]) -> bool:
+    """moby ``MatchKVList``: every ``key`` or ``key=value`` is in ``labels``."""
+    for w in wanted:
+        key, sep, value = w.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+def compile_prune_filters(filters: Mapping[str, Sequence[str]],
+                          now_ns: int | None = None) -> Callable[[Container], bool]:
+    """Which stopped containers ``POST /containers/prune`` removes (moby ``ContainersPrune``):
+    ``until`` (created before that time: a timestamp or a duration before now), ``label``
+    (all present) and ``label!`` (not all present)."""
+    for name in filters:
+        if name not in PRUNE_FILTERS:
+            raise InvalidArgument(f"invalid filter '{name}'")
+    untils = filters.get("until", ())
+    if len(untils) > 1:
+        raise InvalidArgument("more than one until filter specified")
+    until_ns = parse_timestamp(untils[0], now_ns) if untils else 0
+    labels, not_labels = filters.get("label", ()), filters.get("label!", ())
+
+    def match(c: Container) -> bool:
+        if until_ns and c.created_ns > until_ns:
+            return False
+        have = dict(c.config.labels)
+        if labels and not _labels_match(have, labels):
+            return False
+        return not (not_labels and _labels_match(have, not_labels))
 
     return match

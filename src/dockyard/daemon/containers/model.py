@@ -141,3 +141,19 @@ class LogQuery:
         if self.since_ns and e.time_ns < self.since_ns:
             return False
         return not (self.until_ns and e.time_ns > self.until_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class TopResult:
+    """``docker top``: ps's column titles and one row per process of the container."""
+
+    titles: tuple[str, ...]
+    processes: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """``POST /containers/prune``: what was removed and the disk space it freed."""
+
+    deleted: tuple[str, ...]
+    space_reclaimed: int

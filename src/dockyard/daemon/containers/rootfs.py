@@ -77,6 +77,10 @@ class RootfsManager:
                 return False
             raise
 
+    def usage(self, container_id: str) -> int:
+        """Bytes used by the container's own layer (its changes to the image)."""
+        return self.images.stores.snapshotter.usage(container_id).size_bytes
+
     def remove(self, container_id: str) -> None:
         try:
             self.images.stores.snapshotter.remove(container_id)

@@ -299,6 +299,30 @@ class Runner:
         if c.host_config.auto_remove and not entry.removing:
             await self._auto_remove(entry)
 
+    # ------------------------------------------------------------------ pause
+
+    async def pause(self, entry: Entry) -> None:
+        """Freeze the container's processes (the supervisor's ``pause``: the cgroup
+        freezer, or ``runc pause``); Docker's 409s when it does not run or is paused."""
+        async with entry.lock:
+            c = entry.container
+            if c.state.status is Status.PAUSED:
+                raise errors.Conflict(f"container {c.id} is already paused")
+            if c.state.status is not Status.RUNNING:
+                raise errors.Conflict(f"Container {c.id} is not running")
+            await self.sv.pause(c.id)
+            await self.save(entry, replace(c, state=replace(c.state, status=Status.PAUSED)))
+            self.event(entry.container, "pause")
+
+    async def unpause(self, entry: Entry) -> None:
+        async with entry.lock:
+            c = entry.container
+            if c.state.status is not Status.PAUSED:
+                raise errors.Conflict(f"Container {c.id} is not paused")
+            await self.sv.resume(c.id)
+            await self.save(entry, replace(c, state=replace(c.state, status=Status.RUNNING)))
+            self.event(entry.container, "unpause")
+
     # ------------------------------------------------------------------ signals
 
     async def kill(self, entry: Entry, sig: str) -> None:

@@ -26,18 +26,20 @@ from dataclasses import dataclass, replace
 
 from dockyard import errors
 from dockyard.daemon.config import DaemonConfig
-from dockyard.daemon.containers import etcfiles
+from dockyard.daemon.containers import etcfiles, top
 from dockyard.daemon.containers import logs as logfiles
 from dockyard.daemon.containers.config import CreateRequest
 from dockyard.daemon.containers.create import make_container
-from dockyard.daemon.containers.filters import compile_filters
+from dockyard.daemon.containers.filters import compile_filters, compile_prune_filters
 from dockyard.daemon.containers.model import (
     AttachOptions,
     Container,
     CreateResult,
     LogEntry,
     LogQuery,
+    PruneResult,
     Status,
+    TopResult,
     WaitCondition,
     WaitResult,
 )
@@ -52,12 +54,13 @@ from dockyard.daemon.containers.table import (
     new_id,
     resolve_futures,
 )
-from dockyard.daemon.events import Publisher
+from dockyard.daemon.events import EventType, Publisher
 from dockyard.daemon.layout import DataRoot, ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
 from dockyard.daemon.systeminfo import ContainerTotals
 from dockyard.image import Image, ImageService
 from dockyard.oci import reference
+from dockyard.runtime import cgroups
 from dockyard.runtime.supervisor.client import ContainerInfo
 from dockyard.runtime.supervisor.protocol import ExitStatus
 from dockyard.runtime.supervisor.protocol import Status as TaskStatus
@@ -87,6 +90,7 @@ class ContainerService:
         self.table = Table()
         self.runner = Runner(config, run, supervisor, self.rootfs, self.store, self._remove,
                              events)
+        self._pruning = False
         self.blkio_weight = any(os.path.exists(f"/sys/fs/cgroup/blkio/{n}")
                                 for n in ("blkio.weight", "blkio.bfq.weight"))
 
@@ -223,6 +227,62 @@ class ContainerService:
             raise errors.Conflict(f"Container {c.id} is not running")
         await self.sv.resize(c.id, height, width)
         self.runner.event(c, "resize", {"height": str(height), "width": str(width)})
+
+    async def pause(self, ref: str) -> None:
+        await self.runner.pause(self._entry(ref))
+
+    async def unpause(self, ref: str) -> None:
+        await self.runner.unpause(self._entry(ref))
+
+    async def top(self, ref: str, ps_args: str = "") -> TopResult:
+        """``ps`` kept to the container's processes (its cgroup's pids)."""
+        top.validate_ps_args(ps_args)
+        c = self._entry(ref).container
+        if not c.state.running:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        if c.state.status is Status.RESTARTING:
+            raise errors.Conflict(f"Container {c.id} is restarting, wait until the "
+                                  "container is running")
+        manager = cgroups.new_manager(self.runner.cgroup_path(c), c.id)
+        pids = await asyncio.to_thread(manager.pids)
+        result = await asyncio.to_thread(top.run_ps, ps_args, pids)
+        self.runner.event(c, "top")
+        return result
+
+    async def prune(self, filters: Mapping[str, Sequence[str]]) -> PruneResult:
+        """Remove every stopped container the filters select (moby ``ContainersPrune``);
+        one prune at a time."""
+        match = compile_prune_filters(filters)
+        if self._pruning:
+            raise errors.Conflict("a prune operation is already running")
+        self._pruning = True
+        try:
+            deleted: list[str] = []
+            space = 0
+            for entry in self.table.all():
+                c = entry.container
+                if c.state.running or entry.removing or not match(c):
+                    continue
+                size = await asyncio.to_thread(self._layer_size, c.id)
+                try:
+                    await self.remove(c.id)
+                except errors.DockyardError as exc:
+                    log.warning("prune: cannot remove %s: %s", c.short_id, exc)
+                    continue
+                deleted.append(c.id)
+                space += size
+        finally:
+            self._pruning = False
+        self.runner.events.publish(EventType.CONTAINER, "prune", "",
+                                   {"reclaimed": str(space)})
+        return PruneResult(tuple(deleted), space)
+
+    def _layer_size(self, container_id: str) -> int:
+        try:
+            return self.rootfs.usage(container_id)
+        except (errors.NotFound, OSError) as exc:
+            log.info("size of %s unknown: %s", container_id[:12], exc)
+            return 0
 
     # ------------------------------------------------------------------ wait
 
