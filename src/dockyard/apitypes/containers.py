@@ -267,7 +267,7 @@ def inspect_json(c: Container) -> dict[str, Any]:
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": None,
+        "ExecIDs": list(c.exec_ids) or None,
         "HostConfig": host_config_json(c.host_config),
         "GraphDriver": {"Name": c.driver, "Data": None},
         "Mounts": mounts_json(c.host_config),

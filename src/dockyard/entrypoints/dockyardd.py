@@ -38,6 +38,7 @@ from dockyard.api.app import build_app
 from dockyard.api.attach import AttachRouter
 from dockyard.api.containers import ContainerRouter
 from dockyard.api.events import EventsRouter
+from dockyard.api.execs import ExecRouter
 from dockyard.api.images import ImageRouter
 from dockyard.api.logs import LogsRouter
 from dockyard.api.stubs import StubRouter
@@ -149,6 +150,7 @@ async def serve(services: Services) -> None:
         SystemRouter(services.system),
         ContainerRouter(services.containers),
         AttachRouter(services.containers),
+        ExecRouter(services.containers.execs),
         LogsRouter(services.containers),
         EventsRouter(services.events),
         ImageRouter(DaemonImages(services.images, services.containers)),

@@ -78,6 +78,9 @@ class Container:
     resolv_conf_path: str = ""
     networks: tuple[str, ...] = ()
     platform: str = "linux"
+    exec_ids: tuple[str, ...] = ()
+    """The container's execs, filled in by lookups from the daemon's exec table (the
+    records on disk keep none: execs do not outlive the daemon, as in moby)."""
 
     @property
     def short_id(self) -> str:
@@ -157,3 +160,46 @@ class PruneResult:
 
     deleted: tuple[str, ...]
     space_reclaimed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecConfig:
+    """``POST /containers/{id}/exec``: one more process to run in a running container.
+
+    Empty ``user``/``working_dir`` mean the container's; ``env`` is added to (and replaces
+    entries of) the container's environment. ``detach_keys`` is kept as given (checked,
+    not acted upon: dockyard's streams have no detach sequence yet).
+    """
+
+    cmd: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    user: str = ""
+    working_dir: str = ""
+    tty: bool = False
+    privileged: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    detach_keys: str = ""
+    console_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecStart:
+    """``POST /exec/{id}/start``: detached, or streamed (raw with ``tty``, else framed)."""
+
+    detach: bool = False
+    tty: bool = False
+    console_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecView:
+    """What ``GET /exec/{id}/json`` shows of an exec."""
+
+    id: str
+    container_id: str
+    config: ExecConfig
+    running: bool
+    exit_code: int | None
+    pid: int

@@ -60,11 +60,12 @@ def start_exit_code(message: str) -> int:
     return 128
 
 
-def container_env(c: Container, home: str) -> tuple[str, ...]:
-    """moby's ``CreateDaemonEnvironment``: PATH, HOSTNAME, TERM (tty), then the config's
-    entries replacing or appending; HOME from the user's passwd entry if unset."""
+def container_env(c: Container, home: str, *, tty: bool | None = None) -> tuple[str, ...]:
+    """moby's ``CreateDaemonEnvironment``: PATH, HOSTNAME, TERM (tty: the container's, or
+    an exec's), then the config's entries replacing or appending; HOME from the user's
+    passwd entry if unset."""
     env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": f"HOSTNAME={c.config.hostname}"}
-    if c.config.tty:
+    if c.config.tty if tty is None else tty:
         env["TERM"] = "TERM=xterm"
     for entry in c.config.env:
         env[entry.partition("=")[0]] = entry

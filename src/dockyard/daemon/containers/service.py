@@ -30,6 +30,7 @@ from dockyard.daemon.containers import etcfiles, top
 from dockyard.daemon.containers import logs as logfiles
 from dockyard.daemon.containers.config import CreateRequest
 from dockyard.daemon.containers.create import make_container
+from dockyard.daemon.containers.execs import ExecManager
 from dockyard.daemon.containers.filters import compile_filters, compile_prune_filters
 from dockyard.daemon.containers.model import (
     AttachOptions,
@@ -90,6 +91,7 @@ class ContainerService:
         self.table = Table()
         self.runner = Runner(config, run, supervisor, self.rootfs, self.store, self._remove,
                              events)
+        self.execs = ExecManager(self.table, run, supervisor, self.runner.event)
         self._pruning = False
         self.blkio_weight = any(os.path.exists(f"/sys/fs/cgroup/blkio/{n}")
                                 for n in ("blkio.weight", "blkio.bfq.weight"))
@@ -100,7 +102,9 @@ class ContainerService:
         return self.table.find(ref)
 
     async def get(self, ref: str) -> Container:
-        return self._entry(ref).container
+        c = self._entry(ref).container
+        execs = self.execs.ids_of(c.id)
+        return replace(c, exec_ids=execs) if execs else c
 
     async def totals(self) -> ContainerTotals:
         states = [e.container.state.status for e in self.table.all()]
@@ -187,7 +191,10 @@ class ContainerService:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, ref: str) -> bool:
-        return await self.runner.start(self._entry(ref))
+        entry = self._entry(ref)
+        if not entry.container.state.running:
+            self.execs.forget_container(entry.id)  # the execs of its previous run
+        return await self.runner.start(entry)
 
     async def stop(self, ref: str, *, timeout: int | None = None, signal: str = "") -> bool:
         return await self.runner.stop(self._entry(ref), timeout, signal)
@@ -338,6 +345,7 @@ class ContainerService:
             await asyncio.to_thread(self._remove_files, c)
             entry.gone = True
             self.table.discard(entry)
+            self.execs.forget_container(c.id)
             self.runner.event(c, "destroy")
             result = WaitResult(c.state.exit_code)
             resolve_futures(entry.removed_waiters, result)
@@ -499,6 +507,7 @@ class ContainerService:
             entry.pending.clear()
             if entry.watcher is not None:
                 entry.watcher.cancel()
+        self.execs.close()
         await asyncio.sleep(0)
         self.sv.close()
 

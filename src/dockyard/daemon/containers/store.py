@@ -33,7 +33,9 @@ class ContainerStore:
         path = self.data.record(c.id)
         os.makedirs(os.path.dirname(path), mode=0o710, exist_ok=True)
         tmp = path + ".tmp"
-        raw = json.dumps({"schema": SCHEMA_VERSION, "container": to_doc(c)},
+        doc = to_doc(c)
+        doc.pop("exec_ids", None)  # live state of the daemon, not of the record
+        raw = json.dumps({"schema": SCHEMA_VERSION, "container": doc},
                          separators=(",", ":")).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
