@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +204,16 @@ def test_run_of_a_missing_image_says_pull_is_not_available(d: harness.Daemon) ->
     assert "No such image: alpine:3: pull access is not available in dockyard yet" in p.stderr
     p = d.docker("pull", "alpine")
     assert p.returncode == 1 and "pull access is not available" in p.stderr
+
+
+def test_image_events(d: harness.Daemon) -> None:
+    since = d.docker("version", "-f", "{{.Server.Os}}", check=True)  # a round trip first
+    assert since.stdout == "linux\n"
+    start = f"{time.time():.6f}"
+    d.docker("tag", "busybox", "events/bb:1", check=True)
+    d.docker("rmi", "events/bb:1", check=True)
+    end = f"{time.time() + 1:.3f}"
+    p = d.docker("events", "--since", start, "--until", end, "--filter", "type=image",
+                 "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}", check=True)
+    assert p.stdout.splitlines() == ["image tag events/bb:1",
+                                     f"image untag {busybox_id(d)}"]

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -54,7 +55,7 @@ from dockyard.daemon.config import (
     load_config_file,
 )
 from dockyard.daemon.containers.service import ContainerService
-from dockyard.daemon.events import EventBus
+from dockyard.daemon.events import EventBus, EventType
 from dockyard.daemon.images import DaemonImages, ImageCounter
 from dockyard.daemon.layout import DaemonLock, DataRoot, ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor, connect, runtime_spec
@@ -153,7 +154,8 @@ async def serve(services: Services) -> None:
         ExecRouter(services.containers.execs),
         LogsRouter(services.containers),
         EventsRouter(services.events),
-        ImageRouter(DaemonImages(services.images, services.containers)),
+        ImageRouter(DaemonImages(services.images, services.containers,
+                                 functools.partial(services.events.publish, EventType.IMAGE))),
         StubRouter(),
     ])
     # Streams still open at shutdown (waits, followed logs) end after SHUTDOWN_GRACE: the

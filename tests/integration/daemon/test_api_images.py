@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -294,6 +295,34 @@ def test_base_image_endpoint_and_script(daemon: Daemon) -> None:
     assert gone.returncode == 2 and "cannot reach the daemon" in gone.stderr
     for ref in ("base/bb:1", "base/bb:2"):
         daemon.request("DELETE", f"/images/{ref}")
+
+
+def test_image_events(daemon: Daemon, busybox_rootfs: Path) -> None:
+    since = time.time()
+    r = daemon.request("POST", "/images/create?fromSrc=-&repo=ev&changes=" +
+                       quote("LABEL ev=1"), raw=rootfs_tar(busybox_rootfs))
+    image_id = lines(r.body)[-1]["status"]
+    daemon.request("POST", "/images/ev/tag?repo=ev2")
+    saved = daemon.request("GET", "/images/ev/get").body
+    daemon.request("DELETE", "/images/ev2")
+    daemon.request("POST", "/images/load", raw=saved)
+    daemon.request("DELETE", "/images/ev")
+    daemon.request("POST", "/images/prune")
+    until = time.time() + 1
+    f = quote(json.dumps({"type": ["image"]}))
+    r = daemon.request("GET", f"/events?since={since:.3f}&until={until:.3f}&filters={f}",
+                       timeout=30)
+    assert r.status == 200, r.body
+    events = lines(r.body)
+    got = [(e["Action"], e["Actor"]["Attributes"].get("name", "")) for e in events]
+    assert got[:8] == [("tag", "ev:latest"), ("import", image_id), ("tag", "ev2:latest"),
+                       ("save", image_id), ("untag", image_id), ("load", image_id),
+                       ("untag", image_id), ("delete", image_id)]
+    assert got[-1] == ("prune", "")
+    assert events[-1]["Actor"]["Attributes"]["reclaimed"].isdigit()
+    assert all(e["Type"] == "image" and e["scope"] == "local" for e in events)
+    assert events[0]["Actor"] == {"ID": image_id, "Attributes": {"ev": "1",
+                                                                 "name": "ev:latest"}}
 
 
 def test_the_daemon_logged_no_errors(daemon: Daemon) -> None:
