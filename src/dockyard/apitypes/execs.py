@@ -67,6 +67,7 @@ def parse_exec_config(doc: Any) -> ExecConfig:
         attach_stderr=o.boolean("AttachStderr"), detach_keys=detach_keys,
         console_size=_console_size(o))
     o.raw("Detach")  # deprecated and without effect in Docker too: start says it
+    o.raw("Container")  # docker-py repeats the path's container here; moby ignores it
     o.finish()
     return config
 
