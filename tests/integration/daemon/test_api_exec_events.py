@@ -336,3 +336,28 @@ def test_events_bad_times(daemon: Daemon) -> None:
 
 def test_the_daemon_logged_no_error(daemon: Daemon) -> None:
     assert daemon.errors() == [], daemon.tail(80)
+
+
+def test_execs_across_a_daemon_restart(new_daemon: Any) -> None:
+    """Exec records die with the daemon (as in moby); the supervisor forgets the execs
+    that ended while the daemon was down; exec works again after the restart."""
+    from dockyard.runtime.supervisor.client import SupervisorClient
+
+    d: Daemon = new_daemon()
+    d.start()
+    cid = d.request("POST", "/containers/create",
+                    {"Image": "busybox", "Cmd": ["sleep", "1000"]}).json()["Id"]
+    assert d.request("POST", f"/containers/{cid}/start").status == 204
+    late = exec_create(d, cid, ["sleep", "1"])
+    assert d.request("POST", f"/exec/{late}/start", {"Detach": True}).status == 200
+    assert d.stop() == 0
+    time.sleep(1.5)  # the exec ends while no daemon runs
+    with SupervisorClient.for_state(str(d.exec_root / "supervisor"), timeout=10) as sv:
+        assert [e.exec_id for e in sv.state(cid).execs] == [late]
+        d.start()
+        assert sv.state(cid).execs == ()
+    assert d.request("GET", f"/exec/{late}/json").status == 404
+    assert exec_run(d, cid, ["sh", "-c", "exit 5"])[0] == 5
+    assert d.request("DELETE", f"/containers/{cid}?force=1").status == 204
+    assert d.leftovers() == []
+    assert d.errors() == [], d.tail(60)

@@ -44,3 +44,28 @@ def test_run_sequence_with_runc(runc_daemon: harness.Daemon) -> None:
     assert d.docker("wait", cid, check=True).stdout == "137\n"
     d.docker("rm", cid, check=True)
     assert d.leftovers() == []
+
+
+def test_exec_pause_top_with_runc(runc_daemon: harness.Daemon) -> None:
+    d = runc_daemon
+    d.docker("run", "-d", "--name", "rbox", "busybox", "sleep", "300", check=True)
+    try:
+        for _ in range(5):
+            assert d.docker("exec", "rbox", "sh", "-c", "exit 4").returncode == 4
+        p = d.docker("exec", "-u", "nobody", "-w", "/tmp", "-e", "X=1", "rbox", "sh", "-c",
+                     "echo $X; pwd; id -un", check=True)
+        assert p.stdout == "1\n/tmp\nnobody\n"
+        missing = d.docker("exec", "rbox", "nosuchcmd")
+        assert missing.returncode == 127, missing
+        assert d.docker("pause", "rbox", check=True).stdout == "rbox\n"
+        assert d.docker("inspect", "-f", "{{.State.Status}}", "rbox",
+                        check=True).stdout == "paused\n"
+        assert d.docker("unpause", "rbox", check=True).stdout == "rbox\n"
+        top = d.docker("top", "rbox", check=True).stdout.splitlines()
+        assert top[0].split()[1] == "PID" and top[1].endswith("sleep 300")
+        d.docker("pause", "rbox", check=True)
+        assert d.docker("kill", "rbox", check=True).stdout == "rbox\n"
+        assert d.docker("wait", "rbox", check=True).stdout == "137\n"
+    finally:
+        d.docker("rm", "-f", "rbox")
+    assert d.leftovers() == []

@@ -462,6 +462,14 @@ class ContainerService:
         else:
             log.info("container %s is still running (pid %d)", c.short_id, info.pid)
         self.runner.watch(entry, info.pid)
+        for e in info.execs:
+            # Exec records die with the daemon (as in moby): the supervisor forgets the
+            # exited ones now, the others when their container is deleted.
+            if e.exit is not None:
+                try:
+                    await self.sv.delete_exec(c.id, e.exec_id)
+                except errors.DockyardError as exc:
+                    log.warning("could not forget exec %s: %s", e.exec_id[:12], exc)
 
     def _unmount_if_mounted(self, container_id: str) -> None:
         rootfs = self.run.rootfs(container_id)
