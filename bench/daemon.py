@@ -31,11 +31,13 @@ is in both columns alike):
 The latency rows are interleaved (one sample per engine per round, the order alternating),
 so a machine busy with other work slows both columns alike; the load average is printed.
 Goals (issue 4): run at most 0.25x dockerd's, exec at most 0.3x, idle cost under 0.5 MiB
-per container; each goal is marked ``met`` or ``MISSED``. The memory row is printed twice
-for dockyardd: with every engine process, and without the supervisor's spare pool (a fixed
+per container; each goal is marked ``met`` or ``MISSED``. Memory is shown as PSS (the
+brief's measure: shared pages split among the processes using them, so other Python
+processes on a shared machine move it a little) and as USS (private pages only), each with
+every engine process; for dockyardd also without the supervisor's spare pool (a fixed
 number of pre-forked zygote children whatever the number of containers, whose PSS follows
-its refill history rather than the containers); the goal is judged on the second, and the
-per-process breakdown under the table shows both. A row an engine cannot do yet is
+its refill history rather than the containers). The goal is judged on that last PSS
+figure; the per-process breakdown under the table shows where the memory is. A row an engine cannot do yet is
 printed as NOT MEASURED with the reason.
 
 Run as root: ``python3 bench/daemon.py [-n 20] [--rounds 3] [--idle 30]``. Everything it
@@ -49,9 +51,7 @@ import argparse
 import contextlib
 import functools
 import os
-import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -61,338 +61,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-IDLE_ARG = "31536001"  # ``sleep IDLE_ARG``: how the payloads are told from the engines
+from daemon_engines import (
+    CLI_TIMEOUT,
+    DOCKER,
+    IDLE_ARG,
+    SPARES,
+    Dockerd,
+    Dockyardd,
+    Engine,
+    Usage,
+    ensure_dockerd,
+    log,
+    unmount_under,
+    usage_by_kind,
+)
+
 GOALS = {"run": 0.25, "exec": 0.3}
 IDLE_GOAL_MIB = 0.5
-CLI_TIMEOUT = 120
 SETTLE_KIB = 256
-SPARES = "supervisor forks (spares)"
 SETTLE_TIMEOUT = 60.0
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- engines
-
-
-@dataclass
-class Engine:
-    """One daemon the CLI talks to."""
-
-    name: str
-    root: Path
-    proc: subprocess.Popen[bytes] | None = None
-    cgroup_parent: str = ""
-    version: str = ""
-    log_file: Path | None = None
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def sock(self) -> Path:
-        return self.root / "engine.sock"
-
-    def setup_env(self) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-        self.env["DOCKER_HOST"] = f"unix://{self.sock}"
-        self.env["DOCKER_CONFIG"] = str(self.root / "cli-config")
-
-    def docker(self, *args: str, check: bool = True, stdin: bytes | None = None,
-               timeout: int = CLI_TIMEOUT) -> subprocess.CompletedProcess[bytes]:
-        p = subprocess.run(["timeout", "-k", "5", str(timeout), DOCKER, *args], input=stdin,
-                           capture_output=True, env=self.env, check=False)
-        if check and p.returncode != 0:
-            raise RuntimeError(f"{self.name}: docker {' '.join(args)} exited {p.returncode}: "
-                               f"{p.stderr.decode(errors='replace').strip()}")
-        return p
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.docker("version", check=False, timeout=10).returncode != 0:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited {self.proc.returncode}: {self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start: {self.tail()}")
-            time.sleep(0.2)
-
-    def tail(self) -> str:
-        if self.log_file is None or not self.log_file.exists():
-            return ""
-        return self.log_file.read_text(errors="replace")[-3000:]
-
-    def engine_pids(self) -> list[int]:
-        raise NotImplementedError
-
-    def roles(self) -> dict[int, str]:
-        """Names for the breakdown of the engine's memory."""
-        return {}
-
-
-class Dockyardd(Engine):
-    def start(self) -> None:
-        self.cgroup_parent = f"/dockyard-bench-daemon-{secrets.token_hex(3)}"
-        self.log_file = self.root / "dockyardd.log"
-        self.setup_env()
-        argv = [sys.executable, "-m", "dockyard.entrypoints.dockyardd",
-                "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "run"),
-                "-H", f"unix://{self.sock}", "--cgroup-parent", self.cgroup_parent]
-        with open(self.log_file, "wb") as out:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_ready(60)
-        self.version = "dockyardd (this tree)"
-
-    def make_busybox(self) -> None:
-        script = Path(sys.executable).parent / "dockyard-base-image"
-        argv = [str(script)] if script.exists() else [
-            sys.executable, "-m", "dockyard.entrypoints.base_image"]
-        subprocess.run([*argv, "-H", f"unix://{self.sock}", "-q", "busybox"], check=True,
-                       capture_output=True, timeout=300)
-
-    def supervisor_pid(self) -> int | None:
-        try:
-            text = (self.root / "run" / "supervisor" / "supervisor.pid").read_text().strip()
-        except OSError:
-            return None
-        return int(text) if text.isdigit() else None
-
-    def engine_pids(self) -> list[int]:
-        roots = [p for p in (self.proc.pid if self.proc else None, self.supervisor_pid()) if p]
-        return [p for p in descendants(roots) if not is_payload(p)]
-
-    def roles(self) -> dict[int, str]:
-        out = {p: SPARES for p in self.engine_pids()
-               if "dockyard.runtime.supervisor" in cmdline(p)}
-        if self.proc is not None:
-            out[self.proc.pid] = "dockyardd"
-        sv = self.supervisor_pid()
-        if sv is not None:
-            out[sv] = "supervisor"
-        return out
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        # Live restore keeps the supervisor and its containers: stop them for good.
-        state = self.root / "run" / "supervisor"
-        pid = self.supervisor_pid()
-        if (state / "supervisor.sock").exists():
-            from dockyard.errors import DockyardError
-            from dockyard.runtime.supervisor.client import SupervisorClient
-            try:
-                with SupervisorClient.for_state(str(state), timeout=30) as sv:
-                    sv.shutdown(force=True)
-            except (OSError, DockyardError) as exc:
-                log(f"dockyardd: supervisor shutdown: {exc}")
-        if pid is not None:
-            wait_gone([pid], 10)
-            kill_pids([pid])
-        kill_cgroup_tree(self.cgroup_parent)
-        unmount_under(self.root)
-
-
-class Dockerd(Engine):
-    def start(self, storage_driver: str) -> None:
-        self.cgroup_parent = f"/dockerd-bench-{secrets.token_hex(3)}"
-        self.log_file = self.root / "dockerd.log"
-        self.setup_env()
-        argv = ["dockerd", "--data-root", str(self.root / "data"),
-                "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "pid"),
-                "-H", f"unix://{self.sock}", "--iptables=false", "--ip-masq=false",
-                "--ip-forward=false", "--bridge=none", f"--storage-driver={storage_driver}",
-                "--cgroup-parent", self.cgroup_parent]
-        # A private mount namespace with a fresh /run: nothing of this dockerd or its
-        # containerd lands in the host's /run.
-        wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   'mount -t tmpfs -o mode=755 tmpfs /run && exec "$@"', "sh", *argv]
-        with open(self.log_file, "wb") as out:
-            self.proc = subprocess.Popen(wrapped, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_ready(90)
-        v = self.docker("version", "--format", "{{.Server.Version}}").stdout.decode().strip()
-        self.version = f"dockerd {v}"
-
-    def shim_pids(self) -> list[int]:
-        """This dockerd's containerd shims (they leave its process tree)."""
-        address = str(self.root / "exec" / "containerd")
-        return [p for p in all_pids() if "containerd-shim" in cmdline(p)
-                and address in cmdline(p)]
-
-    def engine_pids(self) -> list[int]:
-        roots = [self.proc.pid] if self.proc else []
-        return [p for p in descendants(roots + self.shim_pids()) if not is_payload(p)]
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(RuntimeError):
-                ids = self.docker("ps", "-aq", check=False, timeout=30).stdout.decode().split()
-                if ids:
-                    self.docker("rm", "-f", *ids, check=False, timeout=120)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(45)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        shims = self.shim_pids()
-        kill_pids(descendants(shims))
-        kill_cgroup_tree(self.cgroup_parent)
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def all_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace")
-    except OSError:
-        return ""
-
-
-def children_map() -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for pid in all_pids():
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        out.setdefault(ppid, []).append(pid)
-    return out
-
-
-def descendants(roots: list[int]) -> list[int]:
-    kids = children_map()
-    out: list[int] = []
-    todo = list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid in out:
-            continue
-        out.append(pid)
-        todo.extend(kids.get(pid, []))
-    return out
-
-
-def is_payload(pid: int) -> bool:
-    return cmdline(pid).split() == ["sleep", IDLE_ARG]
-
-
-def pss_of(pid: int) -> int:
-    """KiB; 0 for a process that has gone."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return 0
-
-
-def kind_of(pid: int, roles: dict[int, str]) -> str:
-    """What a process is, for the breakdown: its role, else its program's name."""
-    if pid in roles:
-        return roles[pid]
-    words = cmdline(pid).split()
-    return os.path.basename(words[0]) if words else "?"
-
-
-def pss_by_kind(pids: list[int], roles: dict[int, str]) -> dict[str, tuple[int, int]]:
-    """KiB and process count per kind of process."""
-    out: dict[str, tuple[int, int]] = {}
-    for pid in pids:
-        kib, n = out.get(kind_of(pid, roles), (0, 0))
-        out[kind_of(pid, roles)] = (kib + pss_of(pid), n + 1)
-    return out
-
-
-def wait_gone(pids: list[int], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while any(Path(f"/proc/{p}").exists() for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def kill_pids(pids: list[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    wait_gone(pids, 10)
-
-
-def kill_cgroup_tree(parent: str) -> None:
-    """Kill what is left in the cgroups under ``parent`` (thawed first), remove them."""
-    if not parent:
-        return
-    rel = parent.strip("/")
-    dirs: list[Path] = []
-    for hierarchy in CGROUP_ROOT.iterdir():
-        top = hierarchy / rel
-        if top.is_dir():
-            dirs += sorted((p for p in top.rglob("*") if p.is_dir()),
-                           key=lambda p: len(p.parts), reverse=True)
-            dirs.append(top)
-    for d in dirs:
-        if (d / "freezer.state").exists():
-            with contextlib.suppress(OSError):
-                (d / "freezer.state").write_text("THAWED")
-    for _ in range(50):
-        pids: set[int] = set()
-        for d in dirs:
-            with contextlib.suppress(OSError):
-                pids.update(int(x) for x in (d / "cgroup.procs").read_text().split())
-        if not pids:
-            break
-        kill_pids(sorted(pids))
-    for d in dirs:
-        with contextlib.suppress(OSError):
-            d.rmdir()
-
-
-def unmount_under(root: Path) -> None:
-    prefix = os.path.realpath(root).rstrip("/") + "/"
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        points = [ln.split()[4] for ln in f]
-    for mp in sorted((m for m in points if (m + "/").startswith(prefix)), key=len,
-                     reverse=True):
-        subprocess.run(["umount", "-l", mp], check=False, capture_output=True)
-
-
-def ensure_dockerd() -> str | None:
-    """``None`` if dockerd is there (installed with apt when missing), else why not."""
-    if shutil.which("dockerd"):
-        return None
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    log("installing docker.io with apt (dockerd is missing)")
-    # No service may start during the install: policy-rc.d says so while it runs.
-    policy = Path("/usr/sbin/policy-rc.d")
-    had_policy = policy.exists()
-    if not had_policy:
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-    try:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                        "docker.io"], env=env, capture_output=True, check=False)
-    finally:
-        if not had_policy:
-            policy.unlink()
-    return None if shutil.which("dockerd") else "docker.io could not be installed"
 
 
 # --------------------------------------------------------------------------- rows
@@ -483,50 +170,47 @@ def parallel(n: int) -> Callable[[Engine], None]:
 
 @dataclass
 class IdleCost:
-    before: dict[str, tuple[int, int]] = field(default_factory=dict)
-    after: dict[str, tuple[int, int]] = field(default_factory=dict)
+    before: dict[str, Usage] = field(default_factory=dict)
+    after: dict[str, Usage] = field(default_factory=dict)
     n: int = 0
     note: str = ""
 
-    @property
-    def before_kib(self) -> int:
-        return sum(kib for kib, _ in self.before.values())
+    def total(self, when: dict[str, Usage], without: str = "") -> Usage:
+        out = Usage()
+        for kind, u in when.items():
+            if kind != without:
+                out = out.plus(u)
+        return out
 
-    @property
-    def after_kib(self) -> int:
-        return sum(kib for kib, _ in self.after.values())
-
-    @property
-    def per_container_mib(self) -> float:
-        return (self.after_kib - self.before_kib) / self.n / 1024 if self.n else float("nan")
-
-    def per_container_without(self, kind: str) -> float:
-        """The same, leaving out one kind of process (a fixed-size pool)."""
-        b = self.before_kib - self.before.get(kind, (0, 0))[0]
-        a = self.after_kib - self.after.get(kind, (0, 0))[0]
-        return (a - b) / self.n / 1024 if self.n else float("nan")
+    def per_container(self, metric: str, without: str = "") -> float:
+        """MiB per container of ``pss`` or ``uss``, optionally leaving a kind out."""
+        if not self.n:
+            return float("nan")
+        b = getattr(self.total(self.before, without), metric)
+        a = getattr(self.total(self.after, without), metric)
+        return float(a - b) / self.n / 1024
 
     def breakdown(self) -> str:
-        """``kind: MiB idle -> MiB with n (processes)`` for each kind of process."""
+        """``kind PSS idle->with n MiB (processes)`` for each kind of process."""
         parts = []
         for kind in sorted(set(self.before) | set(self.after)):
-            b, nb = self.before.get(kind, (0, 0))
-            a, na = self.after.get(kind, (0, 0))
-            parts.append(f"{kind} {b / 1024:.1f}->{a / 1024:.1f} MiB ({nb}->{na})")
+            b = self.before.get(kind, Usage())
+            a = self.after.get(kind, Usage())
+            parts.append(f"{kind} {b.pss / 1024:.1f}->{a.pss / 1024:.1f} MiB ({b.n}->{a.n})")
         return "; ".join(parts)
 
 
-def settled(e: Engine, timeout: float = SETTLE_TIMEOUT) -> dict[str, tuple[int, int]]:
+def settled(e: Engine, timeout: float = SETTLE_TIMEOUT) -> dict[str, Usage]:
     """The engine's memory once it stopped moving: readings a second apart until two agree
     within ``SETTLE_KIB`` (spare pools refill and pre-fault their memory for a while after
     a burst of starts), or the last one after ``timeout``."""
-    last = pss_by_kind(e.engine_pids(), e.roles())
+    last = usage_by_kind(e.engine_pids(), e.roles())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(1.0)
-        now = pss_by_kind(e.engine_pids(), e.roles())
-        total = sum(k for k, _ in now.values())
-        if abs(total - sum(k for k, _ in last.values())) <= SETTLE_KIB:
+        now = usage_by_kind(e.engine_pids(), e.roles())
+        moved = abs(sum(u.pss for u in now.values()) - sum(u.pss for u in last.values()))
+        if moved <= SETTLE_KIB:
             return now
         last = now
     log(f"{e.name}: memory still moving after {timeout:.0f} s; using the last reading")
@@ -606,26 +290,24 @@ def report(rows: dict[str, Samples], idle: dict[str, IdleCost], engines: list[En
             out.append(latency_line(label, samples, ours, ref, goal, per))
     o, r = idle.get(ours), idle.get(ref)
     if o is not None and r is not None:
-        def cell(c: IdleCost) -> str:
-            return f"{'NOT MEASURED':>19}" if c.note else f"{c.per_container_mib:>8.2f} MiB" \
-                f"{'':>7}"
-        ratio = "—" if o.note or r.note or r.per_container_mib <= 0 else \
-            f"{o.per_container_mib / r.per_container_mib:.2f}x"
-        out.append(f"{'idle PSS per sleep container':<32} {cell(o)}  {cell(r)}  {ratio:>6}")
+        for metric, label in (("pss", "idle PSS per sleep container"),
+                              ("uss", "  USS (private memory) per ctr")):
+            out.append(memory_line(label, metric, o, r))
         if not o.note and SPARES in o.before:
             # The spare pool is a fixed number of zygote forks whatever the number of
             # containers; its PSS moves with its refill history (spares of one refill
             # share their pages, of two refills do not), not with the containers.
-            lean = o.per_container_without(SPARES)
-            verdict = f"<{IDLE_GOAL_MIB} MiB {'met' if lean < IDLE_GOAL_MIB else 'MISSED'}"
-            out.append(f"{'  without the spare pool':<32} {lean:>8.2f} MiB{'':>7}  "
-                       f"{'':>19}  {'':>6}  {verdict}")
+            pss, uss = o.per_container("pss", SPARES), o.per_container("uss", SPARES)
+            verdict = f"<{IDLE_GOAL_MIB} MiB {'met' if pss < IDLE_GOAL_MIB else 'MISSED'}"
+            out.append(f"{'  without the spare pool':<32} {pss:>6.2f} PSS {uss:>5.2f} USS"
+                       f"{'':>3}  {'':>19}  {'':>6}  {verdict}")
         for name, c in ((ours, o), (ref, r)):
             if c.note:
                 out.append(f"{'':<34}{name}: {c.note}")
             else:
-                out.append(f"{'':<34}{name}: engine PSS {c.before_kib / 1024:.1f} MiB idle, "
-                           f"{c.after_kib / 1024:.1f} MiB with {c.n} containers")
+                out.append(f"{'':<34}{name}: engine PSS {c.total(c.before).pss / 1024:.1f} MiB "
+                           f"idle, {c.total(c.after).pss / 1024:.1f} MiB with {c.n} "
+                           "containers")
                 out.append(f"{'':<36}{c.breakdown()}")
     out.append("")
     out.append("load average (1/5/15 min): " + ", then ".join(
@@ -633,6 +315,16 @@ def report(rows: dict[str, Samples], idle: dict[str, IdleCost], engines: list[En
     if max(x[0] for x in loads) > (os.cpu_count() or 1) * 0.5:
         out.append("WARNING: the machine was busy; compare the columns, not absolute figures")
     return "\n".join(out)
+
+
+def memory_line(label: str, metric: str, o: IdleCost, r: IdleCost) -> str:
+    def cell(c: IdleCost) -> str:
+        return f"{'NOT MEASURED':>19}" if c.note else \
+            f"{c.per_container(metric):>8.2f} MiB{'':>7}"
+    ratio = "—"
+    if not o.note and not r.note and r.per_container(metric) > 0:
+        ratio = f"{o.per_container(metric) / r.per_container(metric):.2f}x"
+    return f"{label:<32} {cell(o)}  {cell(r)}  {ratio:>6}"
 
 
 def cli_version() -> str:
