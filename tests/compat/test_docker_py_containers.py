@@ -1,6 +1,7 @@
 """docker-py (7.x), a client nobody here wrote, against dockyardd: ``containers.run``
 (attached, detached, ``remove=True``, a failing command), ``logs(stream=True)``, ``wait``,
-``attach_socket``, ``containers.list/get``, and its exceptions with the right status.
+``attach_socket``, ``exec_run``, ``events(decode=True)``, ``containers.list/get``, and its
+exceptions with the right status.
 
 The daemon is a real one on a temp socket with temp roots
 (``tests/integration/daemon/daemon_harness.py``), cleaned up even when a test fails.
@@ -137,3 +138,27 @@ def test_errors_carry_docker_statuses(client: docker.DockerClient) -> None:
         c.kill()
     assert not_running.value.status_code == 409
     c.remove()
+
+
+def test_exec_run(client: docker.DockerClient) -> None:
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    try:
+        result = c.exec_run(["sh", "-c", "echo in; echo err >&2; exit 4"])
+        assert result.exit_code == 4 and sorted(result.output.splitlines()) == [b"err", b"in"]
+        out = c.exec_run("cat /etc/hostname", environment={"A": "1"}, workdir="/tmp")
+        assert out.exit_code == 0 and out.output == c.id[:12].encode() + b"\n"
+        split = c.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True)
+        assert split.output == (b"o\n", b"e\n")
+    finally:
+        c.remove(force=True)
+
+
+def test_events_decoded(client: docker.DockerClient) -> None:
+    since = time.time()
+    client.containers.run("busybox", ["true"], name="evented", remove=True)
+    events = client.events(since=since, until=time.time() + 1, decode=True,
+                           filters={"container": "evented"})
+    actions = [e["Action"] for e in events]
+    for action in ("create", "start", "die", "destroy"):
+        assert action in actions, actions
+    assert actions.index("create") < actions.index("start") < actions.index("die")
