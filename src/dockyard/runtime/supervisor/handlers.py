@@ -338,8 +338,7 @@ class Handlers:
         log.info("deleted %s", c.label)
 
     def _forget_exec(self, cid: str, exec_id: str) -> None:
-        """Forget an exec that has exited: its memory and its records (the daemon has
-        taken its exit code)."""
+        """Forget an exited exec, memory and records (the daemon has its exit code)."""
         e = self._task(cid, exec_id)
         if not isinstance(e, Exec):
             raise errors.InvalidArgument("delete: exec_id names no exec")
@@ -352,7 +351,6 @@ class Handlers:
         _rmtree(self.state.exec_dir(cid, exec_id))
 
     def pause(self, ch: Channel, seq: Any, a: Mapping[str, Any], fds: list[int]) -> Result:
-        """Freeze every process of a running container (the driver's ``pause``)."""
         c = self._running(TargetArgs.parse(a).id)
         c.driver.pause(c.id)
         return {}
@@ -372,9 +370,7 @@ class Handlers:
         args = ExecArgs.parse(a)
         if fds and (args.attach is None or len(fds) != 1):
             raise errors.InvalidArgument("exec takes one descriptor, and only with attach")
-        c = self._container(args.id)
-        if c.status not in (Status.RUNNING, Status.UNKNOWN) or c.exit is not None:
-            raise errors.Conflict(f"container {args.id} is not running")
+        c = self._running(args.id)
         if args.exec_id in c.execs:
             raise errors.AlreadyExists(f"exec {args.exec_id} exists in container {args.id}")
         workdir = self.state.exec_dir(args.id, args.exec_id)
