@@ -49,7 +49,7 @@ class Internal(DockyardError):
 
 
 # The name used across the code base, kept distinct from the builtin NotImplementedError.
-NotImplemented = NotImplementedByDockyard  # noqa: A001
+NotImplemented = NotImplementedByDockyard
 
 __all__ = [
     "AlreadyExists",
