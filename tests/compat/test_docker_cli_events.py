@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,19 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "da
 import daemon_harness as harness
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon()
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
 
 
 def rfc3339(t: float) -> str:

@@ -25,19 +25,6 @@ pytestmark = pytest.mark.root
 LOOPS = int(os.environ.get("DOCKYARD_CLI_LOOPS", "50"))
 
 
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon()
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
-
-
 @pytest.fixture
 def c(d: harness.Daemon) -> Iterator[str]:
     """A running container named ``box``, removed after the test."""

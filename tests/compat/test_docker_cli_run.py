@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,6 @@ import daemon_harness as harness
 
 pytestmark = pytest.mark.root
 LOOPS = int(os.environ.get("DOCKYARD_CLI_LOOPS", "50"))
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon()
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
 
 
 def no_containers(d: harness.Daemon) -> None:

@@ -8,7 +8,6 @@ import pty
 import select
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,19 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "da
 import daemon_harness as harness
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon()
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(60)
-    finally:
-        daemon.cleanup()
 
 
 class Terminal:

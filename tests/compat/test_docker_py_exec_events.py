@@ -4,11 +4,9 @@ terminal, streamed, detached, environment/user/workdir), the low-level exec API,
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "da
 import daemon_harness as harness
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon()
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
-
-
-@pytest.fixture
-def client(d: harness.Daemon) -> Iterator[docker.DockerClient]:
-    c = docker.DockerClient(base_url=d.host, timeout=60)
-    try:
-        yield c
-    finally:
-        for container in c.containers.list(all=True):
-            container.remove(force=True)
-        c.close()
 
 
 def test_exec_run(client: docker.DockerClient) -> None:

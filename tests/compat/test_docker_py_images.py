@@ -9,10 +9,8 @@ The daemon is a real one on a temp socket with temp roots
 from __future__ import annotations
 
 import io
-import os
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -20,33 +18,8 @@ import docker.errors
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "daemon"))
-import daemon_harness as harness
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon()
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
-
-
-@pytest.fixture
-def client(d: harness.Daemon) -> Iterator[docker.DockerClient]:
-    c = docker.DockerClient(base_url=d.host, timeout=60)
-    try:
-        yield c
-    finally:
-        for container in c.containers.list(all=True):
-            container.remove(force=True)
-        c.close()
 
 
 def test_list_and_get(client: docker.DockerClient) -> None:
