@@ -45,6 +45,18 @@ class AttachBackend(Protocol):
     async def logs(self, ref: str, query: LogQuery) -> LogStreamLike: ...
 
 
+def stream_head(request: web.Request, multiplexed: bool) -> bytes:
+    """The response head written on a hijacked connection before the stream: ``101
+    UPGRADED`` when the client asked to upgrade, else a plain 200; the content type says
+    whether the 8-byte stdout/stderr framing is used (API 1.42 and later)."""
+    ctype = MULTIPLEXED_STREAM if multiplexed and at_least(api_version(request), "1.42") \
+        else RAW_STREAM
+    if "Upgrade" in request.headers:
+        return (f"HTTP/1.1 101 UPGRADED\r\nContent-Type: {ctype}\r\n"
+                "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n").encode()
+    return f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n\r\n".encode()
+
+
 def hijack(request: web.Request) -> socket.socket:
     """Stop aiohttp reading the request's connection; a duplicate of its socket."""
     transport = request.transport
@@ -79,17 +91,11 @@ class AttachRouter:
         stream = query_bool(request, "stream")
         c = await self.backend.get(name)
         multiplexed = not c.config.tty
-        ctype = MULTIPLEXED_STREAM if multiplexed and at_least(api_version(request), "1.42") \
-            else RAW_STREAM
-        if "Upgrade" in request.headers:
-            head = (f"HTTP/1.1 101 UPGRADED\r\nContent-Type: {ctype}\r\n"
-                    "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-        else:
-            head = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n\r\n"
+        head = stream_head(request, multiplexed)
         sock = hijack(request)
         loop = asyncio.get_running_loop()
         try:
-            await loop.sock_sendall(sock, head.encode())
+            await loop.sock_sendall(sock, head)
             if query_bool(request, "logs"):
                 await self._replay_logs(name, sock, options, tty=not multiplexed)
             if not stream:

@@ -19,8 +19,8 @@ from typing import Protocol
 
 from aiohttp import web
 
-from dockyard.api.attach import hijack, release
-from dockyard.api.http import api_version, json_response, query_int, read_json
+from dockyard.api.attach import hijack, release, stream_head
+from dockyard.api.http import json_response, query_int, read_json
 from dockyard.api.routing import Routes
 from dockyard.apitypes.execs import (
     ExecConfig,
@@ -30,8 +30,7 @@ from dockyard.apitypes.execs import (
     parse_exec_config,
     parse_exec_start,
 )
-from dockyard.apitypes.streams import MULTIPLEXED_STREAM, RAW_STREAM, frame
-from dockyard.apitypes.version import at_least
+from dockyard.apitypes.streams import frame
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -83,17 +82,11 @@ class ExecRouter:
             await self.backend.exec_start(exec_id, start, None)
             return web.Response(status=200)
         framed = not start.tty
-        ctype = MULTIPLEXED_STREAM if framed and at_least(api_version(request), "1.42") \
-            else RAW_STREAM
-        if "Upgrade" in request.headers:
-            head = (f"HTTP/1.1 101 UPGRADED\r\nContent-Type: {ctype}\r\n"
-                    "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-        else:
-            head = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n\r\n"
+        head = stream_head(request, framed)
         sock = hijack(request)
         loop = asyncio.get_running_loop()
         try:
-            await loop.sock_sendall(sock, head.encode())
+            await loop.sock_sendall(sock, head)
             try:
                 await self.backend.exec_start(exec_id, start, sock)
             except DockyardError as exc:
