@@ -13,16 +13,19 @@ Lifecycle: ``ImageService.open(data_root, snapshotter)`` (recovers from a crash,
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 from dockyard.archive import Compression
+from dockyard.distribution import RegistryAuth, RegistryConfig
 from dockyard.metadata import GcResult, Lease, Resource
 from dockyard.oci.platform import Platform
 from dockyard.snapshots.plugins import DEFAULT
 
-from . import base, create, load, naming, query, save
+from . import base, create, load, naming, pull, push, query, save
 from .model import DeleteItem, Image, ImageSummary, LoadedImage, PruneReport, UnpackResult
+from .progress import ProgressFn, PullResult, PushResult
 from .resolve import resolve
 from .stores import Stores
 from .unpack import is_unpacked, unpack
@@ -112,6 +115,22 @@ class ImageService:
 
     def make_debian(self, suite: str = "bookworm", name: str = "") -> Image:
         return base.make_debian_image(self.stores, suite, name)
+
+    # -- registries ------------------------------------------------------------------------
+
+    def pull(self, ref: str, *, auth: RegistryAuth | None = None, platform: str = "",
+             progress: ProgressFn | None = None, config: RegistryConfig | None = None,
+             cancel: threading.Event | None = None) -> PullResult:
+        """``docker pull`` (blocking: run it in a thread); see ``pull.pull``."""
+        return pull.pull(self.stores, ref, auth=auth, platform=platform, progress=progress,
+                         config=config, cancel=cancel)
+
+    def push(self, ref: str, *, auth: RegistryAuth | None = None,
+             progress: ProgressFn | None = None, config: RegistryConfig | None = None,
+             cancel: threading.Event | None = None) -> PushResult:
+        """``docker push`` of one tag (blocking); see ``push.push``."""
+        return push.push(self.stores, ref, auth=auth, progress=progress, config=config,
+                         cancel=cancel)
 
     # -- naming and removing -------------------------------------------------------------
 
