@@ -1,0 +1,1 @@
+"""The commands of ``dockyard``, one module per noun; ``main``\x27s table names them."""
