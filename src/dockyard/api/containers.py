@@ -39,6 +39,7 @@ from dockyard.apitypes.containers import (
     wait_json,
 )
 from dockyard.apitypes.create import CreateRequest, parse_create
+from dockyard.apitypes.diskuse import ContainerSize, sized_summary_json
 from dockyard.apitypes.filters import parse_filters
 from dockyard.errors import InvalidArgument
 
@@ -80,6 +81,8 @@ class ContainerBackend(Protocol):
 
     async def prune(self, filters: Mapping[str, Sequence[str]]) -> PruneResult: ...
 
+    async def sizes(self, cs: Sequence[Container]) -> Sequence[ContainerSize]: ...
+
 
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
@@ -119,6 +122,10 @@ class ContainerRouter:
         containers = await self.backend.list(all=query_bool(request, "all"),
                                              limit=limit if limit is not None else -1,
                                              filters=filters)
+        if query_bool(request, "size"):
+            sizes = await self.backend.sizes(containers)
+            return json_response([sized_summary_json(c, s)
+                                  for c, s in zip(containers, sizes, strict=True)])
         return json_response([summary_json(c) for c in containers])
 
     async def inspect(self, request: web.Request) -> web.Response:

@@ -42,6 +42,7 @@ from dockyard.api.events import EventsRouter
 from dockyard.api.execs import ExecRouter
 from dockyard.api.images import ImageRouter
 from dockyard.api.logs import LogsRouter
+from dockyard.api.stats import ResourceRouter
 from dockyard.api.stubs import StubRouter
 from dockyard.api.system import SystemRouter
 from dockyard.daemon.config import (
@@ -55,6 +56,9 @@ from dockyard.daemon.config import (
     load_config_file,
 )
 from dockyard.daemon.containers.service import ContainerService
+from dockyard.daemon.containers.stats import ContainerStats
+from dockyard.daemon.containers.update import ContainerUpdater
+from dockyard.daemon.diskuse import DiskUsageService
 from dockyard.daemon.events import EventBus, EventType
 from dockyard.daemon.images import DaemonImages, ImageCounter
 from dockyard.daemon.layout import DaemonLock, DataRoot, ExecRoot
@@ -153,6 +157,12 @@ async def serve(services: Services) -> None:
         AttachRouter(services.containers),
         ExecRouter(services.containers.execs),
         LogsRouter(services.containers),
+        ResourceRouter(
+            ContainerStats(lambda ref: services.containers.table.find(ref).container,
+                           services.containers.runner.cgroup_path),
+            ContainerUpdater(services.containers.table, services.containers.runner,
+                             blkio_weight=services.containers.blkio_weight),
+            DiskUsageService(services.images, services.containers)),
         EventsRouter(services.events),
         ImageRouter(DaemonImages(services.images, services.containers,
                                  functools.partial(services.events.publish, EventType.IMAGE))),

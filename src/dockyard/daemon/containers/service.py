@@ -55,6 +55,7 @@ from dockyard.daemon.containers.table import (
     new_id,
     resolve_futures,
 )
+from dockyard.daemon.diskuse import ContainerSize, container_sizes
 from dockyard.daemon.events import EventType, Publisher
 from dockyard.daemon.layout import DataRoot, ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
@@ -123,6 +124,12 @@ class ContainerService:
             out = [c for c in out if c.state.running]
         out = [c for c in out if match(c)]
         return out[:limit] if limit > 0 else out
+
+    async def sizes(self, cs: Sequence[Container]) -> Sequence[ContainerSize]:
+        """``SizeRw``/``SizeRootFs`` of each (``docker ps -s``, ``/system/df``; a
+        container's logs count in its ``SizeRw``: see ``dockyard.daemon.diskuse``)."""
+        return await asyncio.to_thread(container_sizes, cs, self.rootfs.usage,
+                                       self.images.size)
 
     # ------------------------------------------------------------------ create
 
