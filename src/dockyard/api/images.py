@@ -1,5 +1,6 @@
-"""Image routes: list, inspect, history, tag, remove, prune, import, load, save, and the
-dockyard extension that makes the offline base images.
+"""Image routes: list, inspect, history, tag, remove, prune, import, load, save, pull and
+push (their progress streams: ``api.transfers``), and the dockyard extension that makes
+the offline base images.
 
 Streams: import, load and the base images answer JSON lines (``application/json``); an
 error before anything was written is an ordinary error response, one after it a last
@@ -27,6 +28,8 @@ from dockyard.api.errors import error_message as exception_message
 from dockyard.api.errors import http_status
 from dockyard.api.http import api_version, json_response, query_bool
 from dockyard.api.routing import Routes
+from dockyard.api.transfers import TransferStream, stream_transfer
+from dockyard.apitypes.distribution import parse_pull, push_reference
 from dockyard.apitypes.filters import parse_filters
 from dockyard.apitypes.images import (
     BaseRequest,
@@ -48,6 +51,7 @@ from dockyard.apitypes.images import (
     stream_message,
     summary_json,
 )
+from dockyard.distribution import RegistryAuth
 from dockyard.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
@@ -89,9 +93,20 @@ class ImageBackend(Protocol):
     async def make_base(self, req: BaseRequest) -> LoadedImage: ...
 
 
+class RegistryBackend(Protocol):
+    """Pulls and pushes (``daemon.pulls.DaemonRegistry``); each starts a transfer whose
+    progress the router streams (``api.transfers``)."""
+
+    async def pull(self, ref: str, *, auth: RegistryAuth, platform: str = ""
+                   ) -> TransferStream: ...
+
+    async def push(self, ref: str, *, auth: RegistryAuth) -> TransferStream: ...
+
+
 class ImageRouter:
-    def __init__(self, backend: ImageBackend) -> None:
+    def __init__(self, backend: ImageBackend, registry: RegistryBackend | None = None) -> None:
         self.backend = backend
+        self.registry = registry
 
     def register(self, routes: Routes) -> None:
         # Fixed paths first: "{name:.+}" (names hold slashes) would match some of them.
@@ -105,6 +120,7 @@ class ImageRouter:
         routes.add("GET", "/images/{name:.+}/history", self.history)
         routes.add("GET", "/images/{name:.+}/get", self.save_one)
         routes.add("POST", "/images/{name:.+}/tag", self.tag)
+        routes.add("POST", "/images/{name:.+}/push", self.push)
         routes.add("DELETE", "/images/{name:.+}", self.remove)
 
     # ------------------------------------------------------------------ reading
@@ -145,14 +161,19 @@ class ImageRouter:
     # ------------------------------------------------------------------ streams
 
     async def create(self, request: web.Request) -> web.StreamResponse:
-        """Import (``fromSrc=-``); a pull (``fromImage``) is not available yet."""
+        """Pull (``fromImage``, ``tag``: a tag or a digest, ``platform``;
+        ``X-Registry-Auth``) or import (``fromSrc=-``)."""
         image = request.query.get("fromImage", "")
         if image:
-            ref = pull_reference(image, request.query.get("tag", ""))
-            # "No such image" also makes docker-py raise ImageNotFound, as for Docker Hub.
-            raise NotFound(f"No such image: {ref}: pull access is not available in dockyard "
-                           "yet (make base images with dockyard-base-image, or use docker "
-                           "load or docker import)")
+            if self.registry is None:
+                ref = pull_reference(image, request.query.get("tag", ""))
+                # "No such image" also makes docker-py raise ImageNotFound.
+                raise NotFound(f"No such image: {ref}: pull access is not available in "
+                               "this daemon (use docker load or docker import)")
+            pull = parse_pull(request.query)
+            transfer = await self.registry.pull(pull.reference, auth=_registry_auth(request),
+                                                platform=pull.platform)
+            return await stream_transfer(request, transfer, f"pull of {pull.reference}")
         if "fromSrc" not in request.query:
             raise InvalidArgument("either fromImage or fromSrc is required")
         req = parse_import(request.query, request.query.getall("changes", []))
@@ -161,6 +182,14 @@ class ImageRouter:
         await response.write(json_line(status_message(image_id)))
         await response.write_eof()
         return response
+
+    async def push(self, request: web.Request) -> web.StreamResponse:
+        """``docker push``: one tag (``tag``), or every local tag of the repository."""
+        if self.registry is None:
+            raise NotFound("this daemon does not push")
+        ref = push_reference(request.match_info["name"], request.query.get("tag", ""))
+        transfer = await self.registry.push(ref, auth=_registry_auth(request))
+        return await stream_transfer(request, transfer, f"push of {ref}")
 
     async def load(self, request: web.Request) -> web.StreamResponse:
         """``docker load``: 200 whatever happens, errors as the stream's last line. There
@@ -256,6 +285,12 @@ def _log_outcome(task: asyncio.Future[LoadedImage]) -> None:
         log.warning("base image failed: %s", task.exception())
     else:
         log.info("base image made: %s", ", ".join(made_messages(task.result())))
+
+
+def _registry_auth(request: web.Request) -> RegistryAuth:
+    """``X-Registry-Auth``: base64url JSON (``AuthConfig``), padded or not; none is
+    anonymous."""
+    return RegistryAuth.from_header(request.headers.get("X-Registry-Auth", ""))
 
 
 async def _json_stream(request: web.Request) -> web.StreamResponse:

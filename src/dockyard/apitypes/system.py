@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dockyard.apitypes.distribution import registry_info_json
 from dockyard.apitypes.times import format_ns
 from dockyard.apitypes.version import API_VERSION, MIN_API_VERSION
 from dockyard.daemon.systeminfo import ENGINE_NAME, SystemInfo, VersionInfo
@@ -77,10 +78,7 @@ def info_json(i: SystemInfo) -> dict[str, Any]:
         "NCPU": i.ncpu,
         "MemTotal": i.mem_total,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None,
-                           "AllowNondistributableArtifactsHostnames": None,
-                           "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {},
-                           "Mirrors": None},
+        "RegistryConfig": registry_info_json(i.registry),
         "GenericResources": None,
         "HttpProxy": "",
         "HttpsProxy": "",

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from dockyard.daemon.registries import check_registry_settings, registry_config
+from dockyard.distribution import DEFAULT_CERTS_DIR, RegistryConfig
 from dockyard.errors import InvalidArgument
 
 DEFAULT_DATA_ROOT = "/var/lib/dockyard"
@@ -47,6 +49,12 @@ class DaemonConfig:
     """Containers' cgroups are ``<cgroup_parent>/<id>`` in every hierarchy."""
     socket_mode: int = 0o660
     labels: tuple[str, ...] = field(default=())
+    insecure_registries: tuple[str, ...] = ()
+    """``host[:port]`` or CIDR reached over HTTP too, unverified (loopback always is)."""
+    registry_mirrors: tuple[str, ...] = ()
+    """Mirrors of Docker Hub, tried in order for its pulls."""
+    certs_dir: str = DEFAULT_CERTS_DIR
+    """Per-registry CAs and client certificates: ``<certs_dir>/<host[:port]>/``."""
 
     def __post_init__(self) -> None:
         for name in ("data_root", "exec_root"):
@@ -72,6 +80,8 @@ class DaemonConfig:
             raise InvalidArgument(f"cgroup-parent: invalid cgroup path {self.cgroup_parent!r}")
         if not 0 <= self.socket_mode <= 0o777:
             raise InvalidArgument(f"socket mode out of range: {self.socket_mode:o}")
+        check_registry_settings(self.insecure_registries, self.registry_mirrors,
+                                self.certs_dir)
 
     @property
     def in_process_runtime(self) -> bool:
@@ -80,6 +90,12 @@ class DaemonConfig:
     @property
     def socket_paths(self) -> tuple[str, ...]:
         return tuple(socket_path(h) for h in self.hosts)
+
+    @property
+    def registry(self) -> RegistryConfig:
+        """What pulls and pushes are told (``daemon.registries``)."""
+        return registry_config(self.insecure_registries, self.registry_mirrors,
+                               self.certs_dir)
 
 
 def socket_path(host: str) -> str:
@@ -107,7 +123,11 @@ FILE_KEYS: dict[str, str] = {
     "log-level": "log_level",
     "cgroup-parent": "cgroup_parent",
     "labels": "labels",
+    "insecure-registries": "insecure_registries",
+    "registry-mirrors": "registry_mirrors",
+    "certs-dir": "certs_dir",
 }
+LIST_FIELDS = ("hosts", "labels", "insecure_registries", "registry_mirrors")
 
 
 def load_config_file(path: str) -> dict[str, Any]:
@@ -137,7 +157,7 @@ def fields_from_mapping(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise InvalidArgument(f"{where}: unknown directive {key!r} (known: {known})")
         if name in out:
             raise InvalidArgument(f"{where}: {key!r} given twice")
-        if name in ("hosts", "labels"):
+        if name in LIST_FIELDS:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
                 raise InvalidArgument(f"{where}: {key!r}: expected a list of strings")

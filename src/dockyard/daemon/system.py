@@ -16,6 +16,7 @@ import uuid
 from typing import Protocol
 
 from dockyard.daemon.config import DaemonConfig
+from dockyard.daemon.registries import registry_info
 from dockyard.daemon.systeminfo import ENGINE_VERSION, ContainerTotals, SystemInfo, VersionInfo
 from dockyard.errors import FailedPrecondition
 from dockyard.runtime.cgroups import cgroup_version
@@ -149,4 +150,5 @@ class SystemService:
             cpuset=_cgroup_file("cpuset", "cpuset.cpus") if v1 else True,
             pids_limit=_cgroup_file("pids", "pids.max") if v1 else True,
             oom_kill_disable=_cgroup_file("memory", "memory.oom_control") if v1 else False,
+            registry=registry_info(self.config.registry),
         )

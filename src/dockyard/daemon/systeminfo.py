@@ -7,6 +7,17 @@ from dataclasses import dataclass
 ENGINE_VERSION = "28.2.2-dockyard"
 """What ``/version`` calls the engine: the docker version whose API we follow, marked."""
 ENGINE_NAME = "dockyard"
+LOOPBACK_CIDRS = ("::1/128", "127.0.0.0/8")
+"""Always insecure (plain HTTP allowed), as Docker's."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryInfo:
+    """``/info``'s ``RegistryConfig`` (``daemon.registries.registry_info`` makes it)."""
+
+    insecure_cidrs: tuple[str, ...] = LOOPBACK_CIDRS
+    insecure_hosts: tuple[str, ...] = ()
+    mirrors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +70,5 @@ class SystemInfo:
     cpuset: bool
     pids_limit: bool
     oom_kill_disable: bool
+    registry: RegistryInfo = RegistryInfo()
+    """``RegistryConfig``: insecure registries, mirrors."""

@@ -37,6 +37,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.api.app import build_app
 from dockyard.api.attach import AttachRouter
+from dockyard.api.auth import AuthRouter
 from dockyard.api.containers import ContainerRouter
 from dockyard.api.events import EventsRouter
 from dockyard.api.execs import ExecRouter
@@ -62,8 +63,10 @@ from dockyard.daemon.diskuse import DiskUsageService
 from dockyard.daemon.events import EventBus, EventType
 from dockyard.daemon.images import DaemonImages, ImageCounter
 from dockyard.daemon.layout import DaemonLock, DataRoot, ExecRoot
+from dockyard.daemon.pulls import DaemonRegistry
 from dockyard.daemon.supervision import AsyncSupervisor, connect, runtime_spec
 from dockyard.daemon.system import SystemService, engine_id
+from dockyard.distribution import DEFAULT_CERTS_DIR
 from dockyard.image import ImageService
 from dockyard.runtime.supervisor.client import SupervisorClient
 
@@ -91,11 +94,19 @@ def parse_args(argv: Sequence[str] | None) -> DaemonConfig:
     p.add_argument("--init-path", help=f"the init for --init (default {DEFAULT_INIT_PATH})")
     p.add_argument("--cgroup-parent", help="parent cgroup of containers (default /dockyard)")
     p.add_argument("-l", "--log-level", choices=LOG_LEVELS, help="default info")
+    p.add_argument("--insecure-registry", action="append", dest="insecure_registries",
+                   help="a registry (host[:port] or CIDR) reached over plain HTTP and "
+                   "without certificate checks; repeatable (loopback always is)")
+    p.add_argument("--registry-mirror", action="append", dest="registry_mirrors",
+                   help="a Docker Hub mirror (http[s]://host[:port]); repeatable")
+    p.add_argument("--certs-dir", help="registry CAs and client certificates, in "
+                   f"<dir>/<host:port>/ (default {DEFAULT_CERTS_DIR})")
     ns = p.parse_args(argv)
     flags: dict[str, Any] = {k: v for k, v in vars(ns).items()
                              if v is not None and k != "config_file"}
-    if "hosts" in flags:
-        flags["hosts"] = tuple(flags["hosts"])
+    for name in ("hosts", "insecure_registries", "registry_mirrors"):
+        if name in flags:
+            flags[name] = tuple(flags[name])
     file_fields = load_config_file(ns.config_file) if ns.config_file else {}
     return build_config(flags, file_fields)
 
@@ -151,6 +162,8 @@ async def serve(services: Services) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await services.containers.recover()
+    image_events = functools.partial(services.events.publish, EventType.IMAGE)
+    registry = DaemonRegistry(services.images, services.config.registry, image_events)
     app = build_app([
         SystemRouter(services.system),
         ContainerRouter(services.containers),
@@ -164,8 +177,9 @@ async def serve(services: Services) -> None:
                              blkio_weight=services.containers.blkio_weight),
             DiskUsageService(services.images, services.containers)),
         EventsRouter(services.events),
-        ImageRouter(DaemonImages(services.images, services.containers,
-                                 functools.partial(services.events.publish, EventType.IMAGE))),
+        ImageRouter(DaemonImages(services.images, services.containers, image_events),
+                    registry),
+        AuthRouter(registry),
         StubRouter(),
     ])
     # Streams still open at shutdown (waits, followed logs) end after SHUTDOWN_GRACE: the

@@ -1,0 +1,123 @@
+"""A pull or push as Docker's JSON progress stream.
+
+moby writes the status only with the stream's first line (``ioutils.WriteFlusher``): an
+error before anything was said (a manifest unknown, a refused login, a registry not
+reached) is an ordinary error response with its status, so ``docker pull`` prints
+``Error response from daemon: ...`` and docker-py raises the matching exception; after
+the first line the status was 200 and an error is the stream's last line
+(``{"errorDetail": {"message": ...}, "error": ...}``), which the docker CLI prints before
+exiting 1.
+
+A client that goes away (a write fails, or the connection closes while the transfer is
+quiet) cancels the transfer: it stops at its next chunk and keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from dockyard.api.errors import error_message as exception_message
+from dockyard.api.errors import http_status
+from dockyard.apitypes.distribution import progress_json, push_aux_json
+from dockyard.apitypes.images import error_message, json_line
+from dockyard.image.progress import Progress, PushResult
+
+log = logging.getLogger(__name__)
+
+POLL = 1.0
+"""Seconds between two looks at the connection while a transfer says nothing."""
+
+
+class TransferStream(Protocol):
+    """A running pull or push (``daemon.pulls.Transfer``)."""
+
+    @property
+    def finished(self) -> bool:
+        """Every item was handed out (``next`` answers ``None`` from then on)."""
+        ...
+
+    async def next(self, timeout: float | None = None) -> Progress | PushResult | None:
+        """The next item; ``None`` when ``timeout`` passed first or the transfer ended."""
+        ...
+
+    async def wait(self) -> object:
+        """The outcome: raises the transfer's error."""
+        ...
+
+    def cancel(self) -> None: ...
+
+
+def render(item: Progress | PushResult) -> dict[str, Any]:
+    if isinstance(item, PushResult):
+        return push_aux_json(item)
+    return progress_json(item)
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def stream_transfer(request: web.Request, transfer: TransferStream,
+                          what: str) -> web.StreamResponse:
+    """Answer ``request`` with ``transfer``'s progress (see the module docstring)."""
+    try:
+        first = await _first_item(request, transfer)
+    except BaseException:
+        transfer.cancel()
+        raise
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    if first is None:
+        if not transfer.finished:  # the client left before the first line
+            log.info("%s: the client went away; cancelling", what)
+            transfer.cancel()
+            return response
+        await transfer.wait()  # an error here is the response's status
+    try:
+        await response.prepare(request)
+        if first is not None:
+            await response.write(json_line(render(first)))
+        while not transfer.finished:
+            item = await transfer.next(POLL)
+            if item is not None:
+                await response.write(json_line(render(item)))
+            elif not transfer.finished and _gone(request):
+                log.info("%s: the client went away; cancelling", what)
+                transfer.cancel()
+                return response
+    except ConnectionError:
+        log.info("%s: the client went away; cancelling", what)
+        transfer.cancel()
+        return response
+    except asyncio.CancelledError:
+        transfer.cancel()
+        raise
+    try:
+        await transfer.wait()
+    except Exception as exc:
+        if http_status(exc) >= 500:
+            log.error("%s failed: %s", what, exc, exc_info=exc)
+        else:
+            log.info("%s failed: %s", what, exc)
+        with contextlib.suppress(ConnectionError):
+            await response.write(json_line(error_message(exception_message(exc))))
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+async def _first_item(request: web.Request, transfer: TransferStream
+                      ) -> Progress | PushResult | None:
+    while not transfer.finished:
+        item = await transfer.next(POLL)
+        if item is not None:
+            return item
+        if not transfer.finished and _gone(request):
+            return None
+    return None
