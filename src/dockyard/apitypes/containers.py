@@ -7,10 +7,17 @@ import time
 from typing import Any
 
 from dockyard.apitypes.times import format_ns
-from dockyard.daemon.containers.config import BindMount, ContainerConfig, HostConfig
+from dockyard.daemon.containers.config import (
+    BindMount,
+    ContainerConfig,
+    Healthcheck,
+    HostConfig,
+)
 from dockyard.daemon.containers.model import (
     Container,
     CreateResult,
+    Health,
+    HealthStatus,
     PruneResult,
     State,
     Status,
@@ -64,6 +71,9 @@ def status_text(state: State, now_ns: int | None = None) -> str:
         if state.status is Status.RESTARTING:
             ago = human_duration((now - state.finished_ns) / 1e9)
             return f"Restarting ({state.exit_code}) {ago} ago"
+        if state.health is not None:
+            h = state.health.status
+            return f"Up {up} ({'health: starting' if h is HealthStatus.STARTING else h.value})"
         return f"Up {up}"
     if state.status is Status.REMOVING:
         return "Removal In Progress"
@@ -76,8 +86,25 @@ def status_text(state: State, now_ns: int | None = None) -> str:
     return f"Exited ({state.exit_code}) {human_duration((now - state.finished_ns) / 1e9)} ago"
 
 
+def health_json(h: Health) -> dict[str, Any]:
+    return {"Status": h.status.value, "FailingStreak": h.failing_streak,
+            "Log": [{"Start": format_ns(r.start_ns), "End": format_ns(r.end_ns),
+                     "ExitCode": r.exit_code, "Output": r.output} for r in h.log]}
+
+
+def healthcheck_json(h: Healthcheck) -> dict[str, Any]:
+    """Docker's ``HealthConfig`` (zero durations and retries left out, as Go's omitempty)."""
+    out: dict[str, Any] = {"Test": list(h.test)}
+    for key, value in (("Interval", h.interval), ("Timeout", h.timeout),
+                       ("StartPeriod", h.start_period), ("StartInterval", h.start_interval),
+                       ("Retries", h.retries)):
+        if value:
+            out[key] = value
+    return out
+
+
 def state_json(s: State) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "Status": s.status.value,
         "Running": s.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING),
         "Paused": s.status is Status.PAUSED,
@@ -90,6 +117,9 @@ def state_json(s: State) -> dict[str, Any]:
         "StartedAt": format_ns(s.started_ns),
         "FinishedAt": format_ns(s.finished_ns),
     }
+    if s.health is not None:
+        out["Health"] = health_json(s.health)
+    return out
 
 
 def _set(items: tuple[str, ...]) -> dict[str, Any] | None:
@@ -126,6 +156,8 @@ def config_json(c: ContainerConfig) -> dict[str, Any]:
         out["StopTimeout"] = c.stop_timeout
     if c.shell:
         out["Shell"] = list(c.shell)
+    if c.healthcheck is not None:
+        out["Healthcheck"] = healthcheck_json(c.healthcheck)
     return out
 
 

@@ -16,6 +16,7 @@ from dockyard.daemon.containers.config import (
     BindMount,
     ContainerConfig,
     CreateRequest,
+    Healthcheck,
     HostConfig,
     LogConfig,
     Resources,
@@ -241,14 +242,7 @@ def parse_host_config(hc: Obj, network_disabled: bool) -> HostConfig:
 
 def parse_config(cfg: Obj) -> tuple[ContainerConfig, bool]:
     """The ``Config`` part (the body's top level), and ``NetworkDisabled``."""
-    health = cfg.child("Healthcheck")
-    if health is not None:
-        test = health.opt_strings("Test")
-        if test and test != ("NONE",):
-            raise InvalidArgument("Healthcheck: health checks are not supported by dockyard "
-                                  "yet")
-        health.finish(ignore=("Interval", "Timeout", "Retries", "StartPeriod",
-                              "StartInterval"))
+    healthcheck = _healthcheck(cfg)
     cfg.refuse_unless_zero("MacAddress", "needs bridge networking")
     timeout = cfg.opt_integer("StopTimeout")
     image = cfg.string("Image")
@@ -277,8 +271,24 @@ def parse_config(cfg: Obj) -> tuple[ContainerConfig, bool]:
         stop_timeout=timeout,
         shell=cfg.strings("Shell"),
         on_build=cfg.strings("OnBuild"),
+        healthcheck=healthcheck,
     )
     return config, cfg.boolean("NetworkDisabled")
+
+
+def _healthcheck(cfg: Obj) -> Healthcheck | None:
+    """``Config.Healthcheck`` (durations in ns; the values are checked by the daemon)."""
+    health = cfg.child("Healthcheck")
+    if health is None:
+        return None
+    out = Healthcheck(test=health.strings("Test"),
+                      interval=health.integer("Interval"),
+                      timeout=health.integer("Timeout"),
+                      start_period=health.integer("StartPeriod"),
+                      start_interval=health.integer("StartInterval"),
+                      retries=health.integer("Retries"))
+    health.finish()
+    return out
 
 
 def _entrypoint(value: tuple[str, ...] | None) -> tuple[str, ...] | None:

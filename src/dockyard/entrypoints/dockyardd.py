@@ -41,6 +41,7 @@ from dockyard.api.auth import AuthRouter
 from dockyard.api.containers import ContainerRouter
 from dockyard.api.events import EventsRouter
 from dockyard.api.execs import ExecRouter
+from dockyard.api.files import FilesRouter
 from dockyard.api.images import ImageRouter
 from dockyard.api.logs import LogsRouter
 from dockyard.api.stats import ResourceRouter
@@ -56,6 +57,8 @@ from dockyard.daemon.config import (
     build_config,
     load_config_file,
 )
+from dockyard.daemon.containers.commit import Committer
+from dockyard.daemon.containers.files import ContainerFiles
 from dockyard.daemon.containers.service import ContainerService
 from dockyard.daemon.containers.stats import ContainerStats
 from dockyard.daemon.containers.update import ContainerUpdater
@@ -170,6 +173,10 @@ async def serve(services: Services) -> None:
         AttachRouter(services.containers),
         ExecRouter(services.containers.execs),
         LogsRouter(services.containers),
+        FilesRouter(ContainerFiles(services.containers.table, services.containers.runner,
+                                   services.containers.rootfs, services.containers.run),
+                    Committer(services.containers.table, services.containers.runner,
+                              services.images)),
         ResourceRouter(
             ContainerStats(lambda ref: services.containers.table.find(ref).container,
                            services.containers.runner.cgroup_path),

@@ -20,10 +20,11 @@ from typing import Any, BinaryIO
 from dockyard.archive import Compression
 from dockyard.distribution import RegistryAuth, RegistryConfig
 from dockyard.metadata import GcResult, Lease, Resource
+from dockyard.oci.manifest import ContainerConfig
 from dockyard.oci.platform import Platform
 from dockyard.snapshots.plugins import DEFAULT
 
-from . import base, create, load, naming, pull, push, query, save
+from . import base, commit, create, load, naming, pull, push, query, save
 from .model import DeleteItem, Image, ImageSummary, LoadedImage, PruneReport, UnpackResult
 from .progress import ProgressFn, PullResult, PushResult
 from .resolve import resolve
@@ -91,6 +92,15 @@ class ImageService:
 
     def is_unpacked(self, ref: str) -> bool:
         return is_unpacked(self.stores, self.get(ref))
+
+    def commit(self, snapshot_key: str, parent: Image, config: ContainerConfig, *,
+               names: Sequence[str] = (), author: str = "", comment: str = "",
+               created_by: str = "", container_id: str = "") -> Image:
+        """``docker commit``: a child of ``parent`` adding the changes of the active
+        snapshot ``snapshot_key`` (quiescent while this runs)."""
+        return commit.commit_snapshot(self.stores, snapshot_key, parent, config, names=names,
+                                      author=author, comment=comment, created_by=created_by,
+                                      container_id=container_id)
 
     def import_image(self, stream: BinaryIO, *, repository: str = "", tag: str = "",
                      changes: Sequence[str] = (), message: str = "",

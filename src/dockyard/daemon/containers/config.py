@@ -18,6 +18,19 @@ DEFAULT_STOP_TIMEOUT = 10
 
 
 @dataclass(frozen=True, slots=True)
+class Healthcheck:
+    """Docker's ``HealthConfig``: the probe (``NONE``, ``CMD`` argv, ``CMD-SHELL`` text)
+    and its timing, durations in nanoseconds (0: the default, or the image's)."""
+
+    test: tuple[str, ...] = ()
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerConfig:
     """Docker's ``Config``: what the container runs (the image's defaults merged in)."""
 
@@ -43,11 +56,13 @@ class ContainerConfig:
     stop_timeout: int | None = None
     shell: tuple[str, ...] = ()
     on_build: tuple[str, ...] = ()
+    healthcheck: Healthcheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RestartPolicy:
-    """Stored and reported; enforced by the restart manager (a later issue)."""
+    """``no``, ``always``, ``unless-stopped``, ``on-failure`` (with a maximum retry count,
+    0: no maximum); enforced by ``dockyard.daemon.containers.restart``."""
 
     name: str = "no"
     maximum_retry_count: int = 0

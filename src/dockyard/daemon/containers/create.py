@@ -11,6 +11,8 @@ Merge rules:
   entrypoint drops the image's ``Cmd``. Nothing to run → "No command specified";
 * ``WorkingDir``, ``User``, ``StopSignal``, ``ExposedPorts``, ``Volumes``: the user's, else
   the image's;
+* ``Healthcheck``: the user's, else the image's; an empty ``Test`` and zero durations or
+  retries of the user's are the image's;
 * ``Hostname``: the user's, else the first 12 characters of the id (the host's name with
   ``--network host``).
 """
@@ -28,6 +30,7 @@ from dockyard.daemon.containers.config import (
     DEFAULT_SHM_SIZE,
     ContainerConfig,
     CreateRequest,
+    Healthcheck,
     HostConfig,
     Resources,
 )
@@ -37,6 +40,7 @@ from dockyard.daemon.containers.spec import bounding_set
 from dockyard.errors import InvalidArgument
 from dockyard.linux.caps import CAPABILITIES
 from dockyard.oci.manifest import ContainerConfig as ImageContainerConfig
+from dockyard.oci.manifest import HealthConfig as ImageHealthConfig
 from dockyard.runtime.supervisor.logs import LogOptions
 
 MIN_MEMORY = 6 * 1024 * 1024
@@ -46,6 +50,10 @@ NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 LOG_DRIVERS = ("json-file", "none")
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
                 "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as")
+MIN_DURATION_NS = 1_000_000
+ON_FAILURE_LABEL = "dockyard.health-on-failure"
+"""dockyard's ``--health-on-failure`` (Podman's), as a label the docker CLI passes on."""
+ON_FAILURE_ACTIONS = ("none", "kill", "restart", "stop")
 _NAMESPACED_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                        "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
                        "kernel.shm_rmid_forced")
@@ -60,6 +68,48 @@ def merge_env(user: tuple[str, ...], image: tuple[str, ...]) -> tuple[str, ...]:
         return image
     keys = {_env_key(e) for e in user}
     return user + tuple(e for e in image if _env_key(e) not in keys)
+
+
+def check_healthcheck(hc: Healthcheck | None) -> None:
+    """moby's create checks of ``Config.Healthcheck``."""
+    if hc is None:
+        return
+    for name, value in (("Interval", hc.interval), ("Timeout", hc.timeout),
+                        ("StartPeriod", hc.start_period),
+                        ("StartInterval", hc.start_interval)):
+        if value < 0 or 0 < value < MIN_DURATION_NS:
+            raise InvalidArgument(f"{name} in Healthcheck cannot be less than 1ms")
+    if hc.retries < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+
+
+def check_on_failure_label(labels: dict[str, str]) -> None:
+    value = labels.get(ON_FAILURE_LABEL)
+    if value is not None and value not in ON_FAILURE_ACTIONS:
+        raise InvalidArgument(f"label {ON_FAILURE_LABEL}: invalid action {value!r} "
+                              f"(one of {', '.join(ON_FAILURE_ACTIONS)})")
+
+
+def merge_healthcheck(user: Healthcheck | None,
+                      image: Healthcheck | None) -> Healthcheck | None:
+    """moby's ``merge``: the image's when the user gives none; else the user's, its empty
+    test and zero values taken from the image's."""
+    if user is None or image is None:
+        return user if user is not None else image
+    return Healthcheck(test=user.test or image.test,
+                       interval=user.interval or image.interval,
+                       timeout=user.timeout or image.timeout,
+                       start_period=user.start_period or image.start_period,
+                       start_interval=user.start_interval or image.start_interval,
+                       retries=user.retries or image.retries)
+
+
+def image_healthcheck(h: ImageHealthConfig | None) -> Healthcheck | None:
+    if h is None:
+        return None
+    return Healthcheck(test=h.test, interval=h.interval, timeout=h.timeout,
+                       start_period=h.start_period, start_interval=h.start_interval,
+                       retries=h.retries)
 
 
 def merge_config(user: ContainerConfig, image: ImageContainerConfig) -> ContainerConfig:
@@ -86,6 +136,7 @@ def merge_config(user: ContainerConfig, image: ImageContainerConfig) -> Containe
         volumes=tuple(dict.fromkeys(image.volumes + user.volumes)),
         shell=user.shell or image.shell,
         on_build=user.on_build or image.on_build,
+        healthcheck=merge_healthcheck(user.healthcheck, image_healthcheck(image.healthcheck)),
     )
 
 
@@ -265,6 +316,8 @@ def check_config(cfg: ContainerConfig) -> None:
             raise InvalidArgument(f"invalid environment variable: {e!r}")
     if cfg.hostname and (len(cfg.hostname) > 63 or "/" in cfg.hostname):
         raise InvalidArgument(f"invalid hostname format: {cfg.hostname}")
+    check_healthcheck(cfg.healthcheck)
+    check_on_failure_label(dict(cfg.labels))
 
 
 def make_container(req: CreateRequest, image_config: ImageContainerConfig, *, image_id: str,

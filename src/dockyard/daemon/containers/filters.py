@@ -4,7 +4,9 @@
 are ANDed). Known names: ``id`` (prefix), ``name`` (substring of the name, a regexp in
 Docker: plain text matches the same), ``status``, ``label`` (``key`` or ``key=value``),
 ``ancestor`` (the image: name as given, or image id prefix), ``exited`` (exit code),
-``before``/``since`` (another container: created before/after it). Others are refused.
+``before``/``since`` (another container: created before/after it), ``health``
+(``starting``, ``healthy``, ``unhealthy``, or ``none``: no health check). Others are
+refused.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dockyard.errors import InvalidArgument
 KNOWN = ("id", "name", "status", "label", "ancestor", "exited", "before", "since",
          "health", "network", "volume", "publish", "expose", "isolation", "is-task")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+HEALTH = ("starting", "healthy", "unhealthy", "none")
 
 
 def _label_matches(c: Container, wanted: str) -> bool:
@@ -50,7 +53,10 @@ def compile_filters(filters: Mapping[str, Sequence[str]],
         if not value.lstrip("-").isdigit():
             raise InvalidArgument(f"invalid filter 'exited={value}'")
         exited.add(int(value))
-    for name in ("health", "network", "volume", "publish", "expose", "isolation"):
+    for value in filters.get("health", ()):
+        if value not in HEALTH:
+            raise InvalidArgument(f"Unrecognised filter value for health: {value}")
+    for name in ("network", "volume", "publish", "expose", "isolation"):
         if filters.get(name):
             raise InvalidArgument(f"filter '{name}' is not supported by dockyard yet")
     before = [find(v).created_ns for v in filters.get("before", ())]
@@ -69,6 +75,9 @@ def compile_filters(filters: Mapping[str, Sequence[str]],
         if f.get("ancestor") and not any(
                 v in (c.config.image, c.image_id) or c.image_id.startswith(v)
                 or c.image_id.removeprefix("sha256:").startswith(v) for v in f["ancestor"]):
+            return False
+        if f.get("health") and (c.state.health.status.value if c.state.health is not None
+                                else "none") not in f["health"]:
             return False
         if exited and (c.state.status is not Status.EXITED or c.state.exit_code not in exited):
             return False

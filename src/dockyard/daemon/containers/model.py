@@ -6,8 +6,10 @@ to ``container.json`` (``store``); nothing mutates a ``Container`` in place.
 States, as Docker names them::
 
     created ──start──► running ──exit──► exited ──start──► running ...
-       │                 │                 │
-       └──────rm─────────┴──────rm -f──────┴──► removing ──► (gone)
+       │                 │  ▲ │            │
+       │                 │  │ └─exit, restart policy─► restarting (backoff)
+       │                 │  └────────────────────────────┘ │
+       └──────rm─────────┴──────rm -f──────┴───────────────┴──► removing ──► (gone)
 
 A start that fails leaves the container ``created`` (if it never ran) or ``exited``, with
 ``error`` and an exit code of 127/126/128, as Docker does.
@@ -39,6 +41,32 @@ class WaitCondition(enum.Enum):
     REMOVED = "removed"
 
 
+class HealthStatus(enum.Enum):
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    """One probe: times in ns since the epoch, its exit code (-1: it could not run or
+    timed out) and its output (at most 4096 bytes, then "...")."""
+
+    start_ns: int
+    end_ns: int
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Docker's ``State.Health``: the status, the failing streak and the last 5 probes."""
+
+    status: HealthStatus = HealthStatus.STARTING
+    failing_streak: int = 0
+    log: tuple[HealthResult, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class State:
     """Docker's ``ContainerState``; times in ns since the epoch, 0 for never."""
@@ -50,6 +78,8 @@ class State:
     started_ns: int = 0
     finished_ns: int = 0
     oom_killed: bool = False
+    health: Health | None = None
+    """None: the container has no health check."""
 
     @property
     def running(self) -> bool:
@@ -71,6 +101,9 @@ class Container:
     args: tuple[str, ...]
     state: State = field(default_factory=State)
     restart_count: int = 0
+    manually_stopped: bool = False
+    """Docker's ``HasBeenManuallyStopped``: stopped or killed through the API since its
+    last start by the user; an ``unless-stopped`` container then stays down."""
     driver: str = "overlay"
     log_path: str = ""
     hostname_path: str = ""
@@ -109,11 +142,13 @@ class CreateResult:
 
 @dataclass(frozen=True, slots=True)
 class AttachOptions:
-    """Which streams an attached client takes."""
+    """Which streams an attached client takes. ``detach_keys``: the sequence that ends
+    the attachment (``detachKeys``, parsed); None for the default, ``ctrl-p,ctrl-q``."""
 
     stdin: bool = False
     stdout: bool = True
     stderr: bool = True
+    detach_keys: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,18 @@ Start (under the entry's lock)::
     → hand over the attach sockets waiting for this start → supervisor start
     → record "running" → watch: one supervisor wait per running container
 
-The exit (the watch's answer, under the lock): record "exited" with the code and time,
-tell the supervisor to forget it, unmount the rootfs, answer ``next-exit``/``not-running``
-waiters, then ``AutoRemove``. A start that fails unwinds what it did and records the
-error with Docker's exit code (127: no such executable; 126: permission denied; else
-128).
+The exit (the watch's answer, under the lock): stop the health monitor, ask the restart
+manager (``restart``) whether the policy restarts it, record "exited" (or "restarting",
+with the restart count one higher) with the code and time, tell the supervisor to forget
+it, unmount the rootfs, publish ``die``, answer ``next-exit``/``not-running`` waiters
+(each exit answers them, as moby's ``SetRestarting`` does), then ``AutoRemove`` — or,
+after the backoff delay, start it again (``start`` event; no ``restart`` event, as in
+Docker). A start that fails unwinds what it did and records the error with Docker's exit
+code (127: no such executable; 126: permission denied; else 128).
+
+A stop or kill through the API marks the container manually stopped and cancels its
+restart manager first (``restart``); a ``restarting`` container is then simply recorded
+``exited``, without signalling anything.
 """
 
 from __future__ import annotations
@@ -24,13 +31,14 @@ import signal
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard import errors
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.containers import netns
 from dockyard.daemon.containers.create import NETWORK_MODES, parse_signal
-from dockyard.daemon.containers.model import Container, State, Status, WaitResult
+from dockyard.daemon.containers.model import Container, Health, State, Status, WaitResult
+from dockyard.daemon.containers.restart import RestartManager, cancels_restart
 from dockyard.daemon.containers.rootfs import RootfsManager
 from dockyard.daemon.containers.spec import SpecInputs, build_spec
 from dockyard.daemon.containers.store import ContainerStore
@@ -89,6 +97,30 @@ def oom_killed(cgroup_path: str) -> bool:
 
 
 class Runner:
+class HealthHooks(Protocol):
+    """What the runner tells the health monitor (``health.HealthMonitor``)."""
+
+    def initial(self, c: Container) -> Health | None:
+        """The health of ``c`` as a run of it begins (None: no health check)."""
+
+    def started(self, entry: Entry) -> None:
+        """Begin probing the running container."""
+
+    def stopped(self, container_id: str) -> None:
+        """Stop probing (exit, pause)."""
+
+
+class NoHealth:
+    def initial(self, c: Container) -> Health | None:
+        return None
+
+    def started(self, entry: Entry) -> None:
+        return None
+
+    def stopped(self, container_id: str) -> None:
+        return None
+
+
     def __init__(self, config: DaemonConfig, run: ExecRoot, supervisor: AsyncSupervisor,
                  rootfs: RootfsManager, store: ContainerStore,
                  remove: Callable[[Entry], Coroutine[Any, Any, None]],
@@ -102,6 +134,8 @@ class Runner:
         self._auto_remove = remove
         self._tasks: set[asyncio.Task[None]] = set()
         self.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+        self.restarts = RestartManager()
+        self.health: HealthHooks = NoHealth()
 
     def event(self, c: Container, action: str,
               extra: dict[str, str] | None = None) -> None:
@@ -129,23 +163,31 @@ class Runner:
                                       "started")
             if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
                 return False
-            try:
-                pid = await self._create_and_start(entry, c)
-            except errors.DockyardError as exc:
-                message = f"failed to create task for container: {exc}"
-                code = start_exit_code(message)
-                await self._start_failed(entry, message, code)
-                if code in (126, 127):
-                    raise errors.InvalidArgument(message) from exc
-                raise type(exc)(message) from exc
-            entry.exited = asyncio.Event()
-            state = State(Status.RUNNING, pid=pid, started_ns=time.time_ns())
-            await self.save(entry, replace(c, state=state))
-            entry.watcher = asyncio.create_task(self._watch(entry, pid))
-            self.event(entry.container, "start")
+            # A start by the user: a fresh restart manager, count and manual stop reset.
+            self.restarts.reset(c.id)
+            await self._start_locked(entry, replace(c, restart_count=0, manually_stopped=False))
         return True
 
     def _write_bundle(self, c: Container) -> str:
+    async def _start_locked(self, entry: Entry, c: Container) -> None:
+        """Start ``c`` (the entry's container, maybe with changed fields), under the lock."""
+        try:
+            pid = await self._create_and_start(entry, c)
+        except errors.DockyardError as exc:
+            message = f"failed to create task for container: {exc}"
+            code = start_exit_code(message)
+            await self._start_failed(entry, c, message, code)
+            if code in (126, 127):
+                raise errors.InvalidArgument(message) from exc
+            raise type(exc)(message) from exc
+        entry.exited = asyncio.Event()
+        state = State(Status.RUNNING, pid=pid, started_ns=time.time_ns(),
+                      health=self.health.initial(c))
+        await self.save(entry, replace(c, state=state))
+        entry.watcher = asyncio.create_task(self._watch(entry, pid))
+        self.event(entry.container, "start")
+        self.health.started(entry)
+
         """Mount the rootfs and write config.json (blocking)."""
         if c.host_config.network_mode not in NETWORK_MODES:
             # Docker creates such a container and fails its start, as here.
@@ -225,8 +267,8 @@ class Runner:
         finally:
             p.sock.close()
 
-    async def _start_failed(self, entry: Entry, message: str, code: int) -> None:
-        c = entry.container
+    async def _start_failed(self, entry: Entry, c: Container, message: str,
+                            code: int) -> None:
         state = replace(c.state, error=message, exit_code=code, pid=0)
         await self.save(entry, replace(c, state=state))
         for p in entry.pending:
@@ -275,14 +317,19 @@ class Runner:
     async def process_exit(self, entry: Entry, status: ExitStatus) -> None:
         async with entry.lock:
             c = entry.container
-            if c.state.status not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
+            if c.state.status not in (Status.RUNNING, Status.PAUSED):
                 return
             finished = _parse_exit_time(status.exited_at)
             oom = status.signal == signal.SIGKILL and await asyncio.to_thread(
+            self.health.stopped(c.id)
                 oom_killed, self.cgroup_path(c))
-            state = replace(c.state, status=Status.EXITED, pid=0, exit_code=status.exit_code,
+            delay = None if entry.removing else self.restarts.decide(
+                c, status.exit_code, finished - c.state.started_ns)
+            state = replace(c.state, status=Status.EXITED if delay is None
+                            else Status.RESTARTING, pid=0, exit_code=status.exit_code,
                             finished_ns=finished, oom_killed=oom, error="")
-            await self.save(entry, replace(c, state=state))
+            await self.save(entry, replace(c, state=state, restart_count=c.restart_count
+                                           + (delay is not None)))
             try:
                 await self.sv.delete(c.id)
             except errors.NotFound:
@@ -299,8 +346,55 @@ class Runner:
             log.info("container %s exited with %d", c.short_id, status.exit_code)
         if c.host_config.auto_remove and not entry.removing:
             await self._auto_remove(entry)
+            if delay is not None:
+                log.info("restarting container %s in %d ms (restart %d)", c.short_id,
+                         delay // 1_000_000, entry.container.restart_count)
+                task = asyncio.create_task(self._restart_later(entry, delay))
+                self.restarts.set_pending(c.id, task)
+                return
 
     # ------------------------------------------------------------------ pause
+
+    async def _restart_later(self, entry: Entry, delay_ns: int) -> None:
+        """The restart policy's start, after the backoff delay, unless cancelled since."""
+        await asyncio.sleep(delay_ns / 1e9)
+        task = asyncio.current_task()
+        async with entry.lock:
+            if task is not None:
+                self.restarts.clear_pending(entry.id, task)
+            c = entry.container
+            if (c.state.status is not Status.RESTARTING or entry.removing or entry.gone
+                    or self.restarts.cancelled(c.id)):
+                return
+            try:
+                await self._start_locked(entry, c)
+            except errors.DockyardError as exc:
+                # moby: the container is stopped with the exit status of its last run.
+                log.warning("restart of container %s failed: %s", c.short_id, exc)
+                failed = entry.container
+                await self.save(entry, replace(failed, state=replace(
+                    failed.state, status=Status.EXITED, exit_code=c.state.exit_code)))
+
+    async def settle_restarting(self, entry: Entry) -> bool:
+        """Record a ``restarting`` container ``exited`` (its restart was cancelled); True
+        if it was restarting."""
+        async with entry.lock:
+            c = entry.container
+            if c.state.status is not Status.RESTARTING:
+                return False
+            await self.save(entry, replace(c, state=replace(c.state, status=Status.EXITED)))
+            log.info("container %s: pending restart cancelled", c.short_id)
+            return True
+
+    async def _mark_stopped(self, entry: Entry, *, cancel: bool) -> None:
+        """moby's ``killWithSignal`` bookkeeping: ``HasBeenManuallyStopped`` recorded, and
+        (``cancel``) the restart manager cancelled."""
+        if cancel:
+            self.restarts.cancel(entry.id)
+        async with entry.lock:
+            c = entry.container
+            if not c.manually_stopped and not entry.gone:
+                await self.save(entry, replace(c, manually_stopped=True))
 
     async def pause(self, entry: Entry) -> None:
         """Freeze the container's processes (the supervisor's ``pause``: the cgroup
@@ -314,6 +408,7 @@ class Runner:
             await self.sv.pause(c.id)
             await self.save(entry, replace(c, state=replace(c.state, status=Status.PAUSED)))
             self.event(entry.container, "pause")
+            self.health.stopped(c.id)
 
     async def unpause(self, entry: Entry) -> None:
         async with entry.lock:
@@ -325,6 +420,7 @@ class Runner:
             self.event(entry.container, "unpause")
 
     # ------------------------------------------------------------------ signals
+            self.health.started(entry)
 
     async def kill(self, entry: Entry, sig: str) -> None:
         c = entry.container
@@ -334,6 +430,14 @@ class Runner:
                                   f"{c.id} is not running")
         try:
             await self.sv.kill(c.id, signum, all=signum == signal.SIGKILL)
+        own = parse_signal(c.config.stop_signal, "signal") if c.config.stop_signal else None
+        cancel = cancels_restart(signum, own)
+        await self._mark_stopped(entry, cancel=cancel)
+        if entry.container.state.status is Status.RESTARTING:
+            # moby: nothing to signal; the cancelled restart manager keeps it down.
+            if cancel:
+                await self.settle_restarting(entry)
+            return
         except errors.Conflict as exc:
             raise errors.Conflict(f"Cannot kill container: {c.name}: {exc}") from None
         self.event(c, "kill", {"signal": str(signum)})
@@ -349,6 +453,15 @@ class Runner:
             c.config.stop_timeout if c.config.stop_timeout is not None else 10)
         exited = entry.exited
         if signum != signal.SIGKILL:
+        await self._mark_stopped(entry, cancel=True)
+        if not await self.settle_restarting(entry) and entry.container.state.running:
+            await self._terminate(entry, signum, wait)
+        self.event(entry.container, "stop")
+        return True
+
+    async def _terminate(self, entry: Entry, signum: int, wait: int) -> None:
+        """Send ``signum``, wait ``wait`` seconds (-1: forever) for the exit, then SIGKILL."""
+        c = entry.container
             try:
                 await self.sv.kill(c.id, signum)
                 self.event(c, "kill", {"signal": str(signum)})
@@ -358,14 +471,31 @@ class Runner:
                 await asyncio.wait_for(exited.wait(), timeout=None if wait < 0 else wait)
             except TimeoutError:
                 log.info("container %s did not stop within %ds: killing it", c.short_id, wait)
-                await self.force_kill(entry)
+                await self._kill_and_wait(entry)
         else:
-            await self.force_kill(entry)
-        self.event(entry.container, "stop")
-        return True
+            await self._kill_and_wait(entry)
 
     async def force_kill(self, entry: Entry) -> None:
-        """SIGKILL every process of the container and wait for the exit to be processed."""
+        """SIGKILL every process of the container and wait for the exit to be processed
+        (``rm -f``); a restarting container's pending restart is cancelled instead."""
+        self.restarts.cancel(entry.id)
+        if await self.settle_restarting(entry):
+            return
+        await self._kill_and_wait(entry)
+
+    async def restart_unhealthy(self, entry: Entry) -> None:
+        """The ``restart`` health-on-failure action: stop as ``docker stop`` would (stop
+        signal, then SIGKILL after the stop timeout) and have the exit restart it,
+        whatever the restart policy (the restart count grows)."""
+        c = entry.container
+        if c.state.status is not Status.RUNNING:
+            return
+        self.restarts.force(c.id)
+        wait = c.config.stop_timeout if c.config.stop_timeout is not None else 10
+        await self._terminate(entry, parse_signal(c.config.stop_signal or "TERM", "signal"),
+                              wait)
+
+    async def _kill_and_wait(self, entry: Entry) -> None:
         exited = entry.exited
         try:
             await self.sv.kill(entry.id, signal.SIGKILL, all=True)

@@ -8,9 +8,12 @@ create, remove, wait, lookups, list, logs, attach, and recovery at daemon start.
 Recovery (live restore): every record is loaded; a container recorded as running is
 looked up in the supervisor: still running → watched again; exited while the daemon was
 down → its recorded exit is processed now (log complete, code as recorded); unknown to the
-supervisor → exited with 255 (its status is lost). Then what a crash left is cleaned:
-directories without a record, tasks the supervisor holds for containers with no record,
-rootfs mounts of containers that do not run, snapshots and leases of no container.
+supervisor → exited with 255 (its status is lost); one recorded as restarting (the daemon
+stopped during its backoff) → exited. Then what a crash left is cleaned: directories
+without a record, tasks the supervisor holds for containers with no record, rootfs mounts
+of containers that do not run, snapshots and leases of no container. Last, the containers
+whose restart policy says so are started (``restart.start_at_daemon_start``), and the
+health monitors of the running ones begin again.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dockyard.daemon.containers.config import CreateRequest
 from dockyard.daemon.containers.create import make_container
 from dockyard.daemon.containers.execs import ExecManager
 from dockyard.daemon.containers.filters import compile_filters, compile_prune_filters
+from dockyard.daemon.containers.health import HealthMonitor
 from dockyard.daemon.containers.model import (
     AttachOptions,
     Container,
@@ -45,6 +49,7 @@ from dockyard.daemon.containers.model import (
     WaitResult,
 )
 from dockyard.daemon.containers.names import validate_name
+from dockyard.daemon.containers.restart import start_at_daemon_start
 from dockyard.daemon.containers.rootfs import RootfsManager
 from dockyard.daemon.containers.runner import Runner, remove_bundle
 from dockyard.daemon.containers.store import ContainerStore
@@ -93,6 +98,8 @@ class ContainerService:
         self.runner = Runner(config, run, supervisor, self.rootfs, self.store, self._remove,
                              events)
         self.execs = ExecManager(self.table, run, supervisor, self.runner.event)
+        self.health = HealthMonitor(self.execs, self.runner)
+        self.runner.health = self.health
         self._pruning = False
         self.blkio_weight = any(os.path.exists(f"/sys/fs/cgroup/blkio/{n}")
                                 for n in ("blkio.weight", "blkio.bfq.weight"))
@@ -352,6 +359,8 @@ class ContainerService:
             await asyncio.to_thread(self._remove_files, c)
             entry.gone = True
             self.table.discard(entry)
+            self.runner.restarts.forget(c.id)
+            self.health.stopped(c.id)
             self.execs.forget_container(c.id)
             self.runner.event(c, "destroy")
             result = WaitResult(c.state.exit_code)
@@ -406,7 +415,9 @@ class ContainerService:
             if follower is None:
                 return
             while True:
-                running = entry.container.state.running and not entry.gone
+                # A run ends the follow (also before a policy restart, as in Docker).
+                running = entry.container.state.status in (Status.RUNNING, Status.PAUSED) \
+                    and not entry.gone
                 for e in await asyncio.to_thread(follower.poll):
                     if q.until_ns and e.time_ns > q.until_ns:
                         return
@@ -444,6 +455,14 @@ class ContainerService:
                 log.warning("the supervisor holds %s, which has no record: discarding it", cid)
                 await self._discard_unknown_task(cid, task.status)
         await asyncio.to_thread(self._clean_orphans, known)
+        for entry in self.table.all():
+            if not entry.gone and start_at_daemon_start(entry.container):
+                log.info("starting %s (restart policy %s)", entry.container.short_id,
+                         entry.container.host_config.restart_policy.name)
+                try:
+                    await self.runner.start(entry)
+                except errors.DockyardError as exc:
+                    log.warning("could not start %s: %s", entry.container.short_id, exc)
 
     async def _recover_one(self, entry: Entry, info: ContainerInfo | None) -> None:
         c = entry.container
@@ -454,6 +473,10 @@ class ContainerService:
                 await self._discard_unknown_task(c.id, info.status)
             await self._remove(entry)
             return
+        if c.state.status is Status.RESTARTING:
+            log.info("container %s was waiting to restart", c.short_id)
+            c = replace(c, state=replace(c.state, status=Status.EXITED))
+            await self.runner.save(entry, c)
         if not c.state.running:
             if info is not None:
                 await self._discard_unknown_task(c.id, info.status)
@@ -469,6 +492,11 @@ class ContainerService:
         else:
             log.info("container %s is still running (pid %d)", c.short_id, info.pid)
         self.runner.watch(entry, info.pid)
+        if info.exit is None and info.status is not TaskStatus.STOPPED \
+                and c.state.status is Status.RUNNING:
+            entry.container = replace(c, state=replace(c.state,
+                                                       health=self.health.initial(c)))
+            self.health.started(entry)
         for e in info.execs:
             # Exec records die with the daemon (as in moby): the supervisor forgets the
             # exited ones now, the others when their container is deleted.
@@ -522,6 +550,8 @@ class ContainerService:
             entry.pending.clear()
             if entry.watcher is not None:
                 entry.watcher.cancel()
+        self.runner.restarts.close()
+        self.health.close()
         self.execs.close()
         await asyncio.sleep(0)
         self.sv.close()

@@ -1,0 +1,304 @@
+"""A container's files from outside: ``docker cp`` both ways (the archive endpoints),
+``docker export`` and ``docker diff``.
+
+Where the files are (``_RootHold``): a running container's rootfs is the overlay mounted at
+``<exec-root>/bundles/<id>/rootfs`` while it runs; a descriptor of that mount is taken under
+the container's lock (so its exit cannot unmount it between the check and the open) and
+held for the whole operation (a later lazy unmount does not disturb an open descriptor).
+A stopped container's snapshot is mounted there for the operation and unmounted after;
+the container's lock is held throughout, so it cannot be started or removed meanwhile.
+
+What is resolved how is ``archive.scoped``'s business: every path is resolved once by the
+kernel inside that root (``openat2(RESOLVE_IN_ROOT)``), so a process in the container
+swapping a path component for a symlink to ``/`` cannot lead the daemon out of the
+container (moby's CVE-2018-15664); nothing of the container is ever executed or loaded
+(CVE-2019-14271: no chroot, no libnss of the container). The tar work runs in worker
+threads and streams: out through ``pipes.stream_from_thread``, in through
+``pipes.blocking_reader``.
+
+What the daemon sees is the container's root filesystem; its bind mounts and the
+``/etc/hosts``-style files mounted into it are not part of it here (Docker shows them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from typing import BinaryIO
+
+from dockyard import errors
+from dockyard.archive import Change, DiffMode, changes
+from dockyard.archive.extract import extract
+from dockyard.archive.scoped import (
+    PathStat,
+    Resolved,
+    resolve_dir,
+    resolve_for_read,
+    stat_resolved,
+)
+from dockyard.archive.treetar import write_path, write_root
+from dockyard.daemon.containers.model import Container
+from dockyard.daemon.containers.rootfs import RootfsManager
+from dockyard.daemon.containers.runner import Runner
+from dockyard.daemon.containers.table import Entry, Table
+from dockyard.daemon.containers.users import resolve_user
+from dockyard.daemon.layout import ExecRoot
+from dockyard.daemon.pipes import AsyncSource, blocking_reader, stream_from_thread
+from dockyard.snapshots import Kind, Mount, layer_dirs
+from dockyard.snapshots.mount import mount_all, unmount
+
+log = logging.getLogger(__name__)
+
+_ROOT = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+class _RootHold:
+    """A descriptor of a container's root filesystem for the length of one operation."""
+
+    def __init__(self, files: ContainerFiles, entry: Entry) -> None:
+        self.files = files
+        self.entry = entry
+        self.fd = -1
+        self.mounted = ""
+        self.locked = False
+
+    async def acquire(self) -> int:
+        entry = self.entry
+        await entry.lock.acquire()
+        self.locked = True
+        try:
+            c = entry.container
+            if entry.gone or entry.removing:
+                raise errors.Conflict(f"container {c.id} is marked for removal")
+            target = self.files.run.rootfs(c.id)
+            if c.state.running:
+                self.fd = await asyncio.to_thread(self._open_mounted, c, target)
+                entry.lock.release()
+                self.locked = False
+            else:
+                await asyncio.to_thread(self._mount, c.id, target)
+                self.mounted = target
+                self.fd = await asyncio.to_thread(os.open, target, _ROOT)
+        except BaseException:
+            await self.release()
+            raise
+        return self.fd
+
+    def _open_mounted(self, c: Container, target: str) -> int:
+        if not self.files.rootfs.is_mounted(target):
+            raise errors.Conflict(f"container {c.id} is {c.state.status.value}: its "
+                                  "filesystem is not mounted")
+        return os.open(target, _ROOT)
+
+    def _mount(self, container_id: str, target: str) -> None:
+        if self.files.rootfs.is_mounted(target):
+            self.files.rootfs.unmount(target)
+        self.files.rootfs.mount(container_id, target)
+
+    async def release(self) -> None:
+        try:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
+            if self.mounted:
+                target, self.mounted = self.mounted, ""
+                await asyncio.to_thread(self.files.rootfs.unmount, target)
+        finally:
+            if self.locked:
+                self.locked = False
+                self.entry.lock.release()
+
+
+class ArchiveStream:
+    """``GET /containers/{id}/archive``: the stat (for the header, known before any byte is
+    sent) and the tar stream. ``close()`` must be called whether or not it was read."""
+
+    def __init__(self, stat: PathStat, chunks: AsyncGenerator[bytes, None],
+                 hold: _RootHold, res: Resolved) -> None:
+        self.stat = stat
+        self._chunks = chunks
+        self._hold = hold
+        self._res = res
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            yield chunk
+
+    async def close(self) -> None:
+        try:
+            await self._chunks.aclose()
+        finally:
+            self._res.close()
+            await self._hold.release()
+
+
+class ContainerFiles:
+    """The archive, export and changes operations over the container table."""
+
+    def __init__(self, table: Table, runner: Runner, rootfs: RootfsManager,
+                 run: ExecRoot) -> None:
+        self.table = table
+        self.runner = runner
+        self.rootfs = rootfs
+        self.run = run
+
+    @contextlib.asynccontextmanager
+    async def _root(self, entry: Entry) -> AsyncIterator[int]:
+        hold = _RootHold(self, entry)
+        fd = await hold.acquire()
+        try:
+            yield fd
+        finally:
+            await hold.release()
+
+    @staticmethod
+    def _not_found(exc: errors.NotFound, ref: str) -> errors.NotFound:
+        return errors.NotFound(f"{exc} in container {ref}")
+
+    # ------------------------------------------------------------------ archive
+
+    async def stat_path(self, ref: str, path: str) -> PathStat:
+        """``HEAD /containers/{id}/archive``."""
+        entry = self.table.find(ref)
+        async with self._root(entry) as root:
+            def work() -> PathStat:
+                with resolve_for_read(root, path) as res:
+                    return stat_resolved(root, res)
+            try:
+                return await asyncio.to_thread(work)
+            except errors.NotFound as exc:
+                raise self._not_found(exc, ref) from None
+
+    async def get_archive(self, ref: str, path: str) -> ArchiveStream:
+        """``GET /containers/{id}/archive``: resolved and stat'ed now (errors before any
+        byte), archived as the stream is read."""
+        entry = self.table.find(ref)
+        hold = _RootHold(self, entry)
+        root = await hold.acquire()
+        try:
+            def resolve() -> tuple[Resolved, PathStat]:
+                res = resolve_for_read(root, path)
+                try:
+                    return res, stat_resolved(root, res)
+                except BaseException:
+                    res.close()
+                    raise
+            try:
+                res, st = await asyncio.to_thread(resolve)
+            except errors.NotFound as exc:
+                raise self._not_found(exc, ref) from None
+        except BaseException:
+            await hold.release()
+            raise
+        name = "." if res.name == "/" else res.name
+
+        def work(out: BinaryIO) -> None:
+            write_path(res.dir_fd, res.base, name, out)
+
+        self.runner.event(entry.container, "archive-path")
+        return ArchiveStream(st, stream_from_thread(work), hold, res)
+
+    async def put_archive(self, ref: str, path: str, body: AsyncSource, *,
+                          no_overwrite_dir_non_dir: bool = False,
+                          copy_uid_gid: bool = False) -> None:
+        """``PUT /containers/{id}/archive``: extract the tar body at ``path`` (a directory,
+        its last symlink followed)."""
+        entry = self.table.find(ref)
+        c = entry.container
+        if c.host_config.readonly_rootfs:
+            raise errors.InvalidArgument("container rootfs is marked read-only")
+        loop = asyncio.get_running_loop()
+        async with self._root(entry) as root:
+            def work() -> None:
+                chown = None
+                if copy_uid_gid and c.config.user:
+                    user = resolve_user(f"/proc/self/fd/{root}", c.config.user)
+                    chown = (user.uid, user.gid)
+                with resolve_dir(root, path) as res:
+                    extract(blocking_reader(body, loop), res.dir_fd,
+                            no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, chown=chown,
+                            where=res.abs_path)
+            try:
+                await asyncio.to_thread(work)
+            except errors.NotFound as exc:
+                if str(exc).startswith("Could not find"):
+                    raise self._not_found(exc, ref) from None
+                raise
+        self.runner.event(entry.container, "extract-to-dir")
+
+    # ------------------------------------------------------------------ export
+
+    async def export(self, ref: str) -> AsyncGenerator[bytes, None]:
+        """``GET /containers/{id}/export``: the flattened filesystem as a tar stream."""
+        entry = self.table.find(ref)
+        hold = _RootHold(self, entry)
+        root = await hold.acquire()
+        self.runner.event(entry.container, "export")
+        return self._export(hold, root)
+
+    async def _export(self, hold: _RootHold, root: int) -> AsyncGenerator[bytes, None]:
+        def work(out: BinaryIO) -> None:
+            write_root(root, out)
+
+        chunks = stream_from_thread(work)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            try:
+                await chunks.aclose()
+            finally:
+                await hold.release()
+
+    # ------------------------------------------------------------------ changes
+
+    async def changes(self, ref: str) -> list[Change]:
+        """``GET /containers/{id}/changes``: the container's layer against its image."""
+        entry = self.table.find(ref)
+        return await asyncio.to_thread(self._changes, entry.container.id)
+
+    def _changes(self, container_id: str) -> list[Change]:
+        stores = self.rootfs.images.stores
+        sn = stores.snapshotter
+        info = sn.stat(container_id)
+        if info.kind is not Kind.ACTIVE:
+            raise errors.FailedPrecondition(f"the layer of {container_id} is not active")
+        mounts = sn.mounts(container_id)
+        if sn.diff_mode is DiffMode.OVERLAY and mounts and mounts[0].type == "overlay":
+            dirs = layer_dirs(mounts)
+            return changes(dirs.lowers, dirs.upper, mode=DiffMode.OVERLAY)
+        view = None
+        try:
+            lower_mounts: list[Mount] = []
+            if info.parent is not None:
+                view = f"changes-view-{uuid.uuid4().hex}"
+                lower_mounts = sn.view(view, info.parent)
+            with contextlib.ExitStack() as stack:
+                lower = stack.enter_context(_tree(lower_mounts, stores.tmp)) \
+                    if lower_mounts else None
+                upper = stack.enter_context(_tree(mounts, stores.tmp))
+                return changes(lower, upper, mode=DiffMode.TREE)
+        finally:
+            if view is not None:
+                sn.remove(view)
+
+
+@contextlib.contextmanager
+def _tree(mounts: Sequence[Mount], scratch: str) -> Iterator[str]:
+    if len(mounts) == 1 and mounts[0].type == "bind" and not mounts[0].target:
+        yield mounts[0].source
+        return
+    where = tempfile.mkdtemp(prefix="changes-", dir=scratch)
+    try:
+        mount_all(mounts, where)
+        try:
+            yield where
+        finally:
+            unmount(where)
+    finally:
+        os.rmdir(where)

@@ -1,0 +1,107 @@
+"""``docker commit``: a new image from a container's changes (moby's ``CommitImage`` and
+``image.NewChildImage``).
+
+The container's active snapshot is diffed against its parent (``snapshots.diffs``) into a
+new layer blob, stored *uncompressed* as Docker's own layer store keeps them (no gzip pass
+over the data: the commit is as fast as a copy; a push may compress). A diff that is the
+empty tar adds no layer, only a history entry marked ``empty_layer``, as moby does.
+
+The new config is the parent's document (unknown fields kept) with the container's config
+(changes and override applied by the caller), ``created``, ``author``, ``comment``,
+``container``, the new diff_id appended to ``rootfs`` and one history entry whose
+``created_by`` is the container's command. Manifest and media types follow the parent: a
+Docker schema2 parent gives a Docker schema2 child, anything else OCI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any, BinaryIO, cast
+
+from dockyard.archive import CompressingWriter, Compression
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.descriptor import Descriptor
+from dockyard.oci.digest import parse_digest
+from dockyard.oci.manifest import ContainerConfig, canonical_json
+from dockyard.snapshots.diffs import write_snapshot_diff
+
+from .create import _commit_leased, _WriterFile, commit_image
+from .model import Image
+from .stores import Stores
+from .times import format_time
+
+log = logging.getLogger(__name__)
+
+EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+"""The diff_id of a tar holding nothing (two zero blocks)."""
+
+
+def _docker_types(parent: Image) -> bool:
+    return parent.manifest.media_type == mt.DOCKER_MANIFEST
+
+
+def store_snapshot_layer(stores: Stores, lease_id: str, key: str, *,
+                         media_type: str) -> tuple[Descriptor, str]:
+    """The diff of active snapshot ``key`` as an uncompressed layer blob; (descriptor,
+    diff_id)."""
+    with stores.content.writer(f"commit-{lease_id}-{secrets.token_hex(4)}") as w:
+        w.truncate(0)
+        cw = CompressingWriter(cast(BinaryIO, _WriterFile(w)), Compression.NONE)
+        write_snapshot_diff(stores.snapshotter, key, cast(BinaryIO, cw), scratch=stores.tmp)
+        result = cw.finish()
+        digest = parse_digest(result.digest)
+        _commit_leased(stores, lease_id, w, result.size, digest)
+    return Descriptor(media_type, digest, result.size), result.diff_id
+
+
+def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerConfig, *,
+                    names: Sequence[str] = (), author: str = "", comment: str = "",
+                    created_by: str = "", container_id: str = "",
+                    created: str | None = None) -> Image:
+    """A child image of ``parent`` adding the changes of active snapshot ``key`` (the
+    snapshot must not change meanwhile: the caller pauses or stops the container)."""
+    docker = _docker_types(parent)
+    when = created or format_time()
+    with stores.meta.leases.temporary("commit") as lease:
+        layer, diff_id = store_snapshot_layer(
+            stores, lease.id, key, media_type=mt.DOCKER_LAYER if docker else mt.OCI_LAYER)
+        empty = diff_id == EMPTY_LAYER_DIFF_ID
+        doc: dict[str, Any] = json.loads(parent.config.raw)
+        doc["config"] = config.to_json()
+        doc["created"] = when
+        doc.pop("author", None)
+        doc.pop("comment", None)
+        if author:
+            doc["author"] = author
+        if comment:
+            doc["comment"] = comment
+        if container_id:
+            doc["container"] = container_id
+        history = list(doc.get("history") or [])
+        entry: dict[str, Any] = {"created": when}
+        if author:
+            entry["author"] = author
+        if created_by:
+            entry["created_by"] = created_by
+        if comment:
+            entry["comment"] = comment
+        if empty:
+            entry["empty_layer"] = True
+        history.append(entry)
+        doc["history"] = history
+        diff_ids = [str(d) for d in parent.config.diff_ids]
+        layers = list(parent.manifest.layers)
+        if not empty:
+            diff_ids.append(diff_id)
+            layers.append(layer)
+        doc["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+        image = commit_image(
+            stores, lease.id, canonical_json(doc), layers, list(names),
+            config_media_type=mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG,
+            manifest_media_type=mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST)
+    log.info("committed %s as image %s (%s)", key[:12], image.id.short(),
+             "no new layer" if empty else f"layer {layer.digest.short()}, {layer.size} bytes")
+    return image
