@@ -136,6 +136,10 @@ class AsyncSupervisor:
             stdout=stdout, stderr=stderr, close_stdin=True, console_size=console_size,
             framing=framing)
 
+    async def kill_exec(self, container_id: str, exec_id: str, signum: int) -> None:
+        """Signal one exec's process (a health probe past its timeout)."""
+        await asyncio.to_thread(self.client.kill, container_id, signum, exec_id=exec_id)
+
     async def exec_state(self, container_id: str, exec_id: str) -> ExecInfo:
         return await asyncio.to_thread(self.client.exec_state, container_id, exec_id)
 
