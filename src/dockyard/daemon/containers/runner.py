@@ -96,7 +96,6 @@ def oom_killed(cgroup_path: str) -> bool:
     return False
 
 
-class Runner:
 class HealthHooks(Protocol):
     """What the runner tells the health monitor (``health.HealthMonitor``)."""
 
@@ -121,6 +120,7 @@ class NoHealth:
         return None
 
 
+class Runner:
     def __init__(self, config: DaemonConfig, run: ExecRoot, supervisor: AsyncSupervisor,
                  rootfs: RootfsManager, store: ContainerStore,
                  remove: Callable[[Entry], Coroutine[Any, Any, None]],
@@ -133,9 +133,9 @@ class NoHealth:
         self.store = store
         self._auto_remove = remove
         self._tasks: set[asyncio.Task[None]] = set()
-        self.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
         self.restarts = RestartManager()
         self.health: HealthHooks = NoHealth()
+        self.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
 
     def event(self, c: Container, action: str,
               extra: dict[str, str] | None = None) -> None:
@@ -168,7 +168,6 @@ class NoHealth:
             await self._start_locked(entry, replace(c, restart_count=0, manually_stopped=False))
         return True
 
-    def _write_bundle(self, c: Container) -> str:
     async def _start_locked(self, entry: Entry, c: Container) -> None:
         """Start ``c`` (the entry's container, maybe with changed fields), under the lock."""
         try:
@@ -188,6 +187,7 @@ class NoHealth:
         self.event(entry.container, "start")
         self.health.started(entry)
 
+    def _write_bundle(self, c: Container) -> str:
         """Mount the rootfs and write config.json (blocking)."""
         if c.host_config.network_mode not in NETWORK_MODES:
             # Docker creates such a container and fails its start, as here.
@@ -319,9 +319,9 @@ class NoHealth:
             c = entry.container
             if c.state.status not in (Status.RUNNING, Status.PAUSED):
                 return
+            self.health.stopped(c.id)
             finished = _parse_exit_time(status.exited_at)
             oom = status.signal == signal.SIGKILL and await asyncio.to_thread(
-            self.health.stopped(c.id)
                 oom_killed, self.cgroup_path(c))
             delay = None if entry.removing else self.restarts.decide(
                 c, status.exit_code, finished - c.state.started_ns)
@@ -344,16 +344,14 @@ class NoHealth:
             entry.exited.set()
             resolve_futures(entry.exit_waiters, WaitResult(status.exit_code))
             log.info("container %s exited with %d", c.short_id, status.exit_code)
-        if c.host_config.auto_remove and not entry.removing:
-            await self._auto_remove(entry)
             if delay is not None:
                 log.info("restarting container %s in %d ms (restart %d)", c.short_id,
                          delay // 1_000_000, entry.container.restart_count)
                 task = asyncio.create_task(self._restart_later(entry, delay))
                 self.restarts.set_pending(c.id, task)
                 return
-
-    # ------------------------------------------------------------------ pause
+        if c.host_config.auto_remove and not entry.removing:
+            await self._auto_remove(entry)
 
     async def _restart_later(self, entry: Entry, delay_ns: int) -> None:
         """The restart policy's start, after the backoff delay, unless cancelled since."""
@@ -396,6 +394,8 @@ class NoHealth:
             if not c.manually_stopped and not entry.gone:
                 await self.save(entry, replace(c, manually_stopped=True))
 
+    # ------------------------------------------------------------------ pause
+
     async def pause(self, entry: Entry) -> None:
         """Freeze the container's processes (the supervisor's ``pause``: the cgroup
         freezer, or ``runc pause``); Docker's 409s when it does not run or is paused."""
@@ -406,9 +406,9 @@ class NoHealth:
             if c.state.status is not Status.RUNNING:
                 raise errors.Conflict(f"Container {c.id} is not running")
             await self.sv.pause(c.id)
+            self.health.stopped(c.id)
             await self.save(entry, replace(c, state=replace(c.state, status=Status.PAUSED)))
             self.event(entry.container, "pause")
-            self.health.stopped(c.id)
 
     async def unpause(self, entry: Entry) -> None:
         async with entry.lock:
@@ -418,9 +418,9 @@ class NoHealth:
             await self.sv.resume(c.id)
             await self.save(entry, replace(c, state=replace(c.state, status=Status.RUNNING)))
             self.event(entry.container, "unpause")
+            self.health.started(entry)
 
     # ------------------------------------------------------------------ signals
-            self.health.started(entry)
 
     async def kill(self, entry: Entry, sig: str) -> None:
         c = entry.container
@@ -428,8 +428,6 @@ class NoHealth:
         if not c.state.running:
             raise errors.Conflict(f"Cannot kill container: {entry.container.name}: Container "
                                   f"{c.id} is not running")
-        try:
-            await self.sv.kill(c.id, signum, all=signum == signal.SIGKILL)
         own = parse_signal(c.config.stop_signal, "signal") if c.config.stop_signal else None
         cancel = cancels_restart(signum, own)
         await self._mark_stopped(entry, cancel=cancel)
@@ -438,6 +436,8 @@ class NoHealth:
             if cancel:
                 await self.settle_restarting(entry)
             return
+        try:
+            await self.sv.kill(c.id, signum, all=signum == signal.SIGKILL)
         except errors.Conflict as exc:
             raise errors.Conflict(f"Cannot kill container: {c.name}: {exc}") from None
         self.event(c, "kill", {"signal": str(signum)})
@@ -451,8 +451,6 @@ class NoHealth:
         signum = parse_signal(sig or c.config.stop_signal or "TERM", "signal")
         wait = timeout if timeout is not None else (
             c.config.stop_timeout if c.config.stop_timeout is not None else 10)
-        exited = entry.exited
-        if signum != signal.SIGKILL:
         await self._mark_stopped(entry, cancel=True)
         if not await self.settle_restarting(entry) and entry.container.state.running:
             await self._terminate(entry, signum, wait)
@@ -462,6 +460,8 @@ class NoHealth:
     async def _terminate(self, entry: Entry, signum: int, wait: int) -> None:
         """Send ``signum``, wait ``wait`` seconds (-1: forever) for the exit, then SIGKILL."""
         c = entry.container
+        exited = entry.exited
+        if signum != signal.SIGKILL:
             try:
                 await self.sv.kill(c.id, signum)
                 self.event(c, "kill", {"signal": str(signum)})
