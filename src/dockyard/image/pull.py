@@ -1,19 +1,104 @@
 """``docker pull``: a reference resolved on its registry, fetched, verified and unpacked.
 
-(Filled in below; the interface is fixed: ``pull(stores, ref, ...) -> PullResult``.)
+The pipeline (one call, blocking; the daemon runs it in a thread)::
+
+    resolve     HEAD /manifests/<tag|digest> (mirrors first for docker.io), the document
+                from the content store when present, else GET (verified)
+    platform    an index → the child that best matches ``platform`` (default: the host)
+    config      from the store or GET /blobs (verified); len(layers) == len(diff_ids)
+    layers      for each layer: snapshot chain_id(D[0..i]) and blob present → "Already
+                exists"; else a Download on a pool of ``max_concurrent_downloads``
+                threads (resuming its ingest with Range) while this thread unpacks the
+                layers *in chain order*, each from its ingest file as it grows
+                (``fetch.LayerReader``): the first layer unpacks while it downloads, the
+                later ones catch up from disk and follow their downloads.
+                A snapshot is committed only once its blob is committed (digest
+                verified) and the unpack saw the config's diff_id.
+    records     the name (tag) and ``repo@<digest>`` point at the image (RepoDigests)
+
+Everything is held by a temporary lease while it runs, so a garbage collection never
+takes half a pull. A pull that fails keeps what it finished: the committed blobs stay
+under a lease ``pull-resume-<digest>`` for a day (the next pull of that image deletes it),
+and a partial ingest stays for the next pull to resume (``Range``); no image record is
+written, so no broken image is left behind.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import logging
+import secrets
 import threading
+import time
+from dataclasses import dataclass
 
+from dockyard.archive import apply_layer
 from dockyard.distribution import RegistryAuth, RegistryConfig
-from dockyard.errors import NotImplementedByDockyard
+from dockyard.distribution.client import Repository
+from dockyard.distribution.endpoints import DOCKER_IO, endpoints
+from dockyard.errors import (
+    AlreadyExists,
+    DockyardError,
+    InvalidArgument,
+    NotFound,
+    NotImplementedByDockyard,
+    PermissionDenied,
+    Unavailable,
+)
+from dockyard.metadata import LayerSnapshot, Resource
+from dockyard.oci import mediatypes as mt
+from dockyard.oci import reference
+from dockyard.oci.descriptor import Descriptor
+from dockyard.oci.digest import Digest, digest_bytes
+from dockyard.oci.manifest import (
+    ImageConfig,
+    Manifest,
+    chain_ids,
+    parse_image_config,
+    parse_index,
+    parse_manifest,
+)
+from dockyard.oci.platform import (
+    Platform,
+    best_match,
+    format_platform,
+    host_platform,
+    parse_platform,
+)
+from dockyard.snapshots import layer_dirs
 
+from .create import name_image
+from .fetch import Cancelled, Download
+from .model import Image
 from .progress import Progress, ProgressFn, PullResult, PushResult, no_progress
+from .resolve import image_of_records, platform_manifest
+from .sources import add_source
 from .stores import Stores
+from .unpack import snapshot_exists
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Progress", "ProgressFn", "PullResult", "PushResult", "no_progress", "pull"]
+
+RESUME_LEASE_PREFIX = "pull-resume-"
+RESUME_LEASE_TTL = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What the reference resolved to on the registry."""
+
+    repo: Repository
+    desc: Descriptor
+    raw: bytes
+
+
+def parse_pull_reference(ref: str) -> reference.Reference:
+    """``busybox`` → ``docker.io/library/busybox:latest``; tag and digest: the digest."""
+    try:
+        return reference.parse_docker_ref(ref)
+    except InvalidArgument as e:
+        raise InvalidArgument(f"invalid reference format: {e}") from e
 
 
 def pull(stores: Stores, ref: str, *, auth: RegistryAuth | None = None, platform: str = "",
@@ -28,4 +113,317 @@ def pull(stores: Stores, ref: str, *, auth: RegistryAuth | None = None, platform
     ``Unavailable`` (unreachable, 5xx after retries), ``InvalidArgument`` (bad reference,
     digest mismatch), ``NotImplemented`` (no matching platform).
     """
-    raise NotImplementedByDockyard("pull: not implemented yet")
+    cfg = config or RegistryConfig()
+    report = progress or no_progress
+    named = parse_pull_reference(ref)
+    want = parse_platform(platform) if platform else host_platform()
+    tag_or_digest = str(named.digest) if named.digest is not None else named.tag
+    report(Progress(f"Pulling from {reference.familiar_name(named)}", tag_or_digest))
+    stop = threading.Event()
+    target = _resolve(named, auth, cfg)
+    with target.repo, stores.meta.leases.temporary("pull") as lease:
+        watcher = _watch(cancel, stop)
+        try:
+            return _pull(stores, named, target, want, lease.id, report, cfg, stop)
+        finally:
+            stop.set()
+            if watcher is not None:
+                watcher.join()
+
+
+def _watch(cancel: threading.Event | None, stop: threading.Event) -> threading.Thread | None:
+    """Relay the caller's ``cancel`` to the pull's ``stop`` (which also ends the relay)."""
+    if cancel is None:
+        return None
+
+    def relay() -> None:
+        while not stop.is_set():
+            if cancel.wait(0.2):
+                stop.set()
+                return
+
+    t = threading.Thread(target=relay, name="pull-cancel", daemon=True)
+    t.start()
+    return t
+
+
+def _resolve(named: reference.Reference, auth: RegistryAuth | None,
+             cfg: RegistryConfig) -> _Target:
+    """Find the manifest on the registry (for docker.io, the mirrors first)."""
+    ref = str(named.digest) if named.digest is not None else named.tag
+    candidates = endpoints(named.domain, cfg) if named.domain == DOCKER_IO else [None]
+    last: DockyardError | None = None
+    for ep in candidates:
+        repo = Repository.open(named.domain, named.path, auth, cfg, endpoint=ep)
+        try:
+            desc = repo.resolve(ref)
+            return _Target(repo, desc, b"")
+        except (NotFound, PermissionDenied, Unavailable) as e:
+            repo.close()
+            if ep is None or not ep.mirror:
+                raise _pull_error(named, e) from e
+            log.info("mirror %s: %s; trying the next endpoint", ep.url, e)
+            last = e
+        except BaseException:
+            repo.close()
+            raise
+    raise Unavailable(str(last))  # pragma: no cover - the Hub endpoint is last
+
+
+def _pull_error(named: reference.Reference, e: DockyardError) -> DockyardError:
+    """Docker's words for a failed resolve."""
+    text = str(e)
+    familiar = reference.familiar_string(named)
+    if isinstance(e, NotFound):
+        if "manifest unknown" in text:
+            return NotFound(f"manifest for {familiar} not found: "
+                            f"{text.split(': ', 1)[-1]}")
+        return NotFound(f"pull access denied for {reference.familiar_name(named)}, repository "
+                        f"does not exist or may require 'docker login': "
+                        f"{text.split(': ', 1)[-1]}")
+    return e
+
+
+def _document(stores: Stores, target: _Target, desc: Descriptor, lease_id: str) -> bytes:
+    """The manifest or index ``desc`` from the content store, else from the registry."""
+    stores.meta.leases.add(lease_id, Resource.content(desc.digest))
+    try:
+        with stores.content.open_blob(desc.digest) as f:
+            raw = f.read()
+        if digest_bytes(raw, desc.digest.algorithm) == desc.digest:
+            return raw
+    except NotFound:
+        pass
+    got, raw = target.repo.fetch_manifest(str(desc.digest))
+    stores.content.ingest_bytes(raw, Descriptor(desc.media_type or got.media_type,
+                                                desc.digest, len(raw)))
+    return raw
+
+
+def _pick(index_desc: Descriptor, raw: bytes, want: Platform) -> Descriptor:
+    index = parse_index(raw, index_desc.media_type, str(index_desc.digest))
+    children = [d for d in index.manifests if mt.is_manifest(d.media_type)]
+    chosen = best_match(want, [d.platform for d in children])
+    if chosen is None:
+        raise NotImplementedByDockyard(f"no matching manifest for {format_platform(want)} in "
+                                       "the manifest list entries")
+    return children[chosen]
+
+
+def _pull(stores: Stores, named: reference.Reference, target: _Target, want: Platform,
+          lease_id: str, report: ProgressFn, cfg: RegistryConfig,
+          stop: threading.Event) -> PullResult:
+    top = target.desc
+    raw = _document(stores, target, top, lease_id)
+    manifest_desc = top
+    if mt.is_index(top.media_type):
+        manifest_desc = _pick(top, raw, want)
+        raw = _document(stores, target, manifest_desc, lease_id)
+    elif mt.is_schema1(top.media_type):
+        raise NotImplementedByDockyard(f"{reference.familiar_string(named)}: Docker Image "
+                                       "manifest schema 1 is not supported")
+    manifest = parse_manifest(raw, manifest_desc.media_type, str(manifest_desc.digest))
+    config = _config(stores, target, manifest, lease_id)
+    if len(manifest.layers) != len(config.diff_ids):
+        raise InvalidArgument(f"manifest {manifest.digest}: {len(manifest.layers)} layers but "
+                              f"the config lists {len(config.diff_ids)} diff_ids")
+    resume_lease = RESUME_LEASE_PREFIX + top.digest.hex[:32]
+    try:
+        fetched = _layers(stores, target.repo, manifest, config, lease_id, report, cfg, stop)
+    except BaseException:
+        _keep_for_resume(stores, resume_lease, top, manifest, config)
+        raise
+    image, renamed = _name(stores, named, top, manifest, config)
+    try:
+        stores.meta.leases.delete(resume_lease)
+    except NotFound:
+        pass
+    familiar = reference.familiar_string(named)
+    report(Progress(f"Digest: {top.digest}"))
+    updated = fetched or renamed
+    if updated:
+        report(Progress(f"Status: Downloaded newer image for {familiar}"))
+    else:
+        report(Progress(f"Status: Image is up to date for {familiar}"))
+    return PullResult(image, str(top.digest), familiar, updated)
+
+
+def _config(stores: Stores, target: _Target, manifest: Manifest, lease_id: str
+            ) -> ImageConfig:
+    desc = manifest.config
+    stores.meta.leases.add(lease_id, Resource.content(desc.digest))
+    try:
+        with stores.content.open_blob(desc.digest) as f:
+            raw = f.read()
+    except NotFound:
+        raw = target.repo.fetch_blob(desc)
+        stores.content.ingest_bytes(raw, desc)
+    add_source(stores, desc.digest, target.repo.domain, target.repo.name)
+    return parse_image_config(raw, str(desc.digest))
+
+
+def _names(named: reference.Reference, top: Descriptor) -> list[str]:
+    repo_digest = str(reference.with_digest(named._replace(tag="", digest=None), top.digest))
+    if named.digest is not None:
+        return [repo_digest]
+    return [str(named), repo_digest]
+
+
+def _name(stores: Stores, named: reference.Reference, top: Descriptor, manifest: Manifest,
+          config: ImageConfig) -> tuple[Image, bool]:
+    """Point the tag and ``repo@digest`` at the image (the index when it resolves to the
+    manifest pulled on this host, else the manifest itself); the image, and whether a
+    name changed."""
+    record_target = top
+    if mt.is_index(top.media_type):
+        try:
+            if platform_manifest(stores.content, top).digest != manifest.digest:
+                record_target = manifest.descriptor()
+        except (NotFound, InvalidArgument):
+            record_target = manifest.descriptor()
+    names = _names(named, top)
+    renamed = False
+    for n in names:
+        try:
+            renamed = renamed or stores.meta.images.get(n).image_id != config.digest
+        except NotFound:
+            renamed = True
+    records = name_image(stores, config.digest, record_target, names)
+    return image_of_records(stores.content, records), renamed
+
+
+def _keep_for_resume(stores: Stores, lease_id: str, top: Descriptor, manifest: Manifest,
+                     config: ImageConfig) -> None:
+    """After a failure: protect the blobs already committed for the next pull."""
+    leases = stores.meta.leases
+    try:
+        try:
+            leases.create(lease_id, labels={"dockyard.lease.purpose": "pull-resume"},
+                          expires=time.time() + RESUME_LEASE_TTL)
+        except AlreadyExists:
+            pass
+        for d in (top, manifest.descriptor(), manifest.config, *manifest.layers):
+            try:
+                stores.content.info(d.digest)
+            except NotFound:
+                continue
+            leases.add(lease_id, Resource.content(d.digest))
+    except DockyardError as e:
+        log.warning("could not keep the blobs of the failed pull: %s", e)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _layers(stores: Stores, repo: Repository, manifest: Manifest, config: ImageConfig,
+            lease_id: str, report: ProgressFn, cfg: RegistryConfig,
+            stop: threading.Event) -> bool:
+    """Download and unpack every layer (see the module docstring); whether any was
+    fetched or unpacked."""
+    chains = chain_ids(config.diff_ids)
+    sn_name = stores.snapshotter_name
+    plan: list[tuple[int, Descriptor, bool, bool]] = []  # i, layer, fetch, unpack
+    for i, (layer, chain) in enumerate(zip(manifest.layers, chains, strict=True)):
+        stores.meta.leases.add(lease_id, Resource.snapshot(sn_name, str(chain)))
+        stores.meta.leases.add(lease_id, Resource.content(layer.digest))
+        if not mt.is_layer(layer.media_type):
+            raise InvalidArgument(f"layer {i} ({layer.digest}) has media type "
+                                  f"{layer.media_type!r}, not a layer dockyard can unpack")
+        have_snapshot = snapshot_exists(stores, str(chain))
+        have_blob = _has_blob(stores, layer.digest)
+        plan.append((i, layer, not have_blob, not have_snapshot))
+    for _i, layer, fetch, unpack in plan:
+        short = layer.digest.hex[:12]
+        if not fetch and not unpack:
+            report(Progress("Already exists", short))
+        else:
+            report(Progress("Pulling fs layer", short))
+    downloads: dict[int, Download] = {}
+    workers = max(1, cfg.max_concurrent_downloads)
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="pull") as pool:
+        try:
+            for n, (i, layer, _fetch, _unpack) in enumerate(
+                    p for p in plan if p[2] or p[3]):
+                d = Download(stores, repo, layer, lease_id, report, stop,
+                             retries=cfg.retries, backoff=cfg.backoff)
+                downloads[i] = d
+                if n >= workers:
+                    report(Progress("Waiting", d.short))
+                pool.submit(d.run)
+            _unpack_in_order(stores, plan, downloads, config, chains, lease_id, report)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+    for d in downloads.values():
+        d.wait()
+    return bool(downloads)
+
+
+def _has_blob(stores: Stores, digest: Digest) -> bool:
+    try:
+        stores.content.info(digest)
+    except NotFound:
+        return False
+    return True
+
+
+def _unpack_in_order(stores: Stores, plan: list[tuple[int, Descriptor, bool, bool]],
+                     downloads: dict[int, Download], config: ImageConfig,
+                     chains: tuple[Digest, ...], lease_id: str, report: ProgressFn) -> None:
+    sn_name = stores.snapshotter_name
+    for i, layer, _fetch, unpack in plan:
+        d = downloads.get(i)
+        parent = chains[i - 1] if i else None
+        chain, diff_id = chains[i], config.diff_ids[i]
+        if not unpack:
+            if d is not None:
+                d.wait()
+                report(Progress("Pull complete", d.short))
+            if stores.meta.layers.find(sn_name, chain) is None:
+                used = stores.snapshotter.usage(str(chain)).size_bytes
+                stores.meta.layers.record(LayerSnapshot(sn_name, chain, diff_id, parent,
+                                                        layer.digest, used))
+            continue
+        if d is None:
+            raise InvalidArgument(f"layer {i}: nothing to unpack from")  # pragma: no cover
+        size = _apply(stores, d, lease_id, diff_id, chain, parent, i)
+        stores.meta.layers.record(LayerSnapshot(sn_name, chain, diff_id, parent,
+                                                layer.digest, size))
+        report(Progress("Pull complete", d.short))
+
+
+def _apply(stores: Stores, d: Download, lease_id: str, diff_id: Digest, chain: Digest,
+           parent: Digest | None, index: int) -> int:
+    """Unpack layer ``index`` from its download into a new snapshot; commit it as
+    ``chain`` once the blob is verified too."""
+    sn = stores.snapshotter
+    key = f"extract-{secrets.token_hex(6)}-{chain.hex[:12]}"
+    stores.meta.leases.add(lease_id, Resource.snapshot(stores.snapshotter_name, key))
+    mounts = sn.prepare(key, None if parent is None else str(parent))
+    committed = False
+    try:
+        dirs = layer_dirs(mounts)
+        with d.reader() as reader:
+            try:
+                result = apply_layer(reader, dirs.upper,  # type: ignore[arg-type]
+                                     whiteout_mode=dirs.whiteout_mode, parents=dirs.lowers,
+                                     expected_diff_id=str(diff_id))
+            except Cancelled:
+                raise
+            except DockyardError as e:
+                if d.error is not None:
+                    raise d.error from e
+                raise type(e)(f"layer {index} ({d.desc.digest}): {e}") from e
+        d.wait()  # the blob's digest is verified before the snapshot becomes visible
+        try:
+            sn.commit(str(chain), key)
+            committed = True
+        except AlreadyExists:
+            log.debug("snapshot %s was committed meanwhile by another unpack", chain)
+    finally:
+        if not committed:
+            sn.remove(key)
+        stores.meta.leases.remove(lease_id, Resource.snapshot(stores.snapshotter_name, key))
+    return result.unpacked_size
