@@ -1,0 +1,134 @@
+"""The human formats docker's tables print (go-units, docker's formatter helpers).
+
+- ``human_size``: go-units ``HumanSizeWithPrecision`` (decimal units B kB MB GB...,
+  ``%.4g`` by default; ``docker images`` and ``ps -s`` use 3 digits: "4.26MB");
+- ``bytes_size``: go-units ``BytesSize`` (binary units KiB MiB..., ``%.4g``);
+- ``human_duration``: go-units ``HumanDuration`` ("Less than a second", "About a
+  minute", "2 hours", "3 weeks"...) and ``since`` ("2 hours ago");
+- ``truncate_id``: ``stringid.TruncateID`` (algorithm prefix dropped, 12 characters);
+- ``ellipsis``: docker's ``Ellipsis`` (display width, "…" at the end);
+- ``command``: ``docker ps``'s COMMAND column (ellipsised to 20, Go-quoted);
+- ``go_time``: Go's ``time.Time.String()`` of a unix time, local zone.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dockyard.cli.format.gofmt import quote
+from dockyard.cli.format.table import display_width
+
+_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _size_and_unit(size: float, base: float, units: tuple[str, ...]) -> tuple[float, str]:
+    i = 0
+    while size >= base and i < len(units) - 1:
+        size /= base
+        i += 1
+    return size, units[i]
+
+
+def _g(value: float, precision: int) -> str:
+    """Go's ``%.Ng`` (the same digits and exponent rule as Python's ``g``)."""
+    return f"{value:.{precision}g}"
+
+
+def human_size(size: float, precision: int = 4) -> str:
+    """go-units ``HumanSizeWithPrecision``: ``human_size(5_242_880)`` → ``5.243MB``."""
+    value, unit = _size_and_unit(float(size), 1000.0, _DECIMAL)
+    return _g(value, precision) + unit
+
+
+def bytes_size(size: float) -> str:
+    """go-units ``BytesSize``: ``bytes_size(1536)`` → ``1.5KiB``."""
+    value, unit = _size_and_unit(float(size), 1024.0, _BINARY)
+    return _g(value, 4) + unit
+
+
+def human_duration(seconds: float) -> str:
+    """go-units ``HumanDuration`` of a duration in seconds."""
+    secs = int(seconds)
+    if secs < 1:
+        return "Less than a second"
+    if secs == 1:
+        return "1 second"
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def since(unix_seconds: float, now: float | None = None) -> str:
+    """``"2 hours ago"``: docker's CREATED column for an image or a container."""
+    current = time.time() if now is None else now
+    return human_duration(current - unix_seconds) + " ago"
+
+
+def truncate_id(ident: str) -> str:
+    """``stringid.TruncateID``: ``sha256:0123…`` → ``0123456789ab``."""
+    colon = ident.find(":")
+    if colon >= 0:
+        ident = ident[colon + 1 :]
+    return ident[:12]
+
+
+def ellipsis(text: str, max_width: int) -> str:
+    """docker's ``Ellipsis``: at most ``max_width`` columns, the last one "…"."""
+    if max_width <= 0:
+        return ""
+    if max_width == 1:
+        return text[:1]
+    if display_width(text) <= max_width:
+        return text
+    out: list[str] = []
+    width = 0
+    for ch in text:
+        w = display_width(ch)
+        if width + w > max_width - 1:
+            break
+        out.append(ch)
+        width += w
+    return "".join(out) + "…"
+
+
+def command(cmd: str, *, trunc: bool = True) -> str:
+    """``docker ps``'s COMMAND: ``"sh -c 'echo hel…"`` (20 columns, then Go-quoted)."""
+    return quote(ellipsis(cmd, 20) if trunc else cmd)
+
+
+def go_time(unix_seconds: float) -> str:
+    """Go's ``time.Unix(s, 0).String()`` in the local zone:
+    ``2024-05-01 12:00:00 +0000 UTC``."""
+    local = time.localtime(int(unix_seconds))
+    return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", local)
+
+
+def rfc3339_nano(unix_nanos: int) -> str:
+    """``jsonmessage.RFC3339NanoFixed`` in the local zone (``docker events``' time):
+    ``2024-05-01T12:00:00.000000000Z`` or ``...+02:00``."""
+    seconds, nanos = divmod(unix_nanos, 1_000_000_000)
+    local = time.localtime(seconds)
+    offset = local.tm_gmtoff or 0
+    zone = (
+        "Z"
+        if offset == 0
+        else f"{'+' if offset > 0 else '-'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
+    )
+    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + f".{nanos:09d}" + zone

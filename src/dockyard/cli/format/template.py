@@ -1,0 +1,599 @@
+"""Go's text/template, the subset docker users write in ``--format``, over JSON-like data.
+
+``compile(src)`` parses once (``Template.execute(data)`` then runs per row);
+``render(src, data)`` does both. Data are what ``json.loads`` gives, or objects whose
+public attributes (methods are called, with arguments: ``{{.Label "k"}}``) are the
+fields, as docker's formatter contexts are.
+
+Go's semantics kept: a missing map key is ``<no value>`` (or an error with
+``missing_key="error"``, as docker's inspect fallback runs), fields of a JSON ``null``
+are "nil pointer evaluating", ``range`` over maps goes in key order, ``and``/``or``
+short-circuit and return an operand, ``eq`` takes several operands and refuses
+incompatible kinds, values print as ``fmt.Sprint`` prints them (``gofmt``).
+Functions: Go's builtins ``and or not len index slice print printf println eq ne lt le
+gt ge html urlquery`` and docker's ``json split join title lower upper pad truncate``.
+"""
+
+from __future__ import annotations
+
+from dockyard.cli.format import gofmt
+from dockyard.cli.format.gofmt import NO_VALUE
+from dockyard.cli.format.tmpl_parse import (
+    ActionNode,
+    BranchNode,
+    ChainNode,
+    CommandNode,
+    DotNode,
+    FieldNode,
+    IdentifierNode,
+    LiteralNode,
+    LoopControlNode,
+    NilNode,
+    Node,
+    Parser,
+    PipeNode,
+    TemplateError,
+    TextNode,
+    VariableNode,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = ["NO_VALUE", "Template", "TemplateError", "compile", "render"]
+
+_NO_FINAL = object()  # no value piped in from the previous command
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class _ExecError(Exception):
+    def __init__(self, node: Node, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+class _CallError(Exception):
+    """An error of a function's own (Go wraps it as ``error calling NAME: ...``)."""
+
+
+class _ArgError(Exception):
+    """A wrong argument type or count (Go's messages, no ``error calling``)."""
+
+
+# --- functions --------------------------------------------------------------------------
+
+
+def _kind(value: object) -> str:
+    if value is None or value is NO_VALUE:
+        return "nil"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    return "other"
+
+
+def truth(value: object) -> bool:
+    """Go's ``isTrue``: zero values (false, 0, "", empty list/map, nil) are false."""
+    if value is None or value is NO_VALUE:
+        return False
+    if isinstance(value, bool | int | float | str | list | tuple | dict):
+        return bool(value)
+    return True
+
+
+def _eq(arg1: object, *rest: object) -> bool:
+    if not rest:
+        raise _CallError("missing argument for comparison")
+    k1 = _kind(arg1)
+    for arg in rest:
+        k2 = _kind(arg)
+        if k1 != k2:
+            if k1 != "nil" and k2 != "nil":
+                raise _CallError("incompatible types for comparison")
+            continue
+        if k1 == "nil":
+            return True
+        if k1 == "other" and (isinstance(arg1, list | dict) or isinstance(arg, list | dict)):
+            raise _CallError(f"non-comparable type {gofmt.sprint_value(arg)}: {gofmt.go_type(arg)}")
+        if arg1 == arg:
+            return True
+    return False
+
+
+def _ne(arg1: object, arg2: object) -> bool:
+    return not _eq(arg1, arg2)
+
+
+def _lt(arg1: object, arg2: object) -> bool:
+    k1, k2 = _kind(arg1), _kind(arg2)
+    if k1 not in ("int", "float", "string") or k2 not in ("int", "float", "string"):
+        raise _CallError("invalid type for comparison")
+    if k1 != k2:
+        raise _CallError("incompatible types for comparison")
+    return bool(arg1 < arg2)  # type: ignore[operator]
+
+
+def _le(arg1: object, arg2: object) -> bool:
+    return _lt(arg1, arg2) or _eq(arg1, arg2)
+
+
+def _gt(arg1: object, arg2: object) -> bool:
+    return not _le(arg1, arg2)
+
+
+def _ge(arg1: object, arg2: object) -> bool:
+    return not _lt(arg1, arg2)
+
+
+def _not(arg: object) -> bool:
+    return not truth(arg)
+
+
+def _len(item: object) -> int:
+    if isinstance(item, str):
+        return len(item.encode())
+    if isinstance(item, list | tuple | dict):
+        return len(item)
+    if item is None or item is NO_VALUE:
+        raise _CallError("len of nil pointer")
+    raise _CallError(f"len of type {gofmt.go_type(item)}")
+
+
+def _index(item: object, *indices: object) -> object:
+    for index in indices:
+        if item is None or item is NO_VALUE:
+            raise _CallError("index of untyped nil")
+        if isinstance(item, list | tuple | str):
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise _CallError(f"cannot index slice/array with type {gofmt.go_type(index)}")
+            if not 0 <= index < len(item):
+                raise _CallError(f"index out of range: {index}")
+            item = item[index] if not isinstance(item, str) else item.encode()[index]
+        elif isinstance(item, dict):
+            if not isinstance(index, str):
+                raise _CallError(f"value has type {gofmt.go_type(index)}; should be string")
+            if index in item:
+                item = item[index]
+            elif all(isinstance(v, str) for v in item.values()):
+                item = ""  # a map[string]string's zero value, as docker's typed Labels give
+            else:
+                item = NO_VALUE
+        else:
+            raise _CallError(f"can't index item of type {gofmt.go_type(item)}")
+    return item
+
+
+def _slice(item: object, *indices: object) -> object:
+    if not isinstance(item, str | list | tuple):
+        raise _CallError(f"can't slice item of type {gofmt.go_type(item)}")
+    bounds = [i for i in indices if isinstance(i, int)]
+    if len(bounds) != len(indices) or len(bounds) > 2:
+        raise _CallError("invalid slice index")
+    start = bounds[0] if bounds else 0
+    end = bounds[1] if len(bounds) > 1 else len(item)
+    if not 0 <= start <= end <= len(item):
+        raise _CallError(f"index out of range: {end if end > len(item) else start}")
+    return item[start:end]
+
+
+def _print(*args: object) -> str:
+    return gofmt.sprint(args)
+
+
+def _println(*args: object) -> str:
+    return gofmt.sprintln(args)
+
+
+def _printf(fmt: str, *args: object) -> str:
+    return gofmt.sprintf(fmt, args)
+
+
+def _html(*args: object) -> str:
+    text = gofmt.sprint(args)
+    for a, b in (
+        ("&", "&amp;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ('"', "&#34;"),
+        ("'", "&#39;"),
+        ("\0", "\ufffd"),
+    ):
+        text = text.replace(a, b)
+    return text
+
+
+def _urlquery(*args: object) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(gofmt.sprint(args))
+
+
+def _json(value: object) -> str:
+    return gofmt.go_json(value)
+
+
+def _split(text: str, sep: str) -> list[str]:
+    if sep == "":
+        return list(text)
+    return text.split(sep)
+
+
+def _join(items: list[str], sep: str) -> str:
+    return sep.join(items)
+
+
+def _is_separator(ch: str) -> bool:
+    if ch.isascii():
+        return not (ch.isalnum() or ch == "_")
+    if ch.isalpha() or ch.isdigit():
+        return False
+    return ch.isspace()
+
+
+def _title(text: str) -> str:
+    """Go's deprecated ``strings.Title``: upper-case the first letter of each word."""
+    out: list[str] = []
+    prev_sep = True
+    for ch in text:
+        out.append(ch.upper() if prev_sep else ch)
+        prev_sep = _is_separator(ch)
+    return "".join(out)
+
+
+def _lower(text: str) -> str:
+    return text.lower()
+
+
+def _upper(text: str) -> str:
+    return text.upper()
+
+
+def _pad(text: str, prefix: int, suffix: int) -> str:
+    if text == "":
+        return text
+    return " " * prefix + text + " " * suffix
+
+
+def _truncate(text: str, length: int) -> str:
+    if len(text) < length:
+        return text
+    return text[:length]
+
+
+# name → (function, parameter kinds; a trailing "..." means the last kind repeats)
+FUNCS: dict[str, tuple[Callable[..., object], tuple[str, ...]]] = {
+    "not": (_not, ("any",)),
+    "len": (_len, ("any",)),
+    "index": (_index, ("any", "any", "...")),
+    "slice": (_slice, ("any", "any", "...")),
+    "print": (_print, ("any", "...")),
+    "println": (_println, ("any", "...")),
+    "printf": (_printf, ("string", "any", "...")),
+    "eq": (_eq, ("any", "any", "...")),
+    "ne": (_ne, ("any", "any")),
+    "lt": (_lt, ("any", "any")),
+    "le": (_le, ("any", "any")),
+    "gt": (_gt, ("any", "any")),
+    "ge": (_ge, ("any", "any")),
+    "html": (_html, ("any", "...")),
+    "urlquery": (_urlquery, ("any", "...")),
+    "json": (_json, ("any",)),
+    "split": (_split, ("string", "string")),
+    "join": (_join, ("[]string", "string")),
+    "title": (_title, ("string",)),
+    "lower": (_lower, ("string",)),
+    "upper": (_upper, ("string",)),
+    "pad": (_pad, ("string", "int", "int")),
+    "truncate": (_truncate, ("string", "int")),
+}
+_NAMES = frozenset(FUNCS) | {"and", "or"}
+
+# docker's HeaderFunctions: while a table's header row renders, these return their
+# first argument untouched (so ``{{upper .Names}}`` still heads its column "NAMES").
+HEADER_FUNCS = frozenset({"json", "split", "join", "title", "lower", "upper", "truncate"})
+
+
+def _check_args(name: str, spec: tuple[str, ...], args: list[object]) -> None:
+    variadic = spec[-1] == "..."
+    kinds = spec[:-1] if variadic else spec
+    if (len(args) < len(kinds) - (1 if variadic else 0)) if variadic else len(args) != len(kinds):
+        want = f"at least {len(kinds) - 1}" if variadic else str(len(kinds))
+        raise _ArgError(f"wrong number of args for {name}: want {want} got {len(args)}")
+    for i, arg in enumerate(args):
+        kind = kinds[min(i, len(kinds) - 1)]
+        if kind == "string" and not isinstance(arg, str):
+            raise _ArgError(f"wrong type for value; expected string; got {gofmt.go_type(arg)}")
+        if kind == "int" and (not isinstance(arg, int) or isinstance(arg, bool)):
+            raise _ArgError(f"wrong type for value; expected int; got {gofmt.go_type(arg)}")
+        if kind == "[]string" and not (
+            isinstance(arg, list | tuple) and all(isinstance(v, str) for v in arg)
+        ):
+            raise _ArgError(f"wrong type for value; expected []string; got {gofmt.go_type(arg)}")
+
+
+# --- execution --------------------------------------------------------------------------
+
+
+class Template:
+    """A parsed template; ``execute`` is safe to call many times (one per table row)."""
+
+    __slots__ = ("_nodes", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._nodes = Parser(source, _NAMES).parse()
+
+    def execute(self, data: object, *, missing_key: str = "default", header: bool = False) -> str:
+        """Run over ``data``. ``missing_key="error"`` makes a missing map key an error (Go's
+        ``missingkey=error``); ``header`` swaps docker's header functions in."""
+        state = _State(self.source, data, missing_key == "error", header)
+        out: list[str] = []
+        try:
+            state.walk(data, self._nodes, out)
+        except _ExecError as err:
+            line = 1 + self.source.count("\n", 0, err.node.pos)
+            nl = self.source.rfind("\n", 0, err.node.pos)
+            col = err.node.pos if nl < 0 else err.node.pos - nl - 1
+            raise TemplateError(
+                f'template: :{line}:{col}: executing "" at <{err.node.text}>: {err.message}'
+            ) from None
+        except RecursionError:
+            raise TemplateError("template: exceeded maximum template depth") from None
+        return "".join(out)
+
+
+_CACHE: dict[str, Template] = {}
+
+
+def compile(source: str) -> Template:
+    """Parse ``source`` (cached: the same format is compiled once per process)."""
+    tmpl = _CACHE.get(source)
+    if tmpl is None:
+        tmpl = Template(source)
+        if len(_CACHE) >= 64:
+            _CACHE.clear()
+        _CACHE[source] = tmpl
+    return tmpl
+
+
+def render(source: str, data: object, *, missing_key: str = "default") -> str:
+    """``compile(source).execute(data)``."""
+    return compile(source).execute(data, missing_key=missing_key)
+
+
+class _State:
+    __slots__ = ("header", "missing_error", "source", "vars")
+
+    def __init__(self, source: str, data: object, missing_error: bool, header: bool) -> None:
+        self.source = source
+        self.vars: list[tuple[str, object]] = [("$", data)]
+        self.missing_error = missing_error
+        self.header = header
+
+    # statements
+
+    def walk(self, dot: object, nodes: Sequence[Node], out: list[str]) -> None:
+        for node in nodes:
+            if isinstance(node, TextNode):
+                out.append(node.text)
+            elif isinstance(node, ActionNode):
+                value = self.pipeline(dot, node.pipe)
+                if not node.pipe.decl:
+                    out.append(gofmt.sprint_value(value))
+            elif isinstance(node, BranchNode):
+                mark = len(self.vars)
+                try:
+                    if node.kind == "range":
+                        self.range(dot, node, out)
+                    else:
+                        value = self.pipeline(dot, node.pipe)
+                        if truth(value):
+                            self.walk(value if node.kind == "with" else dot, node.body, out)
+                        elif node.else_body is not None:
+                            self.walk(dot, node.else_body, out)
+                finally:
+                    del self.vars[mark:]
+            elif isinstance(node, LoopControlNode):
+                raise _Break() if node.text == "break" else _Continue()
+
+    def range(self, dot: object, node: BranchNode, out: list[str]) -> None:
+        value = self.pipeline(dot, node.pipe, declare=False)
+        pairs: list[tuple[object, object]]
+        if isinstance(value, list | tuple):
+            pairs = list(enumerate(value))
+        elif isinstance(value, dict):
+            pairs = [(k, value[k]) for k in sorted(value, key=gofmt._sort_key)]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise _ExecError(node.pipe, f"range can't iterate over {value}")
+            pairs = [(i, i) for i in range(value)]
+        elif value is None or value is NO_VALUE:
+            pairs = []
+        else:
+            raise _ExecError(node.pipe, f"range can't iterate over {gofmt.sprint_value(value)}")
+        decl = node.pipe.decl
+        for key, elem in pairs:
+            mark = len(self.vars)
+            if len(decl) == 1:
+                self._declare(decl[0], elem, node.pipe.is_assign)
+            elif len(decl) == 2:
+                self._declare(decl[0], key, node.pipe.is_assign)
+                self._declare(decl[1], elem, node.pipe.is_assign)
+            try:
+                self.walk(elem, node.body, out)
+            except _Continue:
+                pass
+            except _Break:
+                break
+            finally:
+                del self.vars[mark:]
+        if not pairs and node.else_body is not None:
+            self.walk(dot, node.else_body, out)
+
+    def _declare(self, name: str, value: object, assign: bool) -> None:
+        if assign:
+            for i in range(len(self.vars) - 1, -1, -1):
+                if self.vars[i][0] == name:
+                    self.vars[i] = (name, value)
+                    return
+        self.vars.append((name, value))
+
+    # expressions
+
+    def pipeline(self, dot: object, pipe: PipeNode, *, declare: bool = True) -> object:
+        value: object = _NO_FINAL
+        for cmd in pipe.cmds:
+            value = self.command(dot, cmd, value)
+        if declare:
+            for name in pipe.decl:
+                self._declare(name, value, pipe.is_assign)
+        return value
+
+    def command(self, dot: object, cmd: CommandNode, final: object) -> object:
+        first = cmd.args[0]
+        if isinstance(first, FieldNode):
+            return self.field_chain(dot, dot, first, first.names, cmd.args, final)
+        if isinstance(first, ChainNode):
+            if len(cmd.args) > 1 or final is not _NO_FINAL:
+                raise _ExecError(first, "can't give argument to non-function " + first.text)
+            base = self.arg(dot, first.node)
+            return self.field_chain(dot, base, first, first.names, cmd.args, final)
+        if isinstance(first, IdentifierNode):
+            return self.function(dot, first, cmd, cmd.args[1:], final)
+        if isinstance(first, VariableNode):
+            value = self.variable(first)
+            if first.names:
+                return self.field_chain(dot, value, first, first.names, cmd.args, final)
+            self._not_a_function(first, cmd.args, final)
+            return value
+        if isinstance(first, NilNode):
+            raise _ExecError(first, "nil is not a command")
+        self._not_a_function(first, cmd.args, final)
+        if isinstance(first, PipeNode):
+            return self.pipeline(dot, first)
+        if isinstance(first, DotNode):
+            return dot
+        if isinstance(first, LiteralNode):
+            return first.value
+        raise _ExecError(first, f"can't evaluate command {first.text!r}")
+
+    def _not_a_function(self, node: Node, args: Sequence[Node], final: object) -> None:
+        if len(args) > 1 or final is not _NO_FINAL:
+            raise _ExecError(node, "can't give argument to non-function " + node.text)
+
+    def variable(self, node: VariableNode) -> object:
+        for name, value in reversed(self.vars):
+            if name == node.name:
+                return value
+        raise _ExecError(node, f"undefined variable: {node.name}")
+
+    def arg(self, dot: object, node: Node) -> object:
+        if isinstance(node, DotNode):
+            return dot
+        if isinstance(node, NilNode):
+            return None
+        if isinstance(node, FieldNode):
+            return self.field_chain(dot, dot, node, node.names, [node], _NO_FINAL)
+        if isinstance(node, VariableNode):
+            value = self.variable(node)
+            if node.names:
+                return self.field_chain(dot, value, node, node.names, [node], _NO_FINAL)
+            return value
+        if isinstance(node, PipeNode):
+            return self.pipeline(dot, node)
+        if isinstance(node, IdentifierNode):
+            return self.function(dot, node, CommandNode(node.pos, node.text, [node]), [], _NO_FINAL)
+        if isinstance(node, ChainNode):
+            base = self.arg(dot, node.node)
+            return self.field_chain(dot, base, node, node.names, [node], _NO_FINAL)
+        if isinstance(node, LiteralNode):
+            return node.value
+        raise _ExecError(node, f"can't handle {node.text} for arg")
+
+    def field_chain(
+        self, dot: object, receiver: object, node: Node, names: Sequence[str],
+        args: Sequence[Node], final: object,
+    ) -> object:  # fmt: skip
+        for name in names[:-1]:
+            receiver = self.field(dot, receiver, name, node, (), _NO_FINAL)
+        return self.field(dot, receiver, names[-1], node, args[1:], final)
+
+    def field(
+        self, dot: object, receiver: object, name: str, node: Node, args: Sequence[Node],
+        final: object,
+    ) -> object:  # fmt: skip
+        has_args = bool(args) or final is not _NO_FINAL
+        if receiver is NO_VALUE:
+            if self.missing_error:
+                raise _ExecError(node, f'nil data; no entry for key "{name}"')
+            return NO_VALUE
+        if isinstance(receiver, dict):
+            if has_args:
+                raise _ExecError(node, f"{name} is not a method but has arguments")
+            if name in receiver:
+                return receiver[name]
+            if self.missing_error:
+                raise _ExecError(node, f'map has no entry for key "{name}"')
+            return NO_VALUE
+        if receiver is None:
+            raise _ExecError(node, f"nil pointer evaluating interface {{}}.{name}")
+        if not isinstance(receiver, str | int | float | list | tuple) and not name.startswith("_"):
+            attr = getattr(receiver, name, _NO_FINAL)
+            if attr is not _NO_FINAL:
+                if callable(attr):
+                    values = [self.arg(dot, a) for a in args]
+                    if final is not _NO_FINAL:
+                        values.append(final)
+                    try:
+                        return attr(*values)
+                    except TypeError as err:
+                        raise _ExecError(node, f"wrong number of args for {name}: {err}") from None
+                if has_args:
+                    raise _ExecError(node, f"{name} is not a method but has arguments")
+                return attr
+        raise _ExecError(node, f"can't evaluate field {name} in type {gofmt.go_type(receiver)}")
+
+    def function(
+        self, dot: object, ident: IdentifierNode, cmd: CommandNode, args: Sequence[Node],
+        final: object,
+    ) -> object:  # fmt: skip
+        name = ident.text
+        if name in ("and", "or"):
+            if not args and final is _NO_FINAL:
+                raise _ExecError(ident, f"wrong number of args for {name}: want at least 1 got 0")
+            value: object = NO_VALUE
+            for node in args:
+                value = self.arg(dot, node)
+                if truth(value) != (name == "and"):
+                    return value
+            return final if final is not _NO_FINAL else value
+        if self.header and name in HEADER_FUNCS:
+            values = [self.arg(dot, a) for a in args]
+            if final is not _NO_FINAL:
+                values.append(final)
+            return values[0] if values else ""
+        func, spec = FUNCS[name]
+        values = [self.arg(dot, a) for a in args]
+        if final is not _NO_FINAL:
+            values.append(final)
+        try:
+            _check_args(name, spec, values)
+            return func(*values)
+        except _ArgError as err:
+            raise _ExecError(cmd, str(err)) from None
+        except _CallError as err:
+            raise _ExecError(cmd, f"error calling {name}: {err}") from None
