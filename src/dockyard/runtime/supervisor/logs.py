@@ -12,6 +12,11 @@ to join it with the next. What is left at end of stream is written as a partial 
 Rotation follows moby's ``loggerutils.LogFile``: before each write, if the file has reached
 ``max-size`` it is renamed to ``<path>.1`` (older ones shift up to ``<path>.<max-file - 1>``,
 the oldest dropped); with ``max-file`` 1 the file is simply truncated.
+
+Logs are rotated by default, unlike dockerd's json-file driver (unbounded unless told,
+the classic way a chatty container fills a disk): a container given neither ``max-size``
+nor ``max-file`` keeps at most ``DEFAULT_MAX_FILE`` files of ``DEFAULT_MAX_SIZE`` bytes.
+``max-size=-1`` asks for an unbounded log, as before.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from dockyard.runtime.supervisor.clock import rfc3339nano
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 16 * 1024  # moby logger.Copier's buffer: longer lines become partial messages
+DEFAULT_MAX_SIZE = 10 << 20
+DEFAULT_MAX_FILE = 2
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
           "g": 1 << 30, "gb": 1 << 30}
 
@@ -41,13 +48,16 @@ class LogOptions:
 
     @classmethod
     def from_config(cls, config: Mapping[str, str]) -> LogOptions:
-        """Parse Docker's ``--log-opt`` strings (``max-size=10m``, ``max-file=3``)."""
+        """Parse Docker's ``--log-opt`` strings (``max-size=10m``, ``max-file=3``); neither
+        given: the default rotation (``DEFAULT_MAX_SIZE`` x ``DEFAULT_MAX_FILE``)."""
         unknown = set(config) - {"max-size", "max-file", "compress"}
         if unknown:
             raise errors.InvalidArgument(
                 f"unknown log option(s) for json-file: {', '.join(sorted(unknown))}")
         if config.get("compress", "false") not in ("false", "0"):
             raise errors.NotImplementedByDockyard("json-file: compress is not supported")
+        if "max-size" not in config and "max-file" not in config:
+            return cls(DEFAULT_MAX_SIZE, DEFAULT_MAX_FILE)
         max_size = None
         if "max-size" in config and config["max-size"] != "-1":
             max_size = parse_size(config["max-size"])

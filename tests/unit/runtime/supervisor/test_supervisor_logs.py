@@ -60,7 +60,8 @@ def test_timestamps_trim_zeros_like_go_rfc3339nano() -> None:
 
 
 def test_options_parse_dockers_strings() -> None:
-    assert LogOptions.from_config({}) == LogOptions(None, 1)
+    assert LogOptions.from_config({}) == LogOptions(10 << 20, 2)  # rotated by default
+    assert LogOptions.from_config({"max-size": "-1"}) == LogOptions(None, 1)
     assert LogOptions.from_config({"max-size": "10m", "max-file": "3"}) == LogOptions(
         10 << 20, 3)
     assert parse_size("1.5k") == 1536 and parse_size("2g") == 2 << 30 and parse_size("7") == 7
