@@ -9,28 +9,11 @@ from typing import Any
 from dockyard.apitypes.reader import Obj
 from dockyard.daemon.containers.model import ExecConfig, ExecStart, ExecView
 from dockyard.errors import InvalidArgument
+from dockyard.runtime.detachkeys import parse_detach_keys
 
 __all__ = ["ExecConfig", "ExecStart", "ExecView", "exec_inspect_json", "parse_detach_keys",
            "parse_exec_config", "parse_exec_start"]
 
-# moby/term's ASCII names: ctrl-@ is 0, ctrl-a 1 ... ctrl-z 26, then ctrl-[ \ ] ^ _.
-_CTRL = ["ctrl-@", *(f"ctrl-{chr(c)}" for c in range(ord("a"), ord("z") + 1)),
-         "ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^", "ctrl-_"]
-
-
-def parse_detach_keys(keys: str) -> bytes:
-    """moby/term ``ToBytes``: ``ctrl-p,ctrl-q`` → ``b"\\x10\\x11"``."""
-    out = bytearray()
-    for key in keys.split(","):
-        if len(key) == 1:
-            out += key.encode()
-        elif key in _CTRL:
-            out.append(_CTRL.index(key))
-        elif key == "DEL":
-            out.append(127)
-        else:
-            raise InvalidArgument(f"Invalid detach keys ({keys}) provided")
-    return bytes(out)
 
 
 def _console_size(o: Obj) -> tuple[int, int] | None:

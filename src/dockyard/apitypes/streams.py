@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dockyard.apitypes.times import parse_timestamp
 from dockyard.daemon.containers.model import AttachOptions, LogEntry, LogQuery
 from dockyard.errors import InvalidArgument
+from dockyard.runtime.detachkeys import parse_detach_keys
 
 __all__ = [
     "MULTIPLEXED_STREAM",
@@ -72,5 +73,7 @@ def encode_log_entry(e: LogEntry, *, tty: bool, timestamps: bool) -> bytes:
 
 
 def parse_attach_options(query: Mapping[str, str]) -> AttachOptions:
+    keys = query.get("detachKeys", "")
     return AttachOptions(stdin=_bool(query, "stdin"), stdout=_bool(query, "stdout"),
-                         stderr=_bool(query, "stderr"))
+                         stderr=_bool(query, "stderr"),
+                         detach_keys=parse_detach_keys(keys) if keys else None)

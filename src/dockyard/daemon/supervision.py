@@ -109,9 +109,11 @@ class AsyncSupervisor:
         await asyncio.to_thread(self.client.resize, container_id, height, width)
 
     async def attach_socket(self, sock: socket.socket, container_id: str, *, stdin: bool,
-                            stdout: bool, stderr: bool, close_stdin: bool) -> None:
+                            stdout: bool, stderr: bool, close_stdin: bool,
+                            detach_keys: bytes = b"") -> None:
         await asyncio.to_thread(self.client.attach_socket, sock, container_id, stdin=stdin,
-                                stdout=stdout, stderr=stderr, close_stdin=close_stdin)
+                                stdout=stdout, stderr=stderr, close_stdin=close_stdin,
+                                detach_keys=detach_keys)
 
     async def pause(self, container_id: str) -> None:
         await asyncio.to_thread(self.client.pause, container_id)
@@ -128,13 +130,13 @@ class AsyncSupervisor:
     async def exec_socket(self, sock: socket.socket, container_id: str, exec_id: str,
                           process: Mapping[str, Any], *, stdin: bool, stdout: bool,
                           stderr: bool, console_size: tuple[int, int] | None,
-                          framing: Framing) -> ExecInfo:
+                          framing: Framing, detach_keys: bytes = b"") -> ExecInfo:
         """Start an exec streaming on ``sock`` (a hijacked connection) from its first
         byte; the supervisor closes the stream only after the exit is recorded."""
         return await asyncio.to_thread(
             self.client.exec_socket, sock, container_id, exec_id, process, stdin=stdin,
             stdout=stdout, stderr=stderr, close_stdin=True, console_size=console_size,
-            framing=framing)
+            framing=framing, detach_keys=detach_keys)
 
     async def kill_exec(self, container_id: str, exec_id: str, signum: int) -> None:
         """Signal one exec's process (a health probe past its timeout)."""

@@ -50,6 +50,7 @@ from dockyard.daemon.containers.table import Entry, Table, new_id
 from dockyard.daemon.containers.users import ExecUser, resolve_user
 from dockyard.daemon.layout import ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
+from dockyard.runtime.detachkeys import detach_sequence, parse_detach_keys
 from dockyard.runtime.supervisor.client import Framing
 from dockyard.runtime.supervisor.protocol import ExitStatus
 
@@ -216,10 +217,12 @@ class ExecManager:
             if sock is None:
                 info = await self.sv.exec(c.id, e.id, process, console_size=size)
             else:
+                keys = parse_detach_keys(cfg.detach_keys) if cfg.detach_keys else None
                 info = await self.sv.exec_socket(
                     sock, c.id, e.id, process, stdin=cfg.attach_stdin,
                     stdout=cfg.attach_stdout, stderr=cfg.attach_stderr, console_size=size,
-                    framing=Framing.RAW if start.tty else Framing.MULTIPLEXED)
+                    framing=Framing.RAW if start.tty else Framing.MULTIPLEXED,
+                    detach_keys=detach_sequence(keys, tty=cfg.tty))
         except (errors.DockyardError, OSError) as exc:
             code = start_exit_code(str(exc))
             e.exit_code = 126 if code == 128 else code

@@ -202,8 +202,8 @@ class ExecConfig:
     """``POST /containers/{id}/exec``: one more process to run in a running container.
 
     Empty ``user``/``working_dir`` mean the container's; ``env`` is added to (and replaces
-    entries of) the container's environment. ``detach_keys`` is kept as given (checked,
-    not acted upon: dockyard's streams have no detach sequence yet).
+    entries of) the container's environment. ``detach_keys`` is kept as given (checked at
+    create; the sequence that ends an attached start's stream, with a tty).
     """
 
     cmd: tuple[str, ...]

@@ -48,6 +48,7 @@ from dockyard.daemon.events import EventType, Publisher, container_attributes
 from dockyard.daemon.layout import ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
 from dockyard.daemon.times import parse_rfc3339
+from dockyard.runtime.detachkeys import detach_sequence
 from dockyard.runtime.supervisor.protocol import ExitStatus
 from dockyard.runtime.supervisor.records import write_json_durably
 
@@ -261,7 +262,8 @@ class Runner:
             await self.sv.attach_socket(
                 p.sock, c.id, stdin=p.options.stdin and c.config.open_stdin,
                 stdout=p.options.stdout, stderr=p.options.stderr,
-                close_stdin=c.config.stdin_once)
+                close_stdin=c.config.stdin_once,
+                detach_keys=detach_sequence(p.options.detach_keys, tty=c.config.tty))
         except errors.DockyardError as exc:
             log.info("attach to %s ended: %s", c.short_id, exc)
         finally:

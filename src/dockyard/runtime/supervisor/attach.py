@@ -7,7 +7,9 @@ bytes read from it go to the process's stdin when the attachment asked for stdin
 client half-closes, stdin is closed too if ``close_stdin`` was asked (Docker's StdinOnce).
 When the process has exited and its last output has been sent, the supervisor closes the
 socket. A client that stops reading is dropped once ``MAX_PENDING`` bytes are queued for
-it: a slow reader must never stall the container or its log.
+it: a slow reader must never stall the container or its log. With ``detach_keys``, the
+input is scanned for that sequence (:class:`~dockyard.runtime.detachkeys.EscapeScanner`):
+a match closes this attachment and nothing else (Docker's ``ctrl-p ctrl-q``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
+from dockyard.runtime.detachkeys import EscapeScanner
 from dockyard.runtime.supervisor.loop import Loop
 from dockyard.runtime.supervisor.protocol import AttachArgs, Framing, Stream, frame
 
@@ -33,7 +36,7 @@ class Attachment:
     """One attached client of one process (container init or exec)."""
 
     __slots__ = ("_closed", "_finishing", "_loop", "_out", "_reading", "close_stdin", "fd",
-                 "framing", "sock", "stdin", "streams", "task")
+                 "framing", "scanner", "sock", "stdin", "streams", "task")
 
     def __init__(self, loop: Loop, sock: socket.socket, task: Task, args: AttachArgs, *,
                  initial_out: bytes = b"", initial_in: bytes = b"") -> None:
@@ -43,6 +46,8 @@ class Attachment:
         self.task = task
         self.stdin = args.stdin
         self.close_stdin = args.close_stdin
+        self.scanner = EscapeScanner(args.detach_keys) \
+            if args.detach_keys and args.stdin else None
         self.streams = frozenset(
             s for s, wanted in (("stdout", args.stdout), ("stderr", args.stderr)) if wanted)
         self.framing = args.framing or (Framing.RAW if task.tty else Framing.MULTIPLEXED)
@@ -122,7 +127,15 @@ class Attachment:
         sink = self.task.stdin
         if not self.stdin or sink is None:
             return  # not asked for, or the process has no stdin: Docker drops it too
-        sink.write(data)
+        detached = False
+        if self.scanner is not None:
+            data, detached = self.scanner.feed(data)
+        if data:
+            sink.write(data)
+        if detached:
+            log.debug("attached client of %s detached (escape sequence)", self.task.label)
+            self.close()
+            return
         if sink.full and self._reading:
             self._loop.remove_reader(self.fd)
             self._reading = False

@@ -31,6 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from dockyard import errors
+from dockyard.runtime.detachkeys import keys_to_wire
 from dockyard.runtime.supervisor.protocol import (
     FRAME_HEADER,
     ContainerInfo,
@@ -350,15 +351,16 @@ class SupervisorClient:
                     process: Mapping[str, Any], *, stdin: bool = False, stdout: bool = True,
                     stderr: bool = True, close_stdin: bool = True,
                     console_size: tuple[int, int] | None = None,
-                    framing: Framing | None = None) -> ExecInfo:
+                    framing: Framing | None = None, detach_keys: bytes = b"") -> ExecInfo:
         """Start an exec whose stream goes to ``sock`` (e.g. a hijacked HTTP connection)
         from the first byte; the supervisor serves the socket from then on, and closes it
-        after the exec's exit is recorded and its last output sent. The caller may close
-        its copy as soon as this returns."""
+        after the exec's exit is recorded and its last output sent, or when its input
+        brings ``detach_keys``. The caller may close its copy as soon as this returns."""
         args = self._exec_args(container_id, exec_id, process, stdin, console_size)
         args.update({"attach": True, "stdout": stdout, "stderr": stderr,
                      "close_stdin": close_stdin,
-                     "framing": None if framing is None else framing.value})
+                     "framing": None if framing is None else framing.value,
+                     "detach_keys": keys_to_wire(detach_keys)})
         return ExecInfo.from_wire(self.call("exec", args, fds=[sock.fileno()])["exec"])
 
     @staticmethod
@@ -393,11 +395,14 @@ class SupervisorClient:
 
     def attach_socket(self, sock: socket.socket, container_id: str, exec_id: str | None = None,
                       *, stdin: bool = False, stdout: bool = True, stderr: bool = True,
-                      close_stdin: bool = False, framing: Framing | None = None) -> None:
+                      close_stdin: bool = False, framing: Framing | None = None,
+                      detach_keys: bytes = b"") -> None:
         """Hand ``sock`` (e.g. a hijacked HTTP connection) to the supervisor, which then
-        streams to and from it directly; the caller may close its copy right away."""
+        streams to and from it directly; the caller may close its copy right away. Input
+        matching ``detach_keys`` (if any) ends the stream, not the process."""
         args = self._attach_args(container_id, exec_id, stdin, stdout, stderr, close_stdin,
                                  framing)
+        args["detach_keys"] = keys_to_wire(detach_keys)
         self.call("attach", args, fds=[sock.fileno()])
 
     @staticmethod

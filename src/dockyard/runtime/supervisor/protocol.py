@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard import errors
+from dockyard.runtime.detachkeys import keys_from_wire
 from dockyard.runtime.supervisor.logs import LogOptions
 
 PROTOCOL_VERSION = 1
@@ -307,6 +308,7 @@ class AttachArgs:
     give it the hijacked HTTP connection and step out of the data path).
     ``close_stdin`` closes the process's stdin when this stream's input ends (Docker's
     ``StdinOnce``). ``framing`` defaults to raw for terminals and multiplexed otherwise.
+    ``detach_keys`` (hex): input matching it ends this stream, not the process.
     """
 
     id: str
@@ -316,13 +318,15 @@ class AttachArgs:
     stderr: bool = True
     close_stdin: bool = False
     framing: Framing | None = None
+    detach_keys: bytes = b""
 
     @classmethod
     def parse(cls, a: Mapping[str, Any]) -> AttachArgs:
         fr = _opt_str(a, "framing")
         return cls(container_id(a, "id"), _opt_exec_id(a), _bool(a, "stdin"),
                    _bool(a, "stdout", True), _bool(a, "stderr", True), _bool(a, "close_stdin"),
-                   None if fr is None else _enum(Framing, fr, "framing"))
+                   None if fr is None else _enum(Framing, fr, "framing"),
+                   keys_from_wire(a.get("detach_keys")))
 
 
 @dataclass(frozen=True, slots=True)
