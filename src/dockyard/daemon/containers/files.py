@@ -26,13 +26,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import posixpath
 import tempfile
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import BinaryIO
 
 from dockyard import errors
-from dockyard.archive import Change, DiffMode, changes
+from dockyard.archive import Change, ChangeKind, DiffMode, changes
 from dockyard.archive.extract import extract
 from dockyard.archive.scoped import (
     PathStat,
@@ -258,9 +259,10 @@ class ContainerFiles:
     # ------------------------------------------------------------------ changes
 
     async def changes(self, ref: str) -> list[Change]:
-        """``GET /containers/{id}/changes``: the container's layer against its image."""
+        """``GET /containers/{id}/changes``: the container's layer against its image, less
+        the mount points the runtime makes (``hide_mount_points``)."""
         entry = self.table.find(ref)
-        return await asyncio.to_thread(self._changes, entry.container.id)
+        return hide_mount_points(await asyncio.to_thread(self._changes, entry.container.id))
 
     def _changes(self, container_id: str) -> list[Change]:
         stores = self.rootfs.images.stores
@@ -286,6 +288,29 @@ class ContainerFiles:
         finally:
             if view is not None:
                 sn.remove(view)
+
+
+MOUNT_POINTS = frozenset({"/dev/pts", "/dev/shm", "/dev/console", "/proc", "/sys",
+                          "/.dockerenv", "/etc/resolv.conf", "/etc/hosts", "/etc/hostname",
+                          "/etc/mtab"})
+"""What moby's init layer holds (the runtime's mount points): never a container's change."""
+
+
+def hide_mount_points(found: list[Change]) -> list[Change]:
+    """``found`` without the mount points, nor the directories that show as modified only
+    because a mount point was made in them (Docker keeps both in its init layer)."""
+    hidden = [c for c in found if c.path in MOUNT_POINTS]
+    if not hidden:
+        return found
+    kept = [c for c in found if c.path not in MOUNT_POINTS]
+    parents = {posixpath.dirname(c.path) for c in hidden}
+    out = []
+    for c in kept:
+        if c.kind is ChangeKind.MODIFIED and c.path in parents and not any(
+                o.path.startswith(c.path.rstrip("/") + "/") for o in kept):
+            continue
+        out.append(c)
+    return out
 
 
 @contextlib.contextmanager
