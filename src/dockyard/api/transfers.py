@@ -73,16 +73,16 @@ async def stream_transfer(request: web.Request, transfer: TransferStream,
         raise
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
-    if first is None:
-        if not transfer.finished:  # the client left before the first line
-            log.info("%s: the client went away; cancelling", what)
-            transfer.cancel()
-            return response
-        await transfer.wait()  # an error here is the response's status
+    if first is None:  # the client left before the first line
+        log.info("%s: the client went away; cancelling", what)
+        transfer.cancel()
+        return response
+    if transfer.finished and all(_held_back(said) for said in first):
+        await transfer.wait()  # nothing said yet: an error is the response's status
     try:
         await response.prepare(request)
-        if first is not None:
-            await response.write(json_line(render(first)))
+        for said in first:
+            await response.write(json_line(render(said)))
         while not transfer.finished:
             item = await transfer.next(POLL)
             if item is not None:
@@ -112,12 +112,23 @@ async def stream_transfer(request: web.Request, transfer: TransferStream,
     return response
 
 
+def _held_back(item: Progress | PushResult) -> bool:
+    return isinstance(item, Progress) and item.status.startswith("Pulling from ")
+
+
 async def _first_item(request: web.Request, transfer: TransferStream
-                      ) -> Progress | PushResult | None:
+                      ) -> list[Progress | PushResult] | None:
+    """The items to write first: the first one, or a held back ``Pulling from`` with the
+    one after it (moby says it once the manifest is known, so a manifest that is not
+    there is a plain 404; held back, it is so whenever the image service says it).
+    ``[]``: the transfer ended first; ``None``: the client left."""
+    held: list[Progress | PushResult] = []
     while not transfer.finished:
         item = await transfer.next(POLL)
         if item is not None:
-            return item
-        if not transfer.finished and _gone(request):
+            held.append(item)
+            if not _held_back(item):
+                return held
+        elif not transfer.finished and _gone(request):
             return None
-    return None
+    return held

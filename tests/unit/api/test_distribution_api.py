@@ -205,6 +205,8 @@ def test_pull_streams_progress_then_the_end() -> None:
 def test_pull_error_before_and_after_the_first_line() -> None:
     async def t(client: TestClient, registry: FakeRegistry) -> None:
         def unknown(pipe: ProgressPipe, cancel: threading.Event) -> None:
+            # "Pulling from" alone is held back: the error is still the status.
+            pipe(Progress("Pulling from x", "nope"))
             raise errors.NotFound("manifest for 127.0.0.1:5000/x:nope not found: "
                                   "manifest unknown: manifest unknown")
 
@@ -215,13 +217,16 @@ def test_pull_error_before_and_after_the_first_line() -> None:
 
         def broken(pipe: ProgressPipe, cancel: threading.Event) -> None:
             pipe(Progress("Pulling from x", "1"))
+            pipe(Progress("Pulling fs layer", "0123456789ab"))
             raise errors.InvalidArgument("digest mismatch")
 
         registry.work = broken
         r = await client.post("/images/create?fromImage=127.0.0.1:5000/x&tag=1")
         assert r.status == 200
-        assert lines(await r.read())[-1] == {"errorDetail": {"message": "digest mismatch"},
-                                             "error": "digest mismatch"}
+        got = lines(await r.read())
+        assert [m.get("status") for m in got[:2]] == ["Pulling from x", "Pulling fs layer"]
+        assert got[-1] == {"errorDetail": {"message": "digest mismatch"},
+                           "error": "digest mismatch"}
         r = await client.post("/images/create?fromImage=x&tag=1",
                               headers={"X-Registry-Auth": "!!not base64!!"})
         assert r.status == 400
@@ -236,7 +241,7 @@ def test_a_client_that_leaves_cancels_the_pull() -> None:
         stopped = threading.Event()
 
         def slow(pipe: ProgressPipe, cancel: threading.Event) -> None:
-            pipe(Progress("Pulling from x", "1"))
+            pipe(Progress("Pulling fs layer", "0123456789ab"))
             try:
                 # Quiet for a while, then byte counts: either way the leaving is seen.
                 if not cancel.wait(10):
@@ -247,7 +252,7 @@ def test_a_client_that_leaves_cancels_the_pull() -> None:
         registry.work = slow
         r = await client.post("/images/create?fromImage=x&tag=1")
         assert r.status == 200
-        assert json.loads(await r.content.readline())["status"] == "Pulling from x"
+        assert json.loads(await r.content.readline())["status"] == "Pulling fs layer"
         r.close()
         assert await asyncio.to_thread(stopped.wait, 10)
         assert registry.cancelled is not None and registry.cancelled.is_set()
