@@ -12,6 +12,7 @@ import json
 import os
 import tarfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -191,20 +192,20 @@ def test_put_archive_cannot_escape(daemon: Daemon, containers: Callable[..., str
                                                        dict[str, Any]]]) -> None:
     cid = containers(["sleep", "1000"])
     before = set(os.listdir("/tmp"))
-    passwd = open("/etc/passwd", "rb").read()  # noqa: SIM115
+    passwd = Path("/etc/passwd").read_bytes()
     r = put_tar(daemon, cid, "/tmp", make_tar(*members))
     assert r.status == 400, r.body
     assert not os.path.exists("/tmp/dy-escape")
     assert set(os.listdir("/tmp")) - before == set()
-    assert open("/etc/passwd", "rb").read() == passwd  # noqa: SIM115
+    assert Path("/etc/passwd").read_bytes() == passwd
 
 
 def test_export(daemon: Daemon, both: dict[str, str]) -> None:
     for cid in both.values():
         r = daemon.request("GET", f"/containers/{cid}/export", timeout=60)
         assert r.status == 200 and r.headers["Content-Type"] == "application/x-tar"
-        t = tarfile.open(fileobj=io.BytesIO(r.body))
-        names = t.getnames()
+        with tarfile.open(fileobj=io.BytesIO(r.body)) as t:
+            names = t.getnames()
         assert {"bin", "bin/sh", "data/a.txt", "dlink", "etc/passwd"} <= set(names)
         assert "bin/ls" not in names
         assert not any(n.startswith(("/", "..")) for n in names)
