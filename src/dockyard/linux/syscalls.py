@@ -150,6 +150,41 @@ def madvise(addr: int, length: int, advice: int) -> None:
 CLOSE_RANGE_CLOEXEC = 4
 
 
+_SYS_CLONE3 = 435
+CLONE_INTO_CGROUP = 0x200000000
+_SIGCHLD = 17
+# The GIL stays held across clone3 (PyDLL), as os.fork holds it: the child returns into
+# Python owning it, like a forked child.
+_pylibc = ctypes.PyDLL(None, use_errno=True)
+_pylibc.syscall.restype = ctypes.c_long
+
+
+class _CloneArgs(ctypes.Structure):
+    # struct clone_args (linux/sched.h), up to ``cgroup`` (CLONE_ARGS_SIZE_VER2, 88 bytes)
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
+        "tls", "set_tid", "set_tid_size", "cgroup")]
+
+
+def clone_into_cgroup(cgroup_fd: int) -> int:
+    """clone3(2) with ``CLONE_INTO_CGROUP``: a fork whose child starts in the cgroup2
+    directory ``cgroup_fd``. 0 in the child, the child's pid in the parent.
+
+    Why: moving a process into a cgroup through ``cgroup.procs`` takes the kernel's
+    ``cgroup_threadgroup_rwsem`` for writing, which waits for an RCU grace period (~10 ms
+    at HZ=250); a child cloned into its cgroup takes only the read side. Python's at-fork
+    handlers do not run (glibc's and CPython's fork bookkeeping is skipped): only for a
+    single-threaded caller whose child execs or exits without returning to general code.
+    """
+    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
+    r = _pylibc.syscall(ctypes.c_long(_SYS_CLONE3), ctypes.byref(args),
+                        ctypes.c_size_t(ctypes.sizeof(args)))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"clone3: {os.strerror(e)}")
+    return int(r)
+
+
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     """close_range(2): close every descriptor in [first, last]."""
     _check(_libc.syscall(_SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(last),

@@ -217,6 +217,7 @@ def create(
             new_net_ns=_owns(spec, "network"),
             no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd,
             setup_console=_console_setup(plan), go_fd=go_r, new_cgroup_ns=new_cgroup_ns)
+        late: tuple[str, ...] = ()
         if claim is not None:
             started = spawn.launch_spare(claim, ctx, join, unshare_flags, stdio)
             if started is None:  # the spare died before it took the job
@@ -228,18 +229,18 @@ def create(
             def child(sync_w: int) -> NoReturn:
                 init.run_init(ctx._replace(sync_fd=sync_w))
 
-            started = spawn.start_chain((), join, unshare_flags, stdio, child, True,
-                                   keep=(fifo_fd, cfd, go_r))
+            chain_plan, late = _join_plan(mgr, spec.linux.resources)
+            started = spawn.start_chain(chain_plan, join, unshare_flags, stdio, child,
+                                        True, keep=(fifo_fd, cfd, go_r))
         pid, sync_r = started.pid, started.sync_r
-        # Moving a process into a cgroup through cgroup.procs waits for an RCU grace
-        # period (~10 ms, the kernel's cgroup_threadgroup_rwsem): we do it here while the
-        # init builds its rootfs, and the init waits for our "go" only before anything
-        # that needs it. A spare's init is in its v1 cgroups already (renamed): only the
-        # hierarchies that cannot rename (the hybrid layout's cgroup2) are left.
+        # The init is born in its cgroups (child1 joined the v1 ones through ``tasks`` and
+        # cloned the init into the cgroup2 one; a spare's v1 cgroups were renamed), so it
+        # may go on at once; only a pids limit of 1 leaves the v1 moves to us (through
+        # ``cgroup.procs``, while the init builds its rootfs and waits for our "go").
         try:
-            spawn.join_cgroup(pid, claim.migrate if claim is not None else mgr.join_paths())
-        finally:
+            _write_pid(late, pid)
             os.write(go_w, b"g")
+        finally:
             reap, started = started.reap, None
             reap()
         sync_r, ready_r = -1, sync_r
@@ -274,6 +275,30 @@ def create(
         raise
     finally:
         for fd in fds:
+            os.close(fd)
+
+
+def _join_plan(mgr: cgroups.CgroupManager, resources: Resources | None
+               ) -> tuple[cgroups.JoinPlan, tuple[str, ...]]:
+    """The fork chain's ``JoinPlan``, and the ``cgroup.procs`` files the caller writes the
+    init's pid into itself: child1 joining the v1 cgroups (``tasks``) is counted by a
+    pids limit with the init it forks, so a limit of 1 moves the init from outside."""
+    plan = mgr.join_plan()
+    if resources is None or resources.pids is None or not 0 < resources.pids.limit < 2:
+        return plan, ()
+    late = tuple(os.path.join(os.path.dirname(t), "cgroup.procs") for t in plan.tasks)
+    return plan._replace(tasks=()), late
+
+
+def _write_pid(procs: tuple[str, ...], pid: int) -> None:
+    raw = str(pid).encode()
+    for path in procs:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, raw)
+        except ProcessLookupError:
+            raise FailedPrecondition("container init exited during setup") from None
+        finally:
             os.close(fd)
 
 
@@ -525,7 +550,7 @@ def exec_process(
             except BaseException as e:
                 init.report_error(sync_w, e)
 
-        pid, sync_r = spawn.fork_chain(mgr.join_paths(), join, 0, stdio, child, False, keep=(cfd,))
+        pid, sync_r = spawn.fork_chain(mgr.join_plan(), join, 0, stdio, child, False, keep=(cfd,))
         try:
             msg = spawn.read_all(sync_r).decode(errors="replace").strip()
         finally:

@@ -25,7 +25,7 @@ Lifecycle of a spare::
         │                   no global lock, no grace period); send READY; block in recvmsg
     claim(target) ── rename .spare-* → target in each v1 hierarchy; make the target in
         │             the hierarchies that refuse rename (cgroup2, e.g. the hybrid
-        │             layout's ``unified/``): the caller moves the init there
+        │             layout's ``unified/``): the spare clones the init into it
     Claim.launch(job) ── the spare runs the job (``runner``) and exits
     reaped() / close() ── a spare that died, or every spare at shutdown: killed, reaped,
                           its cgroups removed
@@ -70,6 +70,7 @@ from dockyard.errors import DockyardError
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Resources
 from dockyard.runtime.cgroups import files, tree
+from dockyard.runtime.cgroups.manager import NO_JOIN, JoinPlan
 from dockyard.runtime.cgroups.mounts import (
     DEFAULT_MOUNTINFO,
     DEFAULT_ROOT,
@@ -125,15 +126,15 @@ class Spare:
 class Claim:
     """A spare renamed into a container's cgroup, not yet given its job.
 
-    ``migrate`` are the ``cgroup.procs`` files of the hierarchies that refused the rename:
-    the caller moves the init there itself. ``launch`` hands the job over; ``wait`` reaps
+    ``join`` is how the init joins the hierarchies that refused the rename (the hybrid
+    layout's cgroup2: cloned into it by the spare, ``JoinPlan.into``). ``launch`` hands the job over; ``wait`` reaps
     the spare once it has forked the init; ``discard`` (on any failure) kills and reaps it
     if it is still there. The cgroup itself then belongs to the caller (its manager
     destroys it).
     """
 
     spare: Spare
-    migrate: tuple[str, ...] = ()
+    join: JoinPlan = NO_JOIN
 
     @property
     def pid(self) -> int:
@@ -412,7 +413,7 @@ class SparePool:
         when no spare fits (see the module doc) — the caller then takes its normal path.
 
         On success the target exists in every hierarchy: renamed in the v1 ones, made in
-        the others (whose ``cgroup.procs`` are in ``Claim.migrate``). Resources are the
+        the others (which ``Claim.join`` says how to join). Resources are the
         caller's to apply (``CgroupManager.update``).
         """
         claim = self._claim(target, resources) if self.enabled else None
@@ -463,7 +464,7 @@ class SparePool:
             except BaseException:
                 self._kill(spare, also=target)
                 raise
-            claim.migrate = tuple(os.path.join(h.dir_for(target), "cgroup.procs") for h in rest)
+            claim.join = V1Manager(target, rest).join_plan()
         return claim
 
     # ------------------------------------------------------------------ ending

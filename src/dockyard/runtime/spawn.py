@@ -2,9 +2,12 @@
 
 The fork chain (runc's nsexec, in Python)::
 
-    caller ── fork ──> child1: join cgroup, setns(paths), unshare(new namespaces)
-                         └─ fork ──> child2 (the init, or an exec'd process)
+    caller ── fork ──> child1: join the v1 cgroups (``tasks``), setns(paths), unshare
+                         └─ clone3(CLONE_INTO_CGROUP) ──> child2 (the init, or an exec'd
+                            process), born in its cgroup2 directory (else a plain fork)
                        child1 sends child2's pid up a pipe and exits
+
+Neither move takes the kernel's global cgroup lock (``cgroups.JoinPlan`` says why).
 
 ``unshare(CLONE_NEWPID)`` only applies to later children, hence the intermediate child;
 child2 is then reparented to the nearest subreaper (the supervisor, or ``run``). Child2
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 from dockyard.errors import FailedPrecondition
 from dockyard.linux import syscalls as sc
 from dockyard.runtime import init
+from dockyard.runtime.cgroups.manager import NO_JOIN, JoinPlan
 
 if TYPE_CHECKING:
     from dockyard.runtime.pool import Claim, SparePool
@@ -66,7 +70,7 @@ class Started(NamedTuple):
 
 
 def fork_chain(
-    cgroup_procs: tuple[str, ...],
+    cgroup: JoinPlan,
     join: list[tuple[int, int]],
     unshare_flags: int,
     stdio: Stdio,
@@ -75,13 +79,13 @@ def fork_chain(
     keep: tuple[int, ...] = (),
 ) -> tuple[int, int]:
     """``start_chain``, child1 reaped: (child2 pid, sync pipe read end)."""
-    started = start_chain(cgroup_procs, join, unshare_flags, stdio, child, dumpable, keep)
+    started = start_chain(cgroup, join, unshare_flags, stdio, child, dumpable, keep)
     started.reap()
     return started.pid, started.sync_r
 
 
 def start_chain(
-    cgroup_procs: tuple[str, ...],
+    cgroup: JoinPlan,
     join: list[tuple[int, int]],
     unshare_flags: int,
     stdio: Stdio,
@@ -102,7 +106,7 @@ def start_chain(
     if child1 == 0:
         os.close(pid_r)
         os.close(sync_r)
-        run_child1(cgroup_procs, join, unshare_flags, stdio, child, dumpable, keep, pid_w, sync_w)
+        run_child1(cgroup, join, unshare_flags, stdio, child, dumpable, keep, pid_w, sync_w)
     os.close(pid_w)
     os.close(sync_w)
     return collect(lambda: waitpid(child1), pid_r, sync_r)
@@ -117,7 +121,7 @@ def waitpid(pid: int) -> int:
 
 
 def run_child1(
-    cgroup_procs: tuple[str, ...],
+    cgroup: JoinPlan,
     join: list[tuple[int, int]],
     unshare_flags: int,
     stdio: Stdio,
@@ -134,27 +138,52 @@ def run_child1(
         # host's python3) while we hold host resources. create: dumpable, as a fresh fork
         # of the caller is (a spare of the pool is not dumpable while it waits).
         sc.prctl(sc.PR_SET_DUMPABLE, 1 if dumpable else 0)
-        me = str(os.getpid()).encode()
-        for path in cgroup_procs:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, me)
-            finally:
-                os.close(fd)
+        # Before any setns: the paths are the host's.
+        cg_fd = os.open(cgroup.into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) \
+            if cgroup.into else -1
+        _write_each(cgroup.tasks, b"0")
+        _write_each(cgroup.procs, str(os.getpid()).encode())
         for fd, nstype in join:
             sc.setns(fd, nstype)
         if unshare_flags:
             sc.unshare(unshare_flags)
         apply_stdio(stdio)
-        close_all_but({pid_w, sync_w, *keep})
-        pid2 = os.fork()
+        close_all_but({pid_w, sync_w, *keep, *((cg_fd,) if cg_fd >= 0 else ())})
+        pid2 = _fork_into(cg_fd)
         if pid2 == 0:
             os.close(pid_w)
+            if cg_fd >= 0:
+                os.close(cg_fd)
             child(sync_w)
         os.write(pid_w, str(pid2).encode())
         os._exit(0)
     except BaseException as e:
         init.report_error(sync_w, e)
+
+
+def _write_each(paths: tuple[str, ...], data: bytes) -> None:
+    for path in paths:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+
+def _fork_into(cg_fd: int) -> int:
+    """Fork, the child born in the cgroup2 directory ``cg_fd`` if there is one. Where
+    clone3 cannot (an older kernel), this process moves itself there first and forks."""
+    if cg_fd < 0:
+        return os.fork()
+    try:
+        return sc.clone_into_cgroup(cg_fd)
+    except OSError:
+        fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=cg_fd)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+        return os.fork()
 
 
 def collect(reap: Callable[[], int], pid_r: int, sync_r: int) -> Started:
@@ -175,18 +204,6 @@ def collect(reap: Callable[[], int], pid_r: int, sync_r: int) -> Started:
         os.close(sync_r)
         raise FailedPrecondition(error_text(msg) or f"container setup failed (status {status})")
     return Started(int(raw), sync_r, reap)
-
-
-def join_cgroup(pid: int, cgroup_procs: tuple[str, ...]) -> None:
-    raw = str(pid).encode()
-    for path in cgroup_procs:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, raw)
-        except ProcessLookupError:
-            raise FailedPrecondition("container init exited during setup") from None
-        finally:
-            os.close(fd)
 
 
 def close_all_but(keep: set[int]) -> None:
@@ -228,6 +245,7 @@ class SpareJob(NamedTuple):
     join: tuple[tuple[int, int], ...]
     unshare_flags: int
     stdio: tuple[int, int, int]
+    cgroup: JoinPlan = NO_JOIN
 
 
 def launch_spare(claim: Claim, ctx: init.InitContext, join: list[tuple[int, int]],
@@ -256,7 +274,7 @@ def launch_spare(claim: Claim, ctx: init.InitContext, join: list[tuple[int, int]
             ctx=ctx._replace(fifo_fd=slot(ctx.fifo_fd), console_fd=slot(ctx.console_fd),
                              go_fd=slot(ctx.go_fd)),
             join=tuple((slot(fd), nstype) for fd, nstype in join),
-            unshare_flags=unshare_flags, stdio=(std[0], std[1], std[2]))
+            unshare_flags=unshare_flags, stdio=(std[0], std[1], std[2]), cgroup=claim.join)
         claim.launch(pickle.dumps(job, pickle.HIGHEST_PROTOCOL), fds)
     except SpareLost:
         os.close(pid_r)
@@ -301,7 +319,7 @@ def run_spare_job(payload: bytes, fds: list[int]) -> NoReturn:
     def child(w: int) -> NoReturn:
         init.run_init(ctx._replace(sync_fd=w))
 
-    run_child1((), join, job.unshare_flags, stdio, child, True,
+    run_child1(job.cgroup, join, job.unshare_flags, stdio, child, True,
             (ctx.fifo_fd, ctx.console_fd, ctx.go_fd), pid_w, sync_w)
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from dockyard.linux import syscalls as sc
-from dockyard.runtime import spawn
+from dockyard.runtime import cgroups, spawn
 
 if TYPE_CHECKING:
     from conftest import Runtime
@@ -63,7 +63,7 @@ def _dumpable_in_chain(dumpable: bool) -> int:
         finally:
             os._exit(0)
 
-    pid, sync_r = spawn.fork_chain((), [], 0, spawn.INHERIT, child, dumpable, keep=(w,))
+    pid, sync_r = spawn.fork_chain(cgroups.NO_JOIN, [], 0, spawn.INHERIT, child, dumpable, keep=(w,))
     os.close(w)
     try:
         value = int(os.read(r, 16))

@@ -19,7 +19,7 @@ Layout of the package (split by noun): ``mounts`` (version, mount table, cgroups
 from __future__ import annotations
 
 from dockyard.oci.runtime_spec import Resources
-from dockyard.runtime.cgroups.manager import CgroupManager
+from dockyard.runtime.cgroups.manager import NO_JOIN, CgroupManager, JoinPlan
 from dockyard.runtime.cgroups.mounts import (
     DEFAULT_MOUNTINFO,
     DEFAULT_ROOT,
@@ -91,6 +91,9 @@ class DeferredManager:
     def join_paths(self) -> tuple[str, ...]:
         return self.resolve().join_paths()
 
+    def join_plan(self) -> JoinPlan:
+        return self.resolve().join_plan()
+
     def add_pid(self, pid: int) -> None:
         self.resolve().add_pid(pid)
 
@@ -141,6 +144,7 @@ def new_manager(cgroups_path: str, container_id: str, *, root: str = DEFAULT_ROO
 
 
 __all__ = [
+    "NO_JOIN",
     "BlkioEntry",
     "BlkioStats",
     "CPUStats",
@@ -148,6 +152,7 @@ __all__ = [
     "CgroupStats",
     "DeferredManager",
     "Hierarchy",
+    "JoinPlan",
     "MemoryStats",
     "PidsStats",
     "ThrottlingStats",

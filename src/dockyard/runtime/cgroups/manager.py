@@ -19,10 +19,29 @@ that is missing or a state that forbids the change, ``PermissionDenied``, ``Inte
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from dockyard.oci.runtime_spec import Resources
 from dockyard.runtime.cgroups.stats import CgroupStats
+
+
+class JoinPlan(NamedTuple):
+    """How a single-threaded process joins a cgroup without the kernel's global lock.
+
+    Writing a pid into ``cgroup.procs`` takes ``cgroup_threadgroup_rwsem`` for writing,
+    which waits for an RCU grace period (~10 ms at HZ=250). Two ways around it: writing
+    ``0`` into a v1 ``tasks`` file moves only the writing thread, under no global lock;
+    a child cloned with ``CLONE_INTO_CGROUP`` starts in its cgroup2 directory. So a
+    forked child1 writes ``0`` into each of ``tasks`` and clones the init into ``into``;
+    ``procs`` are the ``cgroup.procs`` files left for the old way (a second cgroup2 tree).
+    """
+
+    tasks: tuple[str, ...] = ()
+    into: str = ""
+    procs: tuple[str, ...] = ()
+
+
+NO_JOIN = JoinPlan()
 
 
 class CgroupManager(Protocol):
@@ -55,6 +74,10 @@ class CgroupManager(Protocol):
         Computed without touching the filesystem, so a forked single-threaded child can
         use the tuple with nothing but ``os.open``/``os.write``.
         """
+        ...
+
+    def join_plan(self) -> JoinPlan:
+        """How a single-threaded child joins (see ``JoinPlan``); no filesystem access."""
         ...
 
     def add_pid(self, pid: int) -> None:

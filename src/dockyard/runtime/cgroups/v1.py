@@ -42,6 +42,7 @@ from dockyard.oci.runtime_spec import CPUResources, Resources
 from dockyard.runtime.cgroups import files, tree
 from dockyard.runtime.cgroups import stats as _stats
 from dockyard.runtime.cgroups.devices import DeviceEmulator, v1_line
+from dockyard.runtime.cgroups.manager import JoinPlan
 from dockyard.runtime.cgroups.mounts import Hierarchy, resolve_cgroups_path
 from dockyard.runtime.cgroups.resources import MemoryPlan, Plan, set_or_none
 from dockyard.runtime.cgroups.stats import CgroupStats
@@ -132,6 +133,12 @@ class V1Manager:
 
     def join_paths(self) -> tuple[str, ...]:
         return self._join
+
+    def join_plan(self) -> JoinPlan:
+        pairs = tuple(zip(self._hier, self._dirs, strict=True))
+        v2 = [d for h, d in pairs if h.version != 1]
+        return JoinPlan(tuple(os.path.join(d, "tasks") for h, d in pairs if h.version == 1),
+                        v2[0] if v2 else "", tuple(os.path.join(d, "cgroup.procs") for d in v2[1:]))
 
     def add_pid(self, pid: int) -> None:
         for p in self._join:

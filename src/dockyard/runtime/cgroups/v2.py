@@ -29,6 +29,7 @@ from dockyard.errors import (
 from dockyard.oci.runtime_spec import CPUResources, Resources
 from dockyard.runtime.cgroups import files, tree
 from dockyard.runtime.cgroups import stats as _stats
+from dockyard.runtime.cgroups.manager import JoinPlan
 from dockyard.runtime.cgroups.mounts import DEFAULT_ROOT, Hierarchy, resolve_cgroups_path
 from dockyard.runtime.cgroups.resources import (
     MemoryPlan,
@@ -137,6 +138,9 @@ class V2Manager:
 
     def join_paths(self) -> tuple[str, ...]:
         return self._join
+
+    def join_plan(self) -> JoinPlan:
+        return JoinPlan(into=self._dir)
 
     def add_pid(self, pid: int) -> None:
         tree.write_pid(self._join[0], pid)
