@@ -1,0 +1,313 @@
+"""Pull, push and login through dockyardd with clients nobody here wrote: the docker CLI
+and docker-py; then dockyard's own CLI the same way; against our registry with token
+auth (``dockyard registry serve``, loopback HTTP) and Debian's reference registry
+(``/usr/bin/docker-registry``, htpasswd).
+
+One daemon for the module (with ``--insecure-registry``/``--registry-mirror``, shown by
+``docker info``), one registry per auth kind; every image, container, login and process
+made here is removed at the end even when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from dockyard.registry.auth.htpasswd import hash_password
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "daemon"))
+import daemon_harness as harness
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+USER, PASSWORD = "alice", "wonderland"
+DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: \d+")
+REFERENCE_REGISTRY = "/usr/bin/docker-registry"
+
+pytestmark = [pytest.mark.root,
+              pytest.mark.skipif(os.geteuid() != 0, reason="the daemon needs root")]
+
+
+@dataclass
+class Registry:
+    host: str  # 127.0.0.1:port
+    root: Path
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Our registry with token auth (Bearer challenges, scoped tokens): alice may push."""
+    root = tmp_path_factory.mktemp("registry")
+    (root / "htpasswd").write_text(f"{USER}:{hash_password(PASSWORD, 4)}\n")
+    (root / "reg.toml").write_text('[auth]\ntype = "token"\nhtpasswd = "htpasswd"\n'
+                                   '[[access]]\nrepository = "*"\nusers = ["alice"]\n'
+                                   'actions = ["pull", "push", "delete"]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard.registry.cli", "serve",
+                             "--listen", "127.0.0.1:0", "--storage", str(root / "store"),
+                             "--config", str(root / "reg.toml")],
+                            stdout=subprocess.PIPE,
+                            stderr=open(root / "server.log", "wb"),  # noqa: SIM115
+                            env=dict(os.environ, PYTHONPATH=SRC), cwd=root,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        m = re.search(r"listening on http://(127\.0\.0\.1:\d+)", line)
+        assert m, f"registry did not start: {line!r} {(root / 'server.log').read_text()}"
+        yield Registry(m.group(1), root)
+    finally:
+        _stop(proc)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def reference_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Debian's docker-registry (distribution 2.8) with htpasswd (Basic) auth."""
+    if not os.access(REFERENCE_REGISTRY, os.X_OK):
+        pytest.skip("Debian's docker-registry is not installed")
+    root = tmp_path_factory.mktemp("refreg")
+    (root / "htpasswd").write_text(f"{USER}:{hash_password(PASSWORD, 5)}\n")
+    port = _free_port()
+    (root / "config.yml").write_text(f"""version: 0.1
+log: {{level: info}}
+storage: {{filesystem: {{rootdirectory: {root / 'store'}}}, delete: {{enabled: true}}}}
+http: {{addr: "127.0.0.1:{port}"}}
+auth: {{htpasswd: {{realm: basic-realm, path: {root / 'htpasswd'}}}}}
+""")
+    proc = subprocess.Popen([REFERENCE_REGISTRY, "serve", str(root / "config.yml")],
+                            stdout=subprocess.DEVNULL,
+                            stderr=open(root / "registry.log", "wb"),  # noqa: SIM115
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((root / "registry.log").read_text()) from None
+                time.sleep(0.05)
+        yield Registry(f"127.0.0.1:{port}", root)
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def dd() -> Iterator[harness.Daemon]:
+    """The module's daemon, told of an insecure registry and a mirror."""
+    daemon = harness.new_daemon("dyd-dist-")
+    daemon.extra_args = ["--insecure-registry", "reg.example.com:5000",
+                         "--insecure-registry", "10.9.0.0/16",
+                         "--registry-mirror", "http://127.0.0.1:1"]
+    try:
+        daemon.start()
+        yield daemon
+        assert daemon.errors() == [], daemon.tail(80)
+    finally:
+        daemon.cleanup()
+
+
+def ok(d: harness.Daemon, *args: str, input: bytes | None = None) -> str:
+    return d.docker(*args, input=input, timeout=120, check=True).stdout
+
+
+def image_with_own_layer(d: harness.Daemon, ref: str, text: str) -> None:
+    """``ref``: busybox plus a layer of its own (gone again after ``rmi``, so a pull
+    downloads it: "Pull complete")."""
+    name = f"mk-{os.getpid()}-{text}"
+    ok(d, "run", "--name", name, "busybox", "sh", "-c", f"echo {text} > /marker")
+    try:
+        ok(d, "commit", name, ref)
+    finally:
+        d.docker("rm", "-f", name, timeout=60)
+
+
+def test_info_shows_the_registry_settings(dd: harness.Daemon) -> None:
+    doc = json.loads(ok(dd, "info", "--format", "{{json .RegistryConfig}}"))
+    assert doc["InsecureRegistryCIDRs"] == ["::1/128", "127.0.0.0/8", "10.9.0.0/16"]
+    assert doc["IndexConfigs"]["reg.example.com:5000"]["Secure"] is False
+    assert doc["Mirrors"] == ["http://127.0.0.1:1/"]
+    text = ok(dd, "info")
+    assert "Insecure Registries:" in text and "reg.example.com:5000" in text
+    assert "Registry Mirrors:" in text and "http://127.0.0.1:1/" in text
+
+
+def test_docker_cli_login_push_pull(dd: harness.Daemon, registry: Registry) -> None:
+    repo = f"{registry.host}/cli/app"
+    since = str(int(time.time()) - 1)
+    try:
+        image_with_own_layer(dd, f"{repo}:v1", "cli")
+        # Not logged in: the registry's challenge is refused.
+        proc = dd.docker("push", f"{repo}:v1", timeout=120)
+        assert proc.returncode == 1 and "unauthorized" in proc.stderr + proc.stdout
+        # A wrong password: the daemon's 401 with the registry's words, exit 1.
+        proc = dd.docker("login", "-u", USER, "--password-stdin", registry.host,
+                         input=b"nope\n", timeout=60)
+        assert proc.returncode == 1, proc
+        assert proc.stderr.startswith("Error response from daemon: "), proc.stderr
+        assert "unauthorized" in proc.stderr and "password" in proc.stderr
+        out = ok(dd, "login", "-u", USER, "--password-stdin", registry.host,
+                 input=PASSWORD.encode() + b"\n")
+        assert "Login Succeeded" in out
+        config = json.loads((Path(dd.env()["DOCKER_CONFIG"]) / "config.json").read_text())
+        assert registry.host in config["auths"]
+
+        out = ok(dd, "push", f"{repo}:v1")
+        assert f"The push refers to repository [{repo}]" in out
+        assert re.search(r"^[0-9a-f]{12}: Pushed$", out, re.M), out
+        m = DIGEST_RE.search(out)
+        assert m and out.splitlines()[-1].startswith("v1: digest: sha256:"), out
+        pushed = m.group(1)
+
+        ok(dd, "rmi", f"{repo}:v1")
+        out = ok(dd, "pull", f"{repo}:v1")
+        assert "v1: Pulling from cli/app" in out or f"v1: Pulling from {repo}" in out
+        assert re.search(r"^[0-9a-f]{12}: Pull complete$", out, re.M), out
+        assert re.search(r"^[0-9a-f]{12}: Already exists$", out, re.M), out  # busybox's
+        assert f"Digest: {pushed}" in out and out.rstrip().endswith(f"{repo}:v1")
+        assert "Status: Downloaded newer image for" in out
+        rows = ok(dd, "images", "--digests", "--format", "{{.Repository}} {{.Digest}}",
+                  repo)
+        assert rows.split() == [repo, pushed]
+        assert ok(dd, "image", "inspect", "--format", "{{json .RepoDigests}}",
+                  f"{repo}:v1").strip() == json.dumps([f"{repo}@{pushed}"])
+        assert ok(dd, "run", "--rm", f"{repo}:v1", "cat", "/marker").strip() == "cli"
+
+        # By digest, and again (up to date).
+        out = ok(dd, "pull", f"{repo}@{pushed}")
+        assert f"Digest: {pushed}" in out and "Status: Image is up to date" in out
+        out = ok(dd, "pull", f"{repo}:v1")
+        assert "Status: Image is up to date for" in out
+
+        # A tag the registry does not have: the daemon's 404, exit 1.
+        proc = dd.docker("pull", f"{repo}:nope", timeout=60)
+        assert proc.returncode == 1
+        assert proc.stderr.startswith("Error response from daemon: manifest for "), proc
+        assert "not found" in proc.stderr
+
+        events = ok(dd, "events", "--since", since, "--until", str(int(time.time()) + 1),
+                    "--filter", "type=image", "--format", "{{.Action}} {{.Actor.ID}}")
+        assert f"push {repo}:v1" in events and f"pull {repo}:v1" in events
+    finally:
+        dd.docker("logout", registry.host, timeout=30)
+        dd.docker("rmi", "-f", f"{repo}:v1", timeout=60)
+
+
+def test_docker_py_login_push_pull(dd: harness.Daemon, registry: Registry) -> None:
+    client = docker.DockerClient(base_url=dd.host, timeout=120)
+    repo = f"{registry.host}/py/app"
+    try:
+        image_with_own_layer(dd, f"{repo}:v2", "py")
+        with pytest.raises(docker.errors.APIError) as info:
+            client.login(USER, "wrong", registry=registry.host, reauth=True)
+        assert info.value.status_code == 401
+        answer = client.login(USER, PASSWORD, registry=registry.host, reauth=True)
+        assert answer["Status"] == "Login Succeeded"
+        lines = list(client.images.push(repo, tag="v2", stream=True, decode=True))
+        assert not [x for x in lines if "error" in x], lines
+        aux = [x["aux"] for x in lines if "aux" in x]
+        assert aux and aux[0]["Tag"] == "v2" and aux[0]["Digest"].startswith("sha256:")
+        client.images.remove(f"{repo}:v2")
+        image = client.images.pull(repo, tag="v2")
+        assert f"{repo}:v2" in image.tags
+        assert image.attrs["RepoDigests"] == [f"{repo}@{aux[0]['Digest']}"]
+        with pytest.raises(docker.errors.NotFound):
+            client.images.pull(repo, tag="missing")
+    finally:
+        for ref in (f"{repo}:v2",):
+            try:
+                client.images.remove(ref, force=True)
+            except docker.errors.NotFound:
+                pass
+        client.close()
+
+
+def dockyard(d: harness.Daemon, *args: str, input: str | None = None
+             ) -> subprocess.CompletedProcess[str]:
+    env = dict(d.env(), PYTHONPATH=SRC)
+    return subprocess.run([sys.executable, "-m", "dockyard.cli", *args], input=input,
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_dockyard_cli_login_push_pull(dd: harness.Daemon, registry: Registry) -> None:
+    repo = f"{registry.host}/dy/app"
+    try:
+        image_with_own_layer(dd, f"{repo}:v3", "dy")
+        proc = dockyard(dd, "login", "-u", USER, "--password-stdin", registry.host,
+                        input="bad\n")
+        assert proc.returncode == 1 and "Error response from daemon: " in proc.stderr
+        assert "unauthorized" in proc.stderr
+        proc = dockyard(dd, "login", "-u", USER, "--password-stdin", registry.host,
+                        input=PASSWORD + "\n")
+        assert proc.returncode == 0 and "Login Succeeded" in proc.stdout, proc
+        proc = dockyard(dd, "push", repo + ":v3")
+        assert proc.returncode == 0, proc
+        assert re.search(r"^[0-9a-f]{12}: Pushed$", proc.stdout, re.M), proc.stdout
+        pushed = DIGEST_RE.search(proc.stdout)
+        assert pushed
+        ok(dd, "rmi", f"{repo}:v3")
+        proc = dockyard(dd, "image", "pull", f"{repo}@{pushed.group(1)}")
+        assert proc.returncode == 0, proc
+        assert re.search(r"^[0-9a-f]{12}: Pull complete$", proc.stdout, re.M), proc.stdout
+        assert proc.stdout.rstrip().endswith(f"{repo}@{pushed.group(1)}")
+        proc = dockyard(dd, "pull", "-q", f"{repo}:v3")
+        assert proc.returncode == 0 and proc.stdout == f"{repo}:v3\n", proc
+        proc = dockyard(dd, "logout", registry.host)
+        assert proc.stdout == f"Removing login credentials for {registry.host}\n"
+        proc = dockyard(dd, "push", f"{repo}:v3")
+        assert proc.returncode == 1 and "unauthorized" in proc.stdout + proc.stderr
+    finally:
+        dockyard(dd, "logout", registry.host)
+        dd.docker("rmi", "-f", f"{repo}:v3", timeout=60)
+
+
+def test_reference_registry_round_trip(dd: harness.Daemon,
+                                       reference_registry: Registry) -> None:
+    """Debian's docker-registry (Basic auth over loopback HTTP): login, push, remove,
+    pull back with the same digest, run."""
+    host = reference_registry.host
+    repo = f"{host}/ref/app"
+    try:
+        image_with_own_layer(dd, f"{repo}:r1", "ref")
+        proc = dd.docker("login", "-u", USER, "--password-stdin", host, input=b"bad\n")
+        assert proc.returncode == 1 and "Error response from daemon: " in proc.stderr
+        ok(dd, "login", "-u", USER, "--password-stdin", host, input=PASSWORD.encode())
+        out = ok(dd, "push", f"{repo}:r1")
+        m = DIGEST_RE.search(out)
+        assert m, out
+        ok(dd, "rmi", f"{repo}:r1")
+        out = ok(dd, "pull", f"{repo}:r1")
+        assert f"Digest: {m.group(1)}" in out and "Pull complete" in out
+        assert ok(dd, "run", "--rm", f"{repo}:r1", "cat", "/marker").strip() == "ref"
+    finally:
+        dd.docker("logout", host, timeout=30)
+        dd.docker("rmi", "-f", f"{repo}:r1", timeout=60)
