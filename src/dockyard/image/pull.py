@@ -351,14 +351,30 @@ def _layers(stores: Stores, repo: Repository, manifest: Manifest, config: ImageC
                     report(Progress("Waiting", d.short))
                 pool.submit(d.run)
             _unpack_in_order(stores, plan, downloads, config, chains, lease_id, report)
-        except BaseException:
+        except BaseException as e:
             stop.set()
+            pool.shutdown(wait=True)
+            cause = _first_cause(downloads, e)
+            if cause is not e:
+                raise cause from e
             raise
         finally:
             pool.shutdown(wait=True)
     for d in downloads.values():
         d.wait()
     return bool(downloads)
+
+
+def _first_cause(downloads: dict[int, Download], e: BaseException) -> BaseException:
+    """The error that stopped the pull: a layer's own failure rather than the
+    cancellation it caused in the others."""
+    if not isinstance(e, Cancelled):
+        return e
+    for i in sorted(downloads):
+        err = downloads[i].error
+        if err is not None and not isinstance(err, Cancelled):
+            return err
+    return e
 
 
 def _has_blob(stores: Stores, digest: Digest) -> bool:

@@ -1,0 +1,224 @@
+"""Test registries on 127.0.0.1: ours in a thread, and a recording proxy that injects faults.
+
+``serve_registry(root, **config)`` serves ``dockyard.registry`` (a ``RegistryConfig``) on an
+ephemeral loopback port in a thread; ``.stop()`` ends it. ``FaultProxy(upstream)`` is a
+threaded HTTP proxy in front of any registry: it records every request (method, path,
+headers) and applies ``Fault`` rules to matching requests (answer a status, cut a body
+short and drop the connection, corrupt a byte, drop the connection), each a given number
+of times. Nothing here talks to anything but loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import re
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from dockyard.registry.config import RegistryConfig
+from dockyard.registry.server import bind, build_state, serve_socket
+
+
+@dataclass
+class ThreadRegistry:
+    url: str
+    host: str
+    _loop: asyncio.AbstractEventLoop
+    _stop: asyncio.Event
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(15)
+
+
+def serve_registry(root: Path, **overrides: Any) -> ThreadRegistry:
+    values: dict[str, Any] = {"listen": "127.0.0.1:0", "storage_root": str(root)}
+    values.update(overrides)
+    cfg = RegistryConfig(**values)
+    sock = bind(cfg.listen)
+    port = sock.getsockname()[1]
+    state = build_state(cfg)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, asyncio.Event] = {}
+    errors: list[BaseException] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        holder["stop"] = stop
+        await serve_socket(state, sock, stop, ready.set)
+
+    def target() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(main())
+        except BaseException as e:  # reported below
+            errors.append(e)
+            ready.set()
+        finally:
+            sock.close()
+            loop.close()
+
+    t = threading.Thread(target=target, name="test-registry", daemon=True)
+    t.start()
+    if not ready.wait(15) or errors:
+        raise RuntimeError(f"registry did not start: {errors}")
+    host = f"127.0.0.1:{port}"
+    scheme = "https" if cfg.tls else "http"
+    return ThreadRegistry(f"{scheme}://{host}", host, loop, holder["stop"], t)
+
+
+@dataclass
+class Fault:
+    """Applied to requests whose method matches and whose path matches ``path`` (regex)."""
+
+    method: str
+    path: str
+    action: str  # "status" | "truncate" | "corrupt" | "drop"
+    arg: int = 0  # the status, or the bytes sent before cutting
+    times: int = 1
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.times > 0 and method == self.method
+                and re.search(self.path, path) is not None)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+        "proxy-authorization", "proxy-authenticate", "content-length", "host"}
+
+
+@dataclass
+class FaultProxy:
+    """A recording, fault-injecting HTTP proxy to ``upstream`` (``host:port``)."""
+
+    upstream: str
+    faults: list[Fault] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def host(self) -> str:
+        assert self._server is not None
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FaultProxy:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    out = bytearray()
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return bytes(out)
+                        out += self.rfile.read(size)
+                        self.rfile.readline()
+                n = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(n) if n else b""
+
+            def handle_one(self) -> None:
+                method, path = self.command, self.path
+                with proxy._lock:
+                    proxy.requests.append(Recorded(method, path, dict(self.headers.items())))
+                    fault = next((f for f in proxy.faults if f.matches(method, path)), None)
+                    if fault is not None:
+                        fault.times -= 1
+                        fault.hits += 1
+                body = self._body()
+                if fault is not None and fault.action == "status":
+                    msg = b'{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}'
+                    self.send_response(fault.arg)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(msg)))
+                    self.end_headers()
+                    self.wfile.write(msg)
+                    return
+                if fault is not None and fault.action == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                    conn.request(method, path, body=body if body or method in (
+                        "PUT", "POST", "PATCH") else None, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    self.send_response(resp.status)
+                    for k, v in resp.getheaders():
+                        if k.lower() in _HOP:
+                            continue
+                        if k.lower() == "location":
+                            v = v.replace(f"http://{proxy.upstream}", f"http://{proxy.host}")
+                        self.send_header(k, v)
+                    length = len(data) if method != "HEAD" else int(
+                        resp.getheader("Content-Length") or 0)
+                    self.send_header("Content-Length", str(length))
+                    self.end_headers()
+                    if method == "HEAD":
+                        return
+                    if fault is not None and fault.action == "truncate":
+                        self.wfile.write(data[:fault.arg])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    if fault is not None and fault.action == "corrupt" and data:
+                        data = bytes([data[0] ^ 0xFF]) + data[1:]
+                    self.wfile.write(data)
+                finally:
+                    conn.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_one
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="fault-proxy")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def ranges(self, path_pattern: str) -> list[str]:
+        """The ``Range`` headers of the GETs whose path matches ``path_pattern``."""
+        with self._lock:
+            return [r.headers.get("Range", "") for r in self.requests
+                    if r.method == "GET" and re.search(path_pattern, r.path)]
+
+    def count(self, method: str, pattern: str) -> int:
+        with self._lock:
+            return sum(1 for r in self.requests
+                       if r.method == method and re.search(pattern, r.path))
+
+
+Factory = Callable[..., ThreadRegistry]

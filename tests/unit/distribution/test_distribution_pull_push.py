@@ -1,0 +1,268 @@
+"""ImageService.pull/push against our registry (in a thread) behind a fault-injecting
+proxy, on a native-snapshotter data root: round trips with identical digests, pull by
+digest, platform choice from an index, faults that leave no image behind and pulls that
+resume with Range."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from registry_fakes import Fault, FaultProxy, ThreadRegistry
+
+from dockyard.distribution import RegistryConfig
+from dockyard.distribution.client import Repository
+from dockyard.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    NotImplementedByDockyard,
+    Unavailable,
+)
+from dockyard.image import Image, ImageService
+from dockyard.image.create import commit_image, image_config_doc, store_layer
+from dockyard.image.progress import Progress
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.manifest import ContainerConfig, canonical_json, new_index
+from dockyard.oci.platform import Platform
+
+FAST = RegistryConfig(retries=2, backoff=0.01, timeout=10, max_concurrent_downloads=3)
+
+
+def layer_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 1_700_000_000
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def make_image(svc: ImageService, name: str, layers: list[dict[str, bytes]],
+               arch: str = "amd64") -> Image:
+    stores = svc.stores
+    with stores.meta.leases.temporary("test") as lease:
+        descs, diff_ids = [], []
+        for files in layers:
+            d, diff_id = store_layer(stores, lease.id, io.BytesIO(layer_tar(files)))
+            descs.append(d)
+            diff_ids.append(diff_id)
+        doc = image_config_doc(ContainerConfig(cmd=("sh",)), diff_ids,
+                               platform=Platform("linux", arch), created="2026-01-01T00:00:00Z")
+        return commit_image(stores, lease.id, canonical_json(doc), descs, [name])
+
+
+def random_layers(n: int, size: int) -> list[dict[str, bytes]]:
+    return [{f"f{i}": os.urandom(size), "shared": f"layer {i}".encode()} for i in range(n)]
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[ImageService]:
+    s = ImageService.open(str(tmp_path / "root"), "native")
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def rootfs_file(svc: ImageService, image: Image, path: str) -> bytes:
+    chain = image.config.chain_id()
+    assert chain is not None
+    key = f"view-{os.urandom(4).hex()}"
+    mounts = svc.stores.snapshotter.view(key, str(chain))
+    try:
+        return Path(mounts[0].source, path).read_bytes()
+    finally:
+        svc.stores.snapshotter.remove(key)
+
+
+def no_image_for(svc: ImageService, name: str) -> None:
+    with pytest.raises(NotFound):
+        svc.get(name)
+
+
+def test_push_remove_pull_roundtrip(svc: ImageService, registry: ThreadRegistry,
+                                    proxy: FaultProxy) -> None:
+    name = f"{proxy.host}/team/app:v1"
+    layers = random_layers(3, 200_000)
+    img = make_image(svc, name, layers)
+    events: list[Progress] = []
+    res = svc.push(name, config=FAST, progress=events.append)
+    assert res.tag == "v1" and res.digest == str(img.manifest.digest)
+    statuses = [e.status for e in events]
+    assert statuses[0] == f"The push refers to repository [{proxy.host}/team/app]"
+    assert statuses.count("Pushed") == 3
+    assert statuses[-1] == f"v1: digest: {img.manifest.digest} size: {len(img.manifest.raw)}"
+    assert svc.get(name).repo_digests == [f"{proxy.host}/team/app@{img.manifest.digest}"]
+    svc.remove(name, force=True)
+    no_image_for(svc, name)
+    events.clear()
+    pulled = svc.pull(name, config=FAST, progress=events.append)
+    assert pulled.updated and pulled.digest == str(img.manifest.digest)
+    assert pulled.image.id == img.id
+    assert pulled.image.repo_tags == [name]
+    assert pulled.image.repo_digests == [f"{proxy.host}/team/app@{img.manifest.digest}"]
+    assert [d.digest for d in pulled.image.manifest.layers] == [
+        d.digest for d in img.manifest.layers]
+    assert svc.is_unpacked(name)
+    for i, files in enumerate(layers):
+        assert rootfs_file(svc, pulled.image, f"f{i}") == files[f"f{i}"]
+    assert rootfs_file(svc, pulled.image, "shared") == b"layer 2"
+    by_id = {e.id for e in events if e.status == "Pull complete"}
+    assert by_id == {d.digest.hex[:12] for d in img.manifest.layers}
+    assert f"Digest: {img.manifest.digest}" in [e.status for e in events]
+    # pulled again: nothing to do
+    events.clear()
+    again = svc.pull(name, config=FAST, progress=events.append)
+    assert not again.updated
+    assert [e.status for e in events].count("Already exists") == 3
+    assert events[-1].status == f"Status: Image is up to date for {name}"
+    # a second push finds every layer there
+    events.clear()
+    svc.push(name, config=FAST, progress=events.append)
+    assert [e.status for e in events].count("Layer already exists") == 3
+
+
+def test_pull_by_digest_and_mount(svc: ImageService, registry: ThreadRegistry,
+                                  proxy: FaultProxy) -> None:
+    name = f"{proxy.host}/a/b:v1"
+    img = make_image(svc, name, random_layers(2, 1000))
+    svc.push(name, config=FAST)
+    # a pushed blob is known to be in a/b: pushing it to c/d mounts it
+    svc.tag(name, f"{proxy.host}/c/d", "v2")
+    events: list[Progress] = []
+    svc.push(f"{proxy.host}/c/d:v2", config=FAST, progress=events.append)
+    assert [e.status for e in events].count("Mounted from a/b") == 2
+    assert proxy.count("POST", r"/v2/c/d/blobs/uploads/\?mount=") == 3  # + config
+    svc.remove(name, force=True)
+    svc.remove(f"{proxy.host}/c/d:v2", force=True)
+    by_digest = f"{proxy.host}/a/b@{img.manifest.digest}"
+    res = svc.pull(by_digest, config=FAST)
+    assert res.image.id == img.id and res.reference == by_digest
+    assert res.image.repo_tags == [] and res.image.repo_digests == [by_digest]
+
+
+def test_index_pull_picks_platform(svc: ImageService, registry: ThreadRegistry,
+                                   proxy: FaultProxy) -> None:
+    amd = make_image(svc, f"{proxy.host}/m/p:amd64", [{"arch": b"amd64"}])
+    arm = make_image(svc, f"{proxy.host}/m/p:arm64", [{"arch": b"arm64"}], arch="arm64")
+    for tag in ("amd64", "arm64"):
+        svc.push(f"{proxy.host}/m/p:{tag}", config=FAST)
+    index = new_index([amd.manifest.descriptor(Platform("linux", "amd64")),
+                       arm.manifest.descriptor(Platform("linux", "arm64", "v8"))])
+    with Repository.open(proxy.host, "m/p", None, FAST, push=True) as repo:
+        repo.put_manifest("multi", mt.OCI_INDEX, index.raw)
+    for tag in ("amd64", "arm64"):
+        svc.remove(f"{proxy.host}/m/p:{tag}", force=True)
+    res = svc.pull(f"{proxy.host}/m/p:multi", platform="linux/arm64/v8", config=FAST)
+    assert res.image.id == arm.id and res.digest == str(index.digest)
+    assert res.image.config.architecture == "arm64"
+    assert res.image.repo_digests == [f"{proxy.host}/m/p@{index.digest}"]
+    res = svc.pull(f"{proxy.host}/m/p:multi", platform="linux/amd64", config=FAST)
+    assert res.image.id == amd.id
+    with pytest.raises(NotImplementedByDockyard, match="no matching manifest for "
+                       "linux/s390x in the manifest list entries"):
+        svc.pull(f"{proxy.host}/m/p:multi", platform="linux/s390x", config=FAST)
+
+
+def test_missing_manifest_text(svc: ImageService, registry: ThreadRegistry) -> None:
+    with pytest.raises(NotFound) as e:
+        svc.pull(f"{registry.host}/x/y:nope", config=FAST)
+    # the registry's own message follows Docker's prefix (distribution's is "manifest
+    # unknown"; ours names the tag)
+    assert str(e.value).startswith(f"manifest for {registry.host}/x/y:nope not found: "
+                                   "manifest unknown: manifest")
+    with pytest.raises(NotFound, match="An image does not exist locally with the tag: "
+                       f"{registry.host}/x/y"):
+        svc.push(f"{registry.host}/x/y:v1", config=FAST)
+    with pytest.raises(InvalidArgument):
+        svc.pull(f"{registry.host}/Upper:x", config=FAST)
+
+
+def _pushed(svc: ImageService, proxy: FaultProxy, repo: str, layers: int = 2,
+            size: int = 300_000) -> Image:
+    name = f"{proxy.host}/{repo}:v1"
+    img = make_image(svc, name, random_layers(layers, size))
+    svc.push(name, config=FAST)
+    svc.remove(name, force=True)
+    return img
+
+
+def test_corrupt_layer_leaves_nothing(svc: ImageService, registry: ThreadRegistry,
+                                      proxy: FaultProxy) -> None:
+    img = _pushed(svc, proxy, "bad/bytes")
+    name = f"{proxy.host}/bad/bytes:v1"
+    bad = img.manifest.layers[1].digest
+    proxy.faults.append(Fault("GET", f"/blobs/{bad}", "corrupt"))
+    with pytest.raises(InvalidArgument, match=f"verification failed for digest {bad}"):
+        svc.pull(name, config=FAST)
+    no_image_for(svc, name)
+    with pytest.raises(NotFound):
+        svc.stores.content.info(bad)
+    assert svc.stores.content.list_statuses("pull-") == []  # the bad ingest is gone
+    res = svc.pull(name, config=FAST)
+    assert res.image.id == img.id and svc.is_unpacked(name)
+
+
+def test_truncated_download_resumes_with_range(svc: ImageService, registry: ThreadRegistry,
+                                               proxy: FaultProxy) -> None:
+    img = _pushed(svc, proxy, "cut/body", layers=1)
+    name = f"{proxy.host}/cut/body:v1"
+    layer = img.manifest.layers[0]
+    # cut short once: the pull itself resumes from its ingest
+    proxy.faults.append(Fault("GET", f"/blobs/{layer.digest}", "truncate", 100_000))
+    res = svc.pull(name, config=FAST)
+    assert res.image.id == img.id
+    ranges = proxy.ranges(f"/blobs/{layer.digest}")
+    assert ranges[0] == "" and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
+    assert int(ranges[1][6:-1]) > 0
+
+
+def test_failed_pull_keeps_work_and_next_pull_resumes(
+        svc: ImageService, registry: ThreadRegistry, proxy: FaultProxy) -> None:
+    img = _pushed(svc, proxy, "kill/mid", layers=2)
+    name = f"{proxy.host}/kill/mid:v1"
+    first, second = img.manifest.layers
+    # the second layer's body is always cut: the pull gives up after its retries
+    proxy.faults.append(Fault("GET", f"/blobs/{second.digest}", "truncate", 50_000,
+                              times=3))
+    with pytest.raises(Unavailable, match="download failed"):
+        svc.pull(name, config=FAST)
+    no_image_for(svc, name)
+    svc.collect()  # a GC meanwhile keeps the finished blob (the resume lease)
+    assert svc.stores.content.info(first.digest).size == first.size
+    [status] = svc.stores.content.list_statuses("pull-")
+    assert status.offset > 0
+    res = svc.pull(name, config=FAST)
+    assert res.image.id == img.id
+    assert proxy.ranges(f"/blobs/{first.digest}") == [""]  # not fetched again
+    assert proxy.ranges(f"/blobs/{second.digest}")[-1] == f"bytes={status.offset}-"
+    assert not [le for le in svc.stores.meta.leases.all() if le.id.startswith("pull-resume")]
+
+
+def test_500_on_one_blob(svc: ImageService, registry: ThreadRegistry,
+                         proxy: FaultProxy) -> None:
+    img = _pushed(svc, proxy, "err/blob", layers=2, size=1000)
+    name = f"{proxy.host}/err/blob:v1"
+    proxy.faults.append(Fault("GET", f"/blobs/{img.manifest.layers[0].digest}", "status",
+                              500, times=20))
+    with pytest.raises(Unavailable, match="500"):
+        svc.pull(name, config=FAST)
+    no_image_for(svc, name)
+    proxy.faults.clear()
+    assert svc.pull(name, config=FAST).image.id == img.id
+
+
+def test_cancel(svc: ImageService, registry: ThreadRegistry, proxy: FaultProxy) -> None:
+    _pushed(svc, proxy, "stop/now", layers=1, size=1000)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(FailedPrecondition, match="cancelled"):
+        svc.pull(f"{proxy.host}/stop/now:v1", config=FAST, cancel=cancel)
+    no_image_for(svc, f"{proxy.host}/stop/now:v1")
