@@ -2,7 +2,9 @@
 container config.
 
 Accepted (as moby's ``daemon/images`` ``changes`` allow for import): ``CMD``, ``ENTRYPOINT``,
-``ENV``, ``WORKDIR``, ``USER``, ``EXPOSE``, ``LABEL``, ``VOLUME``, ``STOPSIGNAL``. Each is a
+``ENV``, ``WORKDIR``, ``USER``, ``EXPOSE``, ``LABEL``, ``VOLUME``, ``STOPSIGNAL``,
+``HEALTHCHECK`` (``NONE``, or ``[--interval=D] [--timeout=D] [--start-period=D]
+[--start-interval=D] [--retries=N] CMD <exec or shell form>``). Each is a
 pure function over ``ContainerConfig`` in a dispatch table (moby's ``dispatchers.go``).
 Argument forms follow the Dockerfile: ``CMD ["a","b"]`` (exec form, JSON) or ``CMD a b``
 (shell form: ``["/bin/sh", "-c", "a b"]``); ``ENV k=v k2="v 2"`` or ``ENV k v``; ``EXPOSE 80
@@ -13,11 +15,12 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import shlex
 from collections.abc import Callable, Sequence
 
 from dockyard.errors import InvalidArgument
-from dockyard.oci.manifest import ContainerConfig
+from dockyard.oci.manifest import ContainerConfig, HealthConfig
 
 Change = Callable[[ContainerConfig, str], ContainerConfig]
 
@@ -139,11 +142,73 @@ def _stopsignal(c: ContainerConfig, arg: str) -> ContainerConfig:
     return c._replace(stop_signal=sig)
 
 
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+            "m": 60_000_000_000, "h": 3_600_000_000_000}
+_HEALTH_FLAGS = {"--interval": "Interval", "--timeout": "Timeout",
+                 "--start-period": "StartPeriod", "--start-interval": "StartInterval"}
+
+
+def _go_duration(text: str, what: str) -> int:
+    """Go's ``time.ParseDuration`` (non-negative values), in nanoseconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if text == "0":
+        return 0
+    if not parts or "".join(a + b for a, b in parts) != text:
+        raise InvalidArgument(f"HEALTHCHECK {what}: invalid duration {text!r}")
+    return int(sum(float(a) * _UNIT_NS[b] for a, b in parts))
+
+
+def _healthcheck(c: ContainerConfig, arg: str) -> ContainerConfig:
+    """moby's ``dispatchHealthcheck``: ``NONE``, or the options then ``CMD``."""
+    rest = arg.strip()
+    if rest.upper() == "NONE":
+        return c._replace(healthcheck=HealthConfig(test=("NONE",)))
+    values: dict[str, int] = {}
+    while rest.startswith("--"):
+        flag, _, rest = rest.partition(" ")
+        rest = rest.lstrip()
+        name, eq, value = flag.partition("=")
+        if not eq:
+            raise InvalidArgument(f"HEALTHCHECK {name}: needs a value ({name}=...)")
+        if name == "--retries":
+            if not value.lstrip("-").isdigit():
+                raise InvalidArgument(f"HEALTHCHECK --retries: invalid number {value!r}")
+            if int(value) < 0:
+                raise InvalidArgument(f"--retries cannot be negative ({value})")
+            values["Retries"] = int(value)
+        elif name in _HEALTH_FLAGS:
+            ns = _go_duration(value, name)
+            if 0 < ns < 1_000_000:
+                raise InvalidArgument(f"{_HEALTH_FLAGS[name]} \"{value}\" cannot be less "
+                                      "than 1ms")
+            values[_HEALTH_FLAGS[name]] = ns
+        else:
+            raise InvalidArgument(f"HEALTHCHECK: unknown flag {name}")
+    kind, _, command = rest.partition(" ")
+    if kind.upper() == "NONE":
+        raise InvalidArgument("HEALTHCHECK NONE takes no other arguments")
+    if kind.upper() != "CMD":
+        raise InvalidArgument(f"Unknown type {kind!r} in HEALTHCHECK (try CMD)")
+    command = command.strip()
+    exec_form = _json_list(command)
+    if exec_form is not None:
+        test: tuple[str, ...] = ("CMD", *exec_form)
+    elif command:
+        test = ("CMD-SHELL", command)
+    else:
+        raise InvalidArgument("Missing command after HEALTHCHECK CMD")
+    return c._replace(healthcheck=HealthConfig(
+        test=test, interval=values.get("Interval", 0), timeout=values.get("Timeout", 0),
+        start_period=values.get("StartPeriod", 0),
+        start_interval=values.get("StartInterval", 0), retries=values.get("Retries", 0)))
+
+
 CHANGES: dict[str, Change] = {
     "CMD": _cmd,
     "ENTRYPOINT": _entrypoint,
     "ENV": _env,
     "EXPOSE": _expose,
+    "HEALTHCHECK": _healthcheck,
     "LABEL": _label,
     "STOPSIGNAL": _stopsignal,
     "USER": _user,

@@ -271,3 +271,26 @@ def test_health_in_inspect_ps_and_filters() -> None:
     assert compile_filters({"health": ["none"]}, lambda ref: c)(c)
     with pytest.raises(InvalidArgument, match="Unrecognised filter value for health"):
         compile_filters({"health": ["sick"]}, lambda ref: c)
+
+
+def test_healthcheck_change_lines() -> None:
+    from dockyard.image.changes import apply_changes
+
+    def hc(line: str) -> HealthConfig | None:
+        return apply_changes(ImageConfig(), [line]).healthcheck
+
+    assert hc("HEALTHCHECK --interval=200ms --retries=2 CMD test -e /tmp/ok") == HealthConfig(
+        ("CMD-SHELL", "test -e /tmp/ok"), interval=200 * MS, retries=2)
+    assert hc('HEALTHCHECK --timeout=1m30s --start-period=1s --start-interval=2s CMD ["a", "b"]'
+              ) == HealthConfig(("CMD", "a", "b"), timeout=90 * S, start_period=S,
+                                start_interval=2 * S)
+    assert hc("HEALTHCHECK NONE") == HealthConfig(("NONE",))
+    for bad, message in (("HEALTHCHECK NONE CMD x", "NONE takes no other"),
+                         ("HEALTHCHECK RUN x", "Unknown type"),
+                         ("HEALTHCHECK CMD", "Missing command"),
+                         ("HEALTHCHECK --retries=-1 CMD x", "cannot be negative"),
+                         ("HEALTHCHECK --interval=10us CMD x", "cannot be less than"),
+                         ("HEALTHCHECK --interval=soon CMD x", "invalid duration"),
+                         ("HEALTHCHECK --bogus=1 CMD x", "unknown flag")):
+        with pytest.raises(InvalidArgument, match=message):
+            hc(bad)

@@ -3,7 +3,7 @@
 
 The new image's config is the override the client sent (or the container's own config),
 with the ``changes`` lines applied (Dockerfile instructions: CMD, ENTRYPOINT, ENV,
-EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR), then completed from the
+EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR), then completed from the
 container's config the way moby's ``merge`` does (empty fields taken, env and labels
 added where the key is new, ports and volumes united).
 
@@ -30,7 +30,7 @@ from dockyard.image import ImageService
 from dockyard.image.changes import apply_changes
 from dockyard.image.resolve import tag_name
 from dockyard.oci import reference
-from dockyard.oci.manifest import ContainerConfig
+from dockyard.oci.manifest import ContainerConfig, HealthConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,11 @@ def image_config_of(c: DaemonConfig) -> ContainerConfig:
                            entrypoint=c.entrypoint, cmd=c.cmd, volumes=c.volumes,
                            working_dir=c.working_dir, labels=dict(c.labels),
                            stop_signal=c.stop_signal, args_escaped=c.args_escaped,
-                           on_build=c.on_build, shell=c.shell)
+                           on_build=c.on_build, shell=c.shell,
+                           healthcheck=None if c.healthcheck is None else HealthConfig(
+                               c.healthcheck.test, c.healthcheck.interval,
+                               c.healthcheck.timeout, c.healthcheck.start_period,
+                               c.healthcheck.start_interval, c.healthcheck.retries))
 
 
 def split_changes(lines: tuple[str, ...]) -> tuple[list[str], list[str]]:
