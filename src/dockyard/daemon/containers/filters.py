@@ -33,8 +33,10 @@ def _label_matches(c: Container, wanted: str) -> bool:
 
 
 def _name_matches(c: Container, pattern: str) -> bool:
+    """moby: the pattern is tried on the name with its ``/`` and without (``^web$``)."""
     try:
-        return re.search(pattern, "/" + c.name) is not None
+        return re.search(pattern, "/" + c.name) is not None \
+            or re.search(pattern, c.name) is not None
     except re.error:
         return pattern in c.name
 
