@@ -78,6 +78,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "login": (C + "distribution:login", "Log in to a registry"),
     "logout": (C + "distribution:logout", "Log out from a registry"),
     # dockyard's own
+    "completion": (C + "completion:completion", "Print a shell completion script "
+                   "(bash or zsh)"),
     "registry": ("dockyard.cli.main:registry", "The OCI Distribution registry "
                  "(serve, gc, htpasswd)"),
 }
@@ -98,6 +100,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
         "history": "history", "import": "import", "save": "save", "load": "load",
         "inspect": C + "images:image_inspect", "prune": C + "images:image_prune",
+        "base": C + "images:image_base",
         "pull": "pull", "push": "push",
     }),
     "system": ("Manage Docker", {

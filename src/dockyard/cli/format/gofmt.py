@@ -182,6 +182,18 @@ def go_json(value: object) -> str:
         return "null"
     import json  # only templates that print JSON pay for it
 
+    wire = getattr(value, "wire", None)
+    if wire is not None and callable(wire):
+        value = wire()  # a Go struct the CLI decoded (an event): encoded as it came
+    to_json = getattr(value, "to_json", None)
+    if to_json is not None and callable(to_json):
+        # a formatter context (a table row): docker's MarshalJSON builds a map (sorted
+        # keys) and json.Marshal escapes HTML in it (``<none>`` → ``\u003cnone\u003e``)
+        fields = to_json()
+        text = json.dumps(
+            _go_json_value(fields), ensure_ascii=False, separators=(",", ":"), sort_keys=True
+        )
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     text = json.dumps(_go_json_value(value), ensure_ascii=False, separators=(",", ":"))
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 

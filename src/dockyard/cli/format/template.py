@@ -39,7 +39,7 @@ from dockyard.cli.format.tmpl_parse import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["NO_VALUE", "Template", "TemplateError", "compile", "render"]
 
@@ -331,16 +331,19 @@ def _check_args(name: str, spec: tuple[str, ...], args: list[object]) -> None:
 class Template:
     """A parsed template; ``execute`` is safe to call many times (one per table row)."""
 
-    __slots__ = ("_nodes", "source")
+    __slots__ = ("_extra", "_nodes", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(
+        self, source: str, funcs: Mapping[str, Callable[..., object]] | None = None
+    ) -> None:
         self.source = source
-        self._nodes = Parser(source, _NAMES).parse()
+        self._extra = dict(funcs or {})
+        self._nodes = Parser(source, _NAMES | frozenset(self._extra)).parse()
 
     def execute(self, data: object, *, missing_key: str = "default", header: bool = False) -> str:
         """Run over ``data``. ``missing_key="error"`` makes a missing map key an error (Go's
         ``missingkey=error``); ``header`` swaps docker's header functions in."""
-        state = _State(self.source, data, missing_key == "error", header)
+        state = _State(self.source, data, missing_key == "error", header, self._extra)
         out: list[str] = []
         try:
             state.walk(data, self._nodes, out)
@@ -359,8 +362,11 @@ class Template:
 _CACHE: dict[str, Template] = {}
 
 
-def compile(source: str) -> Template:
-    """Parse ``source`` (cached: the same format is compiled once per process)."""
+def compile(source: str, funcs: Mapping[str, Callable[..., object]] | None = None) -> Template:
+    """Parse ``source`` (cached: the same format is compiled once per process); ``funcs``
+    adds functions of a command's own (docker's ``version`` has ``getDetailsOrder``)."""
+    if funcs:
+        return Template(source, funcs)
     tmpl = _CACHE.get(source)
     if tmpl is None:
         tmpl = Template(source)
@@ -376,9 +382,13 @@ def render(source: str, data: object, *, missing_key: str = "default") -> str:
 
 
 class _State:
-    __slots__ = ("header", "missing_error", "source", "vars")
+    __slots__ = ("extra", "header", "missing_error", "source", "vars")
 
-    def __init__(self, source: str, data: object, missing_error: bool, header: bool) -> None:
+    def __init__(
+        self, source: str, data: object, missing_error: bool, header: bool,
+        extra: Mapping[str, Callable[..., object]],
+    ) -> None:  # fmt: skip
+        self.extra = extra
         self.source = source
         self.vars: list[tuple[str, object]] = [("$", data)]
         self.missing_error = missing_error
@@ -586,10 +596,16 @@ class _State:
             if final is not _NO_FINAL:
                 values.append(final)
             return values[0] if values else ""
-        func, spec = FUNCS[name]
         values = [self.arg(dot, a) for a in args]
         if final is not _NO_FINAL:
             values.append(final)
+        extra = self.extra.get(name)
+        if extra is not None:
+            try:
+                return extra(*values)
+            except (TypeError, ValueError, KeyError) as err:
+                raise _ExecError(cmd, f"error calling {name}: {err}") from None
+        func, spec = FUNCS[name]
         try:
             _check_args(name, spec, values)
             return func(*values)

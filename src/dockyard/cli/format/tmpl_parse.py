@@ -592,6 +592,8 @@ class Parser:
             raise _fail(line, "unexpected right paren")
         else:
             raise _fail(line, f'unexpected "{tok.value}" in operand')
+        if i < len(toks) and toks[i].kind == "dot" and not toks[i].space_before:
+            raise _fail(line, "unexpected <.> in operand")
         if i < len(toks) and toks[i].kind == "field" and not toks[i].space_before:
             names = toks[i].fields
             if isinstance(node, LiteralNode | NilNode):

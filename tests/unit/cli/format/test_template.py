@@ -198,6 +198,7 @@ def test_missing_key_error_mode_as_docker_inspect_fallback() -> None:
         ("{{(.Name}}", "template: :1: unclosed left paren"),
         ("{{/* open }}", "template: :1: unclosed comment"),
         ('{{"abc}}', "template: :1: unterminated quoted string"),
+        ("{{json.}}", "template: :1: unexpected <.> in operand"),
     ],
 )
 def test_parse_errors_read_as_go(tmpl: str, message: str) -> None:
