@@ -1,7 +1,8 @@
 """Endpoints of features not built yet, answered as a dockerd with the feature off does.
 
 ``docker inspect X`` tries containers, images, networks, volumes... in turn and needs a
-JSON 404 from each; ``docker info`` and docker-py read ``/swarm`` and ``/plugins``.
+JSON 404 from each; ``docker info`` and docker-py read ``/swarm`` and ``/plugins``;
+``docker system prune`` prunes networks and the build cache too: nothing to prune yet.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class StubRouter:
         routes.add("GET", "/networks/{name}", self.network)
         routes.add("GET", "/volumes/{name}", self.volume)
         routes.add("GET", "/distribution/{name:.*}/json", self.distribution)
+        routes.add("POST", "/networks/prune", self.networks_prune)
+        routes.add("POST", "/build/prune", self.build_prune)
 
     async def swarm(self, request: web.Request) -> web.Response:
         raise Unavailable(NOT_A_SWARM_SHORT if request.method == "GET" else NOT_A_SWARM)
@@ -41,3 +44,9 @@ class StubRouter:
 
     async def distribution(self, request: web.Request) -> web.Response:
         raise Unavailable("registry access is not available yet in dockyard")
+
+    async def networks_prune(self, request: web.Request) -> web.Response:
+        return json_response({"NetworksDeleted": None})
+
+    async def build_prune(self, request: web.Request) -> web.Response:
+        return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
