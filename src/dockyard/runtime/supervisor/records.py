@@ -22,11 +22,14 @@ Layout (schema 1; ``layout.json`` holds ``{"schema": 1}``)::
                     ├── exec.pid      pid file written by the runtime
                     └── exit.json     ExitRecord of the exec
 
-Every record is written whole to a temporary name, fsynced, renamed into place and the
-directory fsynced, so a reader (a restarted daemon, a new supervisor) sees either nothing
-or the complete record. ``exit.json`` is written only after the process's output has been
-drained into its log and the log fsynced, and before anyone is told of the exit: a daemon
-that finds ``exit.json`` finds every line too. A container's directory disappears only on
+Every record is written whole to a temporary name and renamed into place, so a reader (a
+restarted daemon, a new supervisor) sees either nothing or the complete record; that is
+what survives a crash of the daemon or the supervisor. Records are not fsynced: after a
+machine crash the containers are gone too, and an fsync of file and directory costs
+every container's exit a millisecond or more on a disk-backed state root (``layout.json``
+alone is synced). ``exit.json`` is written only after the process's output has been
+drained into its log, and before anyone is told of the exit: a daemon that finds
+``exit.json`` finds every line too. A container's directory disappears only on
 ``delete``. The container's json-file log lives wherever ``create`` said (the daemon's
 data root), not here.
 """
@@ -179,14 +182,12 @@ class StateDir:
                 f"state directory path too long for a unix socket: {self.root!r}")
 
     def write_container(self, rec: ContainerRecord) -> None:
-        # Atomic (rename) but not fsynced: the record serves a supervisor that restarts
-        # after a crash of its own; after a machine crash the containers are gone too.
-        # Start latency pays for every fsync here; exit records stay durable.
+        # Atomic (rename) but not fsynced (see the module docstring).
         write_json_durably(os.path.join(self.container(rec.id), "container.json"),
                            rec.to_json(), sync=False)
 
     def write_exit(self, rec: ExitRecord) -> None:
-        write_json_durably(self.exit_file(rec.id, rec.exec_id), rec.to_json())
+        write_json_durably(self.exit_file(rec.id, rec.exec_id), rec.to_json(), sync=False)
 
     def read_exit(self, cid: str, exec_id: str | None = None) -> ExitRecord | None:
         return read_exit_record(self.root, cid, exec_id)

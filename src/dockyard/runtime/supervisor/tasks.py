@@ -11,8 +11,8 @@ Lifecycle of a :class:`Task` (a container's init or an exec'd process):
    remaining output is drained: until every output reaches end of file, or ``DRAIN_TIMEOUT``
    (a background process that outlived the init and kept the pipe must not hold the
    record back forever);
-4. ``_finish``: the last partial line is logged, the log fsynced, ``exit.json`` written
-   durably, and only then are waiters answered, attached clients closed and
+4. ``_finish``: the last partial line is logged, ``exit.json`` written (atomically: see
+   ``records``), and only then are waiters answered, attached clients closed and
    ``on_stopped`` callbacks (a deferred ``delete``, a forced ``shutdown``) run.
 """
 
@@ -278,7 +278,7 @@ class Task:
             w(lost)
 
     def flush_log(self) -> None:
-        """Write out and fsync the log (containers); nothing for execs."""
+        """Write out the log's last partial lines (containers); nothing for execs."""
 
     def record_exit(self, ex: ExitStatus) -> None:
         raise NotImplementedError
@@ -378,7 +378,6 @@ class Container(Task):
         for stream, splitter in self._splitters.items():
             for message, partial in splitter.flush():
                 self._log(stream, message, partial, now)
-        self.log.sync()
 
     def record_exit(self, ex: ExitStatus) -> None:
         self.state.write_exit(ExitRecord(self.id, None, self.pid, ex))
