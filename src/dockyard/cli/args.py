@@ -17,7 +17,12 @@ positional arguments.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+TYPE_CHECKING = False  # typing and collections.abc cost start-up time: annotations only
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import TypeAlias
+
+    Converter: TypeAlias = Callable[[str], object]
 
 BOOL = "bool"
 STRING = "string"
@@ -25,9 +30,6 @@ INT = "int"
 LIST = "list"
 """Kinds of flags: a switch, one value (the last one wins), an integer, a repeatable
 value collected in order."""
-
-Converter = Callable[[str], object]
-
 
 class UsageError(Exception):
     """A command line that does not parse; ``status`` is the exit code (125 for flag
@@ -114,6 +116,7 @@ class Spec:
         self.max_args = max_args
         self.interspersed = interspersed
         self.aliases = list(aliases)
+        self._root = prog.split(" ", 1)[0]
         self._long = {f.long: f for f in self.flags}
         self._short = {f.short: f for f in self.flags if f.short}
         if "help" not in self._long:
@@ -233,7 +236,7 @@ class Spec:
                 what = "exactly 1 argument"
             else:
                 what = f"at least {self.min_args} argument" + ("s" if self.min_args > 1 else "")
-            raise UsageError(f"{self.prog}: '{self.prog}' requires {what}", status=1)
+            raise UsageError(f"{self._root}: '{self.prog}' requires {what}", status=1)
         if self.max_args >= 0 and n > self.max_args:
             if self.max_args == 0:
                 what = "no arguments"
@@ -241,9 +244,9 @@ class Spec:
                 what = f"exactly {self.max_args} argument" + ("s" if self.max_args > 1 else "")
             else:
                 what = f"at most {self.max_args} argument" + ("s" if self.max_args > 1 else "")
-            raise UsageError(f"{self.prog}: '{self.prog}' accepts {what}"
+            raise UsageError(f"{self._root}: '{self.prog}' accepts {what}"
                              if self.max_args == 0 else
-                             f"{self.prog}: '{self.prog}' requires {what}", status=1)
+                             f"{self._root}: '{self.prog}' requires {what}", status=1)
 
     # ------------------------------------------------------------------ help
 

@@ -12,12 +12,12 @@ prints them the docker CLI's way.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
 
 from dockyard.cli.args import Options, Spec
 
 TYPE_CHECKING = False  # not `typing`'s: importing typing costs milliseconds of start-up
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
     from typing import BinaryIO, TextIO
 
     from dockyard.client.http import Client
@@ -59,6 +59,10 @@ class Context:
             self._client = Client(self.host)
         return self._client
 
+    def use_client(self, client: Client) -> None:
+        """Share an existing client (a command running another command's code)."""
+        self._client = client
+
     @property
     def out_bytes(self) -> BinaryIO:
         """stdout as bytes (container output, tar archives): text written before is
@@ -81,8 +85,43 @@ class Context:
             raise StatusError("", 0)
         return opts
 
+    def each(self, names: Sequence[str], action: Callable[[str], object], *,
+             summary: str = "") -> int:
+        """Run ``action`` on every name, printing the name when it worked; the errors
+        (Docker's ``Error response from daemon: ...``) are gathered and end the command
+        with status 1 after all names were tried, as the docker CLI does for ``stop``,
+        ``rm``, ``pause``... ``summary`` is a last line such as ``Error: failed to start
+        containers: a, b``."""
+        from dockyard.errors import DockyardError
+
+        errors: list[str] = []
+        failed: list[str] = []
+        for name in names:
+            try:
+                action(name)
+            except DockyardError as exc:
+                errors.append(error_text(exc))
+                failed.append(name)
+                continue
+            self.out.write(name + "\n")
+        if errors:
+            if summary:
+                errors.append(f"{summary}: {', '.join(failed)}")
+            raise StatusError("\n".join(errors), 1)
+        return 0
+
     def write(self, text: str) -> None:
         self.out.write(text)
 
     def warn(self, text: str) -> None:
         self.err.write(text if text.endswith("\n") else text + "\n")
+
+
+def error_text(exc: Exception) -> str:
+    """How the docker CLI prints an error: the daemon's with ``Error response from
+    daemon:``, the others as they are."""
+    from dockyard.client.errors import APIError
+
+    if isinstance(exc, APIError):
+        return f"Error response from daemon: {exc.message}"
+    return str(exc)

@@ -8,9 +8,11 @@ failure. The first source that is set wins, in the order above, as with the dock
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing and collections.abc cost start-up time: annotations only
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_HOST = "unix:///run/dockyard.sock"
 

@@ -5,11 +5,13 @@ Why not ``http.client``, ``requests`` or ``httpx``: the CLI's start-up time is a
 milliseconds here (it pulls in ``email``, ``ssl`` and friends), the others far more.
 And ``attach``/``exec`` need the connection *hijacked* (``Upgrade: tcp`` → ``101``, then
 raw bytes both ways on the same socket), which none of them offers. So this module
-speaks the little HTTP/1.1 the Engine API needs, directly on a ``socket``: one connection
+speaks the little HTTP/1.1 the Engine API needs, directly on a socket: one connection
 per request (a unix ``connect`` costs microseconds; no pool to get wrong), bodies sent
 with ``Content-Length`` or chunked (a tar stream), answers read with ``Content-Length``,
-chunked transfer coding or until the close. It imports only ``socket``, ``json`` and
-``dockyard.errors``.
+chunked transfer coding or until the close. It imports only ``_socket`` (the C module:
+``socket`` would bring ``enum`` and ``selectors``), :mod:`dockyard.client.jsoncodec`
+(``json`` without its regular expressions) and ``dockyard.errors``: a few milliseconds
+less on every command.
 
 Lifecycle: ``Client(host)`` holds no connection. ``get``/``post``/``delete``/``head`` send
 one request and return a :class:`Response` whose body is read on demand (``json()``,
@@ -20,16 +22,20 @@ a status of 400 or more raises :class:`APIError` (the body's ``message``) unless
 
 from __future__ import annotations
 
-import json
-import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import _socket
 
+from dockyard.client import jsoncodec
 from dockyard.client.errors import APIError, DaemonUnreachable, ProtocolError
 from dockyard.client.hosts import socket_path
 
 TYPE_CHECKING = False  # not `typing`'s: importing typing costs milliseconds of start-up
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from typing import Any, TypeAlias
+
+    QueryValue: TypeAlias = str | int | bool | Sequence[str] | None
+    Query: TypeAlias = Mapping[str, QueryValue]
+    Body: TypeAlias = bytes | Iterable[bytes]
 
 API_VERSION = "1.45"
 """The Engine API version this client speaks (the daemon's, issue 5)."""
@@ -38,9 +44,6 @@ USER_AGENT = "dockyard-cli/0.1"
 MAX_HEAD = 64 * 1024
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
-
-QueryValue = str | int | bool | None | Sequence[str]
-Query = Mapping[str, QueryValue]
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
@@ -76,12 +79,12 @@ class Response:
     The body is consumed once: by ``read``/``json``/``text`` or by one of the iterators.
     ``close`` (also on ``with``) drops the connection."""
 
-    def __init__(self, sock: socket.socket, status: int, reason: str,
+    def __init__(self, sock: _socket.socket, status: int, reason: str,
                  headers: dict[str, str], buffered: bytes, *, no_body: bool) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers
-        self._sock: socket.socket | None = sock
+        self._sock: _socket.socket | None = sock
         self._buf = buffered
         self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = headers.get("content-length")
@@ -171,7 +174,7 @@ class Response:
 
     def json(self) -> Any:
         data = self.read()
-        return json.loads(data) if data.strip() else None
+        return jsoncodec.loads(data) if data.strip() else None
 
     def iter_lines(self) -> Iterator[bytes]:
         """The body split at newlines (without them); a last unterminated line too."""
@@ -187,7 +190,7 @@ class Response:
         """One decoded JSON value per non-empty line (events, pull/push progress, stats)."""
         for line in self.iter_lines():
             if line.strip():
-                yield json.loads(line)
+                yield jsoncodec.loads(line)
 
     def iter_frames(self) -> Iterator[tuple[int, bytes]]:
         """``(stream, payload)`` pairs of the 8-byte stdout/stderr framing (stream 1 is
@@ -207,7 +210,7 @@ class Response:
         """The ``message`` of an error body (or the body as text)."""
         data = self.read()
         try:
-            decoded = json.loads(data)
+            decoded = jsoncodec.loads(data)
         except ValueError:
             return data.decode("utf-8", "replace").strip() or f"{self.status} {self.reason}"
         if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
@@ -247,7 +250,7 @@ class Hijacked:
     """A connection after ``101 UPGRADED``: ``sock`` carries raw bytes both ways;
     ``leftover`` are stream bytes that arrived with the response head."""
 
-    def __init__(self, sock: socket.socket, leftover: bytes, content_type: str) -> None:
+    def __init__(self, sock: _socket.socket, leftover: bytes, content_type: str) -> None:
         self.sock = sock
         self.leftover = leftover
         self.content_type = content_type
@@ -258,9 +261,6 @@ class Hijacked:
 
     def close(self) -> None:
         self.sock.close()
-
-
-Body = bytes | Iterable[bytes]
 
 
 class Client:
@@ -351,8 +351,8 @@ class Client:
         prefix = f"/v{self.version}" if versioned and not path.startswith("/_ping") else ""
         return prefix + path + encode_query(query)
 
-    def connect(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def connect(self) -> _socket.socket:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.settimeout(self.timeout)
             sock.connect(self.path)
@@ -371,12 +371,12 @@ class Client:
         return sock
 
     def _send(self, method: str, path: str, query: Query | None, body: Any,
-              data: Body | None, headers: Mapping[str, str] | None) -> socket.socket:
+              data: Body | None, headers: Mapping[str, str] | None) -> _socket.socket:
         hdrs = {"Host": "docker", "User-Agent": USER_AGENT}
         payload: bytes | None = None
         chunks: Iterable[bytes] | None = None
         if body is not None:
-            payload = json.dumps(body).encode()
+            payload = jsoncodec.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
         elif isinstance(data, bytes):
             payload = data
@@ -412,7 +412,7 @@ class Client:
             raise
         return sock
 
-    def _read_head(self, sock: socket.socket) -> tuple[bytes, int, str, dict[str, str]]:
+    def _read_head(self, sock: _socket.socket) -> tuple[bytes, int, str, dict[str, str]]:
         buf = b""
         while True:
             end = buf.find(b"\r\n\r\n")
