@@ -69,6 +69,7 @@ async def _send_tar(request: web.Request, chunks: AsyncIterator[bytes], what: st
     try:
         async for chunk in chunks:
             await response.write(chunk)
+        await response.write_eof()
     except ConnectionError:
         log.info("%s: the client went away", what)
         return response
@@ -77,7 +78,6 @@ async def _send_tar(request: web.Request, chunks: AsyncIterator[bytes], what: st
         if request.transport is not None:
             request.transport.abort()
         return response
-    await response.write_eof()
     return response
 
 
