@@ -92,3 +92,32 @@ def request_error(method: str, url: str, status: int, body: bytes) -> DockyardEr
     if status in (400, 405, 413, 416, 422):
         return InvalidArgument(text)
     return Unavailable(text)
+
+
+def detail_of(e: DockyardError) -> str:
+    """The registry's words of a ``request_error`` (without ``Method "url": ``)."""
+    text = str(e)
+    head, sep, rest = text.partition('": ')
+    return rest if sep and head.count('"') == 1 else text
+
+
+def pull_error(e: DockyardError, familiar_name: str, familiar_ref: str) -> DockyardError:
+    """moby's ``translatePullError``: denied, unknown manifests and unknown repositories
+    are "not found" errors with Docker's words; the rest stays as it is."""
+    detail = detail_of(e)
+    if detail.startswith("manifest unknown"):
+        return NotFound(f"manifest for {familiar_ref} not found: {detail}")
+    if detail.startswith("name unknown"):
+        return NotFound(f"repository {familiar_name} not found: {detail}")
+    if detail.startswith("denied"):
+        return NotFound(f"pull access denied for {familiar_name}, repository does not exist "
+                        f"or may require 'docker login': {detail}")
+    return e
+
+
+def push_error(e: DockyardError) -> DockyardError:
+    """What ``docker push`` prints for a refused push: the registry's words alone
+    (``denied: requested access to the resource is denied``)."""
+    if isinstance(e, PermissionDenied):
+        return PermissionDenied(detail_of(e))
+    return e

@@ -116,8 +116,11 @@ class Authenticator:
             return not self.credentials.anonymous
         return True
 
-    def header(self, scopes: tuple[str, ...], url: str = "") -> str:
-        """The ``Authorization`` value for a request needing ``scopes`` (``""``: none)."""
+    def header(self, scopes: tuple[str, ...], url: str = "", method: str = "GET") -> str:
+        """The ``Authorization`` value for a request needing ``scopes`` (``""``: none).
+
+        A refused token request is reported as the failure of the request it was for
+        (``Head "<url>": unauthorized: ...``), as Docker reports it."""
         if self.credentials.registry_token:
             return f"Bearer {self.credentials.registry_token}"
         challenge = self._challenge
@@ -131,13 +134,13 @@ class Authenticator:
             extra = sorted(self._extra.get(scopes, ()))
         if cached is not None and cached[1] > time.monotonic():
             return f"Bearer {cached[0]}"
-        token, expires_in = self.fetch_token(challenge, [*scopes, *extra], url)
+        token, expires_in = self.fetch_token(challenge, [*scopes, *extra], url, method)
         with self._lock:
             self._tokens[scopes] = (token, time.monotonic() + max(expires_in - 5, 1))
         return f"Bearer {token}"
 
-    def fetch_token(self, challenge: Challenge, scopes: list[str], url: str
-                    ) -> tuple[str, int]:
+    def fetch_token(self, challenge: Challenge, scopes: list[str], url: str,
+                    for_method: str = "GET") -> tuple[str, int]:
         """Ask the challenge's realm for a token; ``(token, expires_in)``."""
         realm = challenge.params.get("realm", "")
         if not realm.startswith(("http://", "https://")):
@@ -152,7 +155,6 @@ class Authenticator:
             resp = self._send("POST", realm, {"Content-Type":
                                               "application/x-www-form-urlencoded"},
                               urllib.parse.urlencode(form).encode())
-            method = "Post"
         else:
             user, password = creds.credentials()
             query: list[tuple[str, str]] = []
@@ -166,11 +168,11 @@ class Authenticator:
             sep = "&" if "?" in realm else "?"
             target = realm + (sep + urllib.parse.urlencode(query) if query else "")
             resp = self._send("GET", target, headers, None)
-            method = "Get"
         body = resp.data
         if resp.status != 200:
             where = url or realm
-            raise PermissionDenied(f'{method} "{where}": {describe(resp.status, body)}')
+            raise PermissionDenied(f'{for_method.capitalize()} "{where}": '
+                                   f'{describe(resp.status, body)}')
         try:
             doc = json.loads(body)
         except ValueError as e:

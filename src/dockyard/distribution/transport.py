@@ -144,7 +144,7 @@ class Transport:
         ep = self.endpoint
         hdrs = {"User-Agent": USER_AGENT, **(headers or {})}
         for attempt in range(2):
-            auth = self.auth.header(scopes, url)
+            auth = self.auth.header(scopes, url, method)
             h = dict(hdrs)
             if auth:
                 h["Authorization"] = auth

@@ -36,6 +36,7 @@ from dockyard.archive import apply_layer
 from dockyard.distribution import RegistryAuth, RegistryConfig
 from dockyard.distribution.client import Repository
 from dockyard.distribution.endpoints import DOCKER_IO, endpoints
+from dockyard.distribution.errors import pull_error
 from dockyard.errors import (
     AlreadyExists,
     DockyardError,
@@ -120,15 +121,19 @@ def pull(stores: Stores, ref: str, *, auth: RegistryAuth | None = None, platform
     tag_or_digest = str(named.digest) if named.digest is not None else named.tag
     report(Progress(f"Pulling from {reference.familiar_name(named)}", tag_or_digest))
     stop = threading.Event()
-    target = _resolve(named, auth, cfg)
-    with target.repo, stores.meta.leases.temporary("pull") as lease:
-        watcher = _watch(cancel, stop)
-        try:
-            return _pull(stores, named, target, want, lease.id, report, cfg, stop)
-        finally:
-            stop.set()
-            if watcher is not None:
-                watcher.join()
+    try:
+        target = _resolve(named, auth, cfg)
+        with target.repo, stores.meta.leases.temporary("pull") as lease:
+            watcher = _watch(cancel, stop)
+            try:
+                return _pull(stores, named, target, want, lease.id, report, cfg, stop)
+            finally:
+                stop.set()
+                if watcher is not None:
+                    watcher.join()
+    except (NotFound, PermissionDenied) as e:
+        raise pull_error(e, reference.familiar_name(named),
+                         reference.familiar_string(named)) from e
 
 
 def _watch(cancel: threading.Event | None, stop: threading.Event) -> threading.Thread | None:
@@ -161,27 +166,13 @@ def _resolve(named: reference.Reference, auth: RegistryAuth | None,
         except (NotFound, PermissionDenied, Unavailable) as e:
             repo.close()
             if ep is None or not ep.mirror:
-                raise _pull_error(named, e) from e
+                raise
             log.info("mirror %s: %s; trying the next endpoint", ep.url, e)
             last = e
         except BaseException:
             repo.close()
             raise
     raise Unavailable(str(last))  # pragma: no cover - the Hub endpoint is last
-
-
-def _pull_error(named: reference.Reference, e: DockyardError) -> DockyardError:
-    """Docker's words for a failed resolve."""
-    text = str(e)
-    familiar = reference.familiar_string(named)
-    if isinstance(e, NotFound):
-        if "manifest unknown" in text:
-            return NotFound(f"manifest for {familiar} not found: "
-                            f"{text.split(': ', 1)[-1]}")
-        return NotFound(f"pull access denied for {reference.familiar_name(named)}, repository "
-                        f"does not exist or may require 'docker login': "
-                        f"{text.split(': ', 1)[-1]}")
-    return e
 
 
 def _document(stores: Stores, target: _Target, desc: Descriptor, lease_id: str) -> bytes:

@@ -33,7 +33,14 @@ from dockyard.archive import CompressingWriter, Compression
 from dockyard.content import Writer
 from dockyard.distribution import RegistryAuth, RegistryConfig
 from dockyard.distribution.client import Repository
-from dockyard.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from dockyard.distribution.errors import push_error
+from dockyard.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from dockyard.metadata import Resource
 from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
@@ -79,6 +86,15 @@ def push(stores: Stores, ref: str, *, auth: RegistryAuth | None = None,
         raise NotFound("An image does not exist locally with the tag: "
                        f"{reference.familiar_name(named)}") from e
     report(Progress(f"The push refers to repository [{named.name}]"))
+    try:
+        return _push(stores, named, image, report, cfg, auth, cancel)
+    except PermissionDenied as e:
+        raise push_error(e) from e
+
+
+def _push(stores: Stores, named: reference.Reference, image: Image, report: ProgressFn,
+          cfg: RegistryConfig, auth: RegistryAuth | None,
+          cancel: threading.Event | None) -> PushResult:
     with Repository.open(named.domain, named.path, auth, cfg, push=True) as repo, \
             stores.meta.leases.temporary("push") as lease:
         manifest = _pushable_manifest(stores, image, lease.id)

@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from registry_fakes import Fault, FaultProxy, ThreadRegistry
 
-from dockyard.distribution import RegistryConfig
+from dockyard.distribution import RegistryAuth, RegistryConfig
 from dockyard.distribution.client import Repository
 from dockyard.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     NotImplementedByDockyard,
+    PermissionDenied,
     Unavailable,
 )
 from dockyard.image import Image, ImageService
@@ -266,3 +268,30 @@ def test_cancel(svc: ImageService, registry: ThreadRegistry, proxy: FaultProxy) 
     with pytest.raises(FailedPrecondition, match="cancelled"):
         svc.pull(f"{proxy.host}/stop/now:v1", config=FAST, cancel=cancel)
     no_image_for(svc, f"{proxy.host}/stop/now:v1")
+
+
+def test_auth_texts(svc: ImageService, auth_registry: Callable[[str], ThreadRegistry]) -> None:
+    """Docker's words: a push without credentials shows the registry's error alone; a
+    pull with the wrong password names the request; a good login pushes and pulls."""
+    reg = auth_registry("token")
+    name = f"{reg.host}/team/app:v1"
+    make_image(svc, name, [{"a": b"a"}])
+    with pytest.raises(PermissionDenied) as e:
+        svc.push(name, config=FAST)
+    assert str(e.value).startswith("unauthorized: ")
+    good = RegistryAuth(username="alice", password="wonderland")
+    svc.push(name, auth=good, config=FAST)
+    with pytest.raises(PermissionDenied) as e:
+        svc.pull(name, auth=RegistryAuth(username="alice", password="x"), config=FAST)
+    assert str(e.value).startswith(f'Head "http://{reg.host}/v2/team/app/manifests/v1": '
+                                   "unauthorized: ")
+    svc.remove(name, force=True)
+    assert svc.pull(name, auth=good, config=FAST).updated
+
+
+def test_unknown_repository_text(svc: ImageService, registry: ThreadRegistry) -> None:
+    with pytest.raises(NotFound) as e:
+        svc.pull(f"{registry.host}/no/such:v1", config=FAST)
+    assert re.match(rf"(manifest for {registry.host}/no/such:v1 not found: manifest unknown"
+                    rf"|repository {registry.host}/no/such not found: name unknown): ",
+                    str(e.value)), str(e.value)
