@@ -86,7 +86,7 @@ RESUME_LEASE_TTL = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
-class _Target:
+class RemoteTarget:
     """What the reference resolved to on the registry."""
 
     repo: Repository
@@ -122,7 +122,7 @@ def pull(stores: Stores, ref: str, *, auth: RegistryAuth | None = None, platform
     report(Progress(f"Pulling from {reference.familiar_name(named)}", tag_or_digest))
     stop = threading.Event()
     try:
-        target = _resolve(named, auth, cfg)
+        target = resolve_remote(named, auth, cfg)
         with target.repo, stores.meta.leases.temporary("pull") as lease:
             watcher = _watch(cancel, stop)
             try:
@@ -152,8 +152,8 @@ def _watch(cancel: threading.Event | None, stop: threading.Event) -> threading.T
     return t
 
 
-def _resolve(named: reference.Reference, auth: RegistryAuth | None,
-             cfg: RegistryConfig) -> _Target:
+def resolve_remote(named: reference.Reference, auth: RegistryAuth | None,
+                   cfg: RegistryConfig) -> RemoteTarget:
     """Find the manifest on the registry (for docker.io, the mirrors first)."""
     ref = str(named.digest) if named.digest is not None else named.tag
     candidates = endpoints(named.domain, cfg) if named.domain == DOCKER_IO else [None]
@@ -162,7 +162,7 @@ def _resolve(named: reference.Reference, auth: RegistryAuth | None,
         repo = Repository.open(named.domain, named.path, auth, cfg, endpoint=ep)
         try:
             desc = repo.resolve(ref)
-            return _Target(repo, desc, b"")
+            return RemoteTarget(repo, desc, b"")
         except (NotFound, PermissionDenied, Unavailable) as e:
             repo.close()
             if ep is None or not ep.mirror:
@@ -175,7 +175,8 @@ def _resolve(named: reference.Reference, auth: RegistryAuth | None,
     raise Unavailable(str(last))  # pragma: no cover - the Hub endpoint is last
 
 
-def _document(stores: Stores, target: _Target, desc: Descriptor, lease_id: str) -> bytes:
+def _document(stores: Stores, target: RemoteTarget, desc: Descriptor, lease_id: str
+              ) -> bytes:
     """The manifest or index ``desc`` from the content store, else from the registry."""
     stores.meta.leases.add(lease_id, Resource.content(desc.digest))
     try:
@@ -201,8 +202,8 @@ def _pick(index_desc: Descriptor, raw: bytes, want: Platform) -> Descriptor:
     return children[chosen]
 
 
-def _pull(stores: Stores, named: reference.Reference, target: _Target, want: Platform,
-          lease_id: str, report: ProgressFn, cfg: RegistryConfig,
+def _pull(stores: Stores, named: reference.Reference, target: RemoteTarget,
+          want: Platform, lease_id: str, report: ProgressFn, cfg: RegistryConfig,
           stop: threading.Event) -> PullResult:
     top = target.desc
     raw = _document(stores, target, top, lease_id)
@@ -239,7 +240,7 @@ def _pull(stores: Stores, named: reference.Reference, target: _Target, want: Pla
     return PullResult(image, str(top.digest), familiar, updated)
 
 
-def _config(stores: Stores, target: _Target, manifest: Manifest, lease_id: str
+def _config(stores: Stores, target: RemoteTarget, manifest: Manifest, lease_id: str
             ) -> ImageConfig:
     desc = manifest.config
     stores.meta.leases.add(lease_id, Resource.content(desc.digest))
@@ -285,7 +286,8 @@ def _name(stores: Stores, named: reference.Reference, top: Descriptor, manifest:
 
 def _keep_for_resume(stores: Stores, lease_id: str, top: Descriptor, manifest: Manifest,
                      config: ImageConfig) -> None:
-    """After a failure: protect the blobs already committed for the next pull."""
+    """After a failure: protect the blobs and layer snapshots already committed, for the
+    next pull (a garbage collection meanwhile leaves them; the lease expires in a day)."""
     leases = stores.meta.leases
     try:
         try:
@@ -294,11 +296,11 @@ def _keep_for_resume(stores: Stores, lease_id: str, top: Descriptor, manifest: M
         except AlreadyExists:
             pass
         for d in (top, manifest.descriptor(), manifest.config, *manifest.layers):
-            try:
-                stores.content.info(d.digest)
-            except NotFound:
-                continue
-            leases.add(lease_id, Resource.content(d.digest))
+            if _has_blob(stores, d.digest):
+                leases.add(lease_id, Resource.content(d.digest))
+        for chain in chain_ids(config.diff_ids):
+            if snapshot_exists(stores, str(chain)):
+                leases.add(lease_id, Resource.snapshot(stores.snapshotter_name, str(chain)))
     except DockyardError as e:
         log.warning("could not keep the blobs of the failed pull: %s", e)
 

@@ -82,9 +82,10 @@ class Fault:
 
     method: str
     path: str
-    action: str  # "status" | "truncate" | "corrupt" | "drop"
+    action: str  # "status" | "truncate" | "corrupt" | "drop" | "redirect"
     arg: int = 0  # the status, or the bytes sent before cutting
     times: int = 1
+    location: str = ""  # where "redirect" sends the client (307)
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -158,6 +159,12 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(msg)
                     return
+                if fault is not None and fault.action == "redirect":
+                    self.send_response(307)
+                    self.send_header("Location", fault.location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if fault is not None and fault.action == "drop":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -219,6 +226,43 @@ class FaultProxy:
         with self._lock:
             return sum(1 for r in self.requests
                        if r.method == method and re.search(pattern, r.path))
+
+
+class BlobServer:
+    """Serves fixed bytes at fixed paths (blob storage a registry redirects to), recording
+    the headers of every request."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.blobs = blobs
+        self.requests: list[Recorded] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.requests.append(Recorded("GET", self.path, dict(self.headers.items())))
+                data = server.blobs.get(self.path.split("?")[0])
+                self.send_response(200 if data is not None else 404)
+                self.send_header("Content-Length", str(len(data or b"")))
+                self.end_headers()
+                self.wfile.write(data or b"")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 Factory = Callable[..., ThreadRegistry]

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from registry_fakes import Fault, FaultProxy, ThreadRegistry
+from registry_fakes import BlobServer, Fault, FaultProxy, ThreadRegistry
 
 from dockyard.distribution import RegistryAuth, RegistryConfig, check_login
 from dockyard.distribution.client import Repository
+from dockyard.distribution.endpoints import Endpoint
 from dockyard.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
+from dockyard.image.pull import parse_pull_reference, resolve_remote
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.descriptor import Descriptor
 from dockyard.oci.digest import digest_bytes
@@ -159,3 +164,63 @@ def test_token_identity_token(auth_registry: Callable[[str], ThreadRegistry]) ->
     with pytest.raises(PermissionDenied), \
             Repository.open(reg.host, "team/app", rt, FAST) as repo:
         repo.resolve("v1")
+
+
+def test_redirect_to_storage_drops_authorization(
+        auth_registry: Callable[[str], ThreadRegistry]) -> None:
+    """A blob GET redirected to another host (blob storage) is followed without the
+    registry's Authorization."""
+    reg = auth_registry("htpasswd")
+    good = RegistryAuth(username="alice", password="wonderland")
+    data = b"stored elsewhere"
+    storage = BlobServer({"/bucket/blob": data})
+    proxy = FaultProxy(reg.host).start()
+    try:
+        with Repository.open(proxy.host, "team/app", good, FAST, push=True) as repo:
+            repo.upload_blob(desc(data), chunks_of(data))
+            proxy.faults.append(Fault("GET", "/blobs/sha256:", "redirect",
+                                      location=f"{storage.url}/bucket/blob?sig=1"))
+            assert repo.fetch_blob(desc(data)) == data
+        [got] = storage.requests
+        assert got.path == "/bucket/blob?sig=1"
+        assert "Authorization" not in got.headers
+        assert any("Authorization" in r.headers for r in proxy.requests
+                   if "/blobs/sha256:" in r.path)
+    finally:
+        proxy.stop()
+        storage.stop()
+
+
+def test_docker_io_mirror(registry: ThreadRegistry) -> None:
+    """docker.io references go to the mirror first (only loopback is reached here)."""
+    cfg = RegistryConfig(mirrors=(f"http://{registry.host}",), retries=0)
+    with Repository.open(registry.host, "library/busybox", None, FAST, push=True) as repo:
+        top, _ = push_image(repo, "latest", b"hub layer")
+    target = resolve_remote(parse_pull_reference("busybox"), None, cfg)
+    with target.repo:
+        assert target.desc == top
+        assert target.repo.transport.base_url == f"http://{registry.host}"
+
+
+def test_tls_trust_from_certs_d(start_registry: Callable[..., ThreadRegistry],
+                                tmp_path: Path) -> None:
+    """A verified HTTPS endpoint trusts ``<certs_dir>/<host:port>/ca.crt`` and refuses a
+    certificate it cannot verify."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                    "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)
+    reg = start_registry(tls_cert=str(cert), tls_key=str(key))
+    secure = Endpoint(f"https://{reg.host}", insecure=False)
+    certs = tmp_path / "certs.d"
+    with pytest.raises(Unavailable, match="CERTIFICATE_VERIFY_FAILED"), Repository.open(
+            reg.host, "t/s", None, RegistryConfig(certs_dir=str(certs), retries=0),
+            endpoint=secure) as repo:
+        repo.resolve("v1")
+    (certs / reg.host).mkdir(parents=True)
+    shutil.copy(cert, certs / reg.host / "ca.crt")
+    cfg = RegistryConfig(certs_dir=str(certs), retries=0)
+    with Repository.open(reg.host, "t/s", None, cfg, push=True, endpoint=secure) as repo:
+        top, _ = push_image(repo, "v1", b"over tls")
+        assert repo.resolve("v1") == top
