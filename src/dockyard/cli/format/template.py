@@ -7,7 +7,7 @@ fields, as docker's formatter contexts are.
 
 Go's semantics kept: a missing map key is ``<no value>`` (or an error with
 ``missing_key="error"``, as docker's inspect fallback runs), fields of a JSON ``null``
-are "nil pointer evaluating", ``range`` over maps goes in key order, ``and``/``or``
+are ``<no value>`` as a nil map's are (an error with ``missing_key="error"``), ``range`` over maps goes in key order, ``and``/``or``
 short-circuit and return an operand, ``eq`` takes several operands and refuses
 incompatible kinds, values print as ``fmt.Sprint`` prints them (``gofmt``).
 Functions: Go's builtins ``and or not len index slice print printf println eq ne lt le
@@ -560,7 +560,11 @@ class _State:
                 raise _ExecError(node, f'map has no entry for key "{name}"')
             return NO_VALUE
         if receiver is None:
-            raise _ExecError(node, f"nil pointer evaluating interface {{}}.{name}")
+            # JSON's null: docker's typed structs make most of these nil maps (Labels),
+            # whose missing keys print "<no value>"; the raw fallback's error otherwise
+            if self.missing_error:
+                raise _ExecError(node, f"nil pointer evaluating interface {{}}.{name}")
+            return NO_VALUE
         if not isinstance(receiver, str | int | float | list | tuple) and not name.startswith("_"):
             attr = getattr(receiver, name, _NO_FINAL)
             if attr is not _NO_FINAL:

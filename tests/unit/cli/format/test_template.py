@@ -79,6 +79,7 @@ class Row:
         ("{{.Missing}}", "<no value>"),
         ("{{.Config.Missing}}", "<no value>"),
         ("{{.Missing.Deeper}}", "<no value>"),
+        ("{{.State.Health.Status}} {{.HostConfig.Binds.x}}", "<no value> <no value>"),
         ("{{.Float}} {{.Big}} {{.HostConfig.NanoCpus}}", "0.25 1.234567e+06 1500000000"),
         (
             "{{.Mounts}}",
@@ -179,6 +180,11 @@ def test_missing_key_error_mode_as_docker_inspect_fallback() -> None:
     assert (
         str(err.value) == 'template: :1:2: executing "" at <.Nope>: map has no entry for key "Nope"'
     )
+    with pytest.raises(TemplateError) as err:
+        render("{{.State.Health.Status}}", INSPECT, missing_key="error")
+    assert str(err.value) == (
+        'template: :1:2: executing "" at <.State.Health.Status>: nil pointer evaluating interface {}.Status'
+    )
 
 
 @pytest.mark.parametrize(
@@ -211,10 +217,6 @@ def test_parse_errors_read_as_go(tmpl: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("tmpl", "message"),
     [
-        (
-            "{{.State.Health.Status}}",
-            'template: :1:2: executing "" at <.State.Health.Status>: nil pointer evaluating interface {}.Status',
-        ),
         (
             "{{.Args.Foo}}",
             'template: :1:2: executing "" at <.Args.Foo>: can\'t evaluate field Foo in type []string',
