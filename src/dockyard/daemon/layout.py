@@ -11,6 +11,7 @@ Data root (schema 1; ``layout.json`` holds ``{"schema": 1}``)::
     └── containers/
         └── <id>/                         one per container, removed with it
             ├── container.json            the container record (dockyard.daemon.containers.store)
+            ├── execs/<exec-id>.json      exec records (dockyard.daemon.containers.execstore)
             ├── <id>-json.log             json-file log, written by the supervisor
             ├── <id>-json.log.<n>         rotated logs (max-file)
             ├── hostname                  bind-mounted at /etc/hostname

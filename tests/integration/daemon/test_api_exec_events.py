@@ -339,8 +339,9 @@ def test_the_daemon_logged_no_error(daemon: Daemon) -> None:
 
 
 def test_execs_across_a_daemon_restart(new_daemon: Any) -> None:
-    """Exec records die with the daemon (as in moby); the supervisor forgets the execs
-    that ended while the daemon was down; exec works again after the restart."""
+    """An exec that ended while the daemon was down is known after the restart, with its
+    exit code (dockyard records execs; moby forgets them), and the supervisor forgets
+    it; exec works again after the restart. (More: test_exec_restore.py.)"""
     from dockyard.runtime.supervisor.client import SupervisorClient
 
     d: Daemon = new_daemon()
@@ -356,7 +357,8 @@ def test_execs_across_a_daemon_restart(new_daemon: Any) -> None:
         assert [e.exec_id for e in sv.state(cid).execs] == [late]
         d.start()
         assert sv.state(cid).execs == ()
-    assert d.request("GET", f"/exec/{late}/json").status == 404
+    info = d.request("GET", f"/exec/{late}/json").json()
+    assert (info["Running"], info["ExitCode"]) == (False, 0), info
     assert exec_run(d, cid, ["sh", "-c", "exit 5"])[0] == 5
     assert d.request("DELETE", f"/containers/{cid}?force=1").status == 204
     assert d.leftovers() == []

@@ -19,8 +19,12 @@ closes the attached streams. ``docker exec`` inspects the exec as soon as its st
 possibly before this daemon's wait has been answered: ``inspect`` then asks the supervisor
 (``exec_state``), which already knows.
 
-Records live in memory only (as in moby), until the container's next start or its
-removal; at most ``MAX_EXITED`` exited execs are kept per container.
+Records live in memory until the container's next start or its removal (at most
+``MAX_EXITED`` exited execs per container), and, once started, on disk too
+(``execstore``): a restarted daemon reloads them and ``recover`` reconciles them with
+the supervisor, which kept the processes running while the daemon was down — an exec
+still running is waited for again, one that exited then gets its recorded code, one the
+supervisor no longer knows is marked exited with 255 (its status is lost).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dockyard import errors
+from dockyard.daemon.containers.execstore import ExecRecord, ExecStore
 from dockyard.daemon.containers.model import (
     Container,
     ExecConfig,
@@ -52,7 +57,7 @@ from dockyard.daemon.layout import ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
 from dockyard.runtime.detachkeys import detach_sequence, parse_detach_keys
 from dockyard.runtime.supervisor.client import Framing
-from dockyard.runtime.supervisor.protocol import ExitStatus
+from dockyard.runtime.supervisor.protocol import ContainerInfo, ExitStatus
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +89,10 @@ class ExecEntry:
     exit_code: int | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     waiter: asyncio.Task[None] | None = None
+
+    def record(self) -> ExecRecord:
+        return ExecRecord(self.id, self.container_id, self.config, self.created_ns, self.pid,
+                          self.exit_code if self.status is ExecStatus.EXITED else None)
 
     def view(self) -> ExecView:
         running = self.status in (ExecStatus.STARTING, ExecStatus.RUNNING) \
@@ -151,11 +160,12 @@ class ExecManager:
     """The exec endpoints' backend (``api.execs.ExecBackend``)."""
 
     def __init__(self, table: Table, run: ExecRoot, supervisor: AsyncSupervisor,
-                 event: ContainerEvent) -> None:
+                 event: ContainerEvent, store: ExecStore | None = None) -> None:
         self.table = table
         self.run = run
         self.sv = supervisor
         self._event = event
+        self.store = store
         self.execs: dict[str, ExecEntry] = {}
         self.by_container: dict[str, list[str]] = {}
 
@@ -185,7 +195,9 @@ class ExecManager:
         exited = [i for i in ids if self.execs[i].status is ExecStatus.EXITED]
         for i in exited[:max(0, len(exited) - MAX_EXITED)]:
             ids.remove(i)
-            del self.execs[i]
+            e = self.execs.pop(i)
+            if self.store is not None:
+                self.store.delete(e.container_id, e.id)
 
     # ------------------------------------------------------------------ start
 
@@ -212,8 +224,7 @@ class ExecManager:
         self._event(c, _action("exec_start", cfg), {"execID": e.id})
         size = (start.console_size or cfg.console_size) if cfg.tty else None
         try:
-            process = await asyncio.to_thread(exec_process, c, cfg, self.run.bundle(c.id),
-                                              self.run.rootfs(c.id))
+            process = await asyncio.to_thread(self._prepare, c, e)
             if sock is None:
                 info = await self.sv.exec(c.id, e.id, process, console_size=size)
             else:
@@ -229,6 +240,7 @@ class ExecManager:
             e.status = ExecStatus.EXITED
             e.started.set()
             log.info("exec %s in %s failed to start: %s", e.id[:12], c.short_id, exc)
+            await self._persist(e)
             if isinstance(exc, errors.DockyardError):
                 raise
             raise errors.FailedPrecondition(str(exc)) from exc
@@ -237,6 +249,21 @@ class ExecManager:
             e.status = ExecStatus.RUNNING
         e.started.set()
         e.waiter = asyncio.create_task(self._wait(e))
+
+    def _prepare(self, c: Container, e: ExecEntry) -> dict[str, Any]:
+        """The exec's OCI process; its record is on disk before it can run."""
+        process = exec_process(c, e.config, self.run.bundle(c.id), self.run.rootfs(c.id))
+        if self.store is not None:
+            self.store.save(e.record())
+        return process
+
+    async def _persist(self, e: ExecEntry) -> None:
+        if self.store is None:
+            return
+        try:
+            await asyncio.to_thread(self.store.save, e.record())
+        except OSError as exc:
+            log.error("could not record exec %s: %s", e.id[:12], exc)
 
     async def _wait(self, e: ExecEntry) -> None:
         while True:
@@ -249,20 +276,72 @@ class ExecManager:
             except (errors.Unavailable, OSError) as exc:
                 log.error("waiting for exec %s: %s; retrying", e.id[:12], exc)
                 await asyncio.sleep(WAIT_RETRY)
+        await self._exited(e, status)
+
+    async def _exited(self, e: ExecEntry, status: ExitStatus, *, forget: bool = True) -> None:
+        """Record the exit (memory, disk), publish ``exec_die``, let the supervisor forget."""
         if e.exit_code is None:
             e.exit_code = status.exit_code
         e.status = ExecStatus.EXITED
         e.waiter = None
+        await self._persist(e)
         entry = self.table.entries.get(e.container_id)
         if entry is not None:
             self._event(entry.container, "exec_die",
                         {"execID": e.id, "exitCode": str(e.exit_code)})
+        if forget:
+            await self._forget_in_supervisor(e.container_id, e.id)
+
+    async def _forget_in_supervisor(self, container_id: str, exec_id: str) -> None:
         try:
-            await self.sv.delete_exec(e.container_id, e.id)
+            await self.sv.delete_exec(container_id, exec_id)
         except errors.NotFound:
-            log.debug("the supervisor had forgotten exec %s already", e.id[:12])
+            log.debug("the supervisor had forgotten exec %s already", exec_id[:12])
         except (errors.DockyardError, OSError) as exc:
-            log.warning("could not have the supervisor forget exec %s: %s", e.id[:12], exc)
+            log.warning("could not have the supervisor forget exec %s: %s", exec_id[:12], exc)
+
+    # ------------------------------------------------------------------ recovery
+
+    async def recover(self, c: Container, task: ContainerInfo | None) -> None:
+        """After a daemon restart: reload ``c``'s exec records and reconcile them with the
+        supervisor's view of the container (``task``; None when it holds none). Call it
+        once per container, after the container is in the table."""
+        if self.store is None:
+            return
+        records = await asyncio.to_thread(self.store.load, c.id)
+        known = {i.exec_id: i for i in (task.execs if task is not None else ())}
+        ids = self.by_container.setdefault(c.id, [])
+        settled: set[str] = set()  # the supervisor's execs dealt with here
+        for rec in records:
+            e = ExecEntry(rec.id, c.id, rec.config, rec.created_ns, ExecStatus.RUNNING,
+                          rec.pid, rec.exit_code)
+            e.started.set()
+            self.execs[e.id] = e
+            ids.append(e.id)
+            info = known.get(e.id)
+            if rec.exit_code is not None:
+                e.status = ExecStatus.EXITED
+                continue
+            settled.add(e.id)
+            if info is not None and info.exit is None:
+                log.info("exec %s in %s is still running (pid %d)", e.id[:12], c.short_id,
+                         info.pid)
+                e.pid = info.pid
+                e.waiter = asyncio.create_task(self._wait(e))
+            elif info is not None and info.exit is not None:
+                log.info("exec %s in %s exited while the daemon was down", e.id[:12],
+                         c.short_id)
+                e.pid = info.pid
+                await self._exited(e, info.exit)
+            else:
+                log.warning("exec %s in %s was running but the supervisor lost it",
+                            e.id[:12], c.short_id)
+                await self._exited(e, ExitStatus(255, None, "", lost=True), forget=False)
+        for info in known.values():
+            # Exits the supervisor still holds and nobody will wait for: forget them.
+            if info.exit is not None and info.exec_id not in settled:
+                await self._forget_in_supervisor(c.id, info.exec_id)
+        self._trim(ids)
 
     # ------------------------------------------------------------------ inspect, resize
 
@@ -300,6 +379,8 @@ class ExecManager:
             e = self.execs.pop(i, None)
             if e is not None and e.waiter is not None:
                 e.waiter.cancel()
+        if self.store is not None:
+            self.store.delete_all(container_id)
 
     def close(self) -> None:
         for e in self.execs.values():

@@ -34,6 +34,7 @@ from dockyard.daemon.containers import logs as logfiles
 from dockyard.daemon.containers.config import CreateRequest
 from dockyard.daemon.containers.create import make_container
 from dockyard.daemon.containers.execs import ExecManager
+from dockyard.daemon.containers.execstore import ExecStore
 from dockyard.daemon.containers.filters import compile_filters, compile_prune_filters
 from dockyard.daemon.containers.health import HealthMonitor
 from dockyard.daemon.containers.model import (
@@ -97,7 +98,8 @@ class ContainerService:
         self.table = Table()
         self.runner = Runner(config, run, supervisor, self.rootfs, self.store, self._remove,
                              events)
-        self.execs = ExecManager(self.table, run, supervisor, self.runner.event)
+        self.execs = ExecManager(self.table, run, supervisor, self.runner.event,
+                                 ExecStore(data))
         self.health = HealthMonitor(self.execs, self.runner)
         self.runner.health = self.health
         self._pruning = False
@@ -449,6 +451,7 @@ class ContainerService:
             entry = Entry(c)
             self.table.add(entry)
             self.table.names.reserve(c.name, c.id)
+            await self.execs.recover(c, tasks.get(c.id))  # before the container's exit
             await self._recover_one(entry, tasks.get(c.id))
         for cid, task in tasks.items():
             if cid not in known:
@@ -497,14 +500,6 @@ class ContainerService:
             entry.container = replace(c, state=replace(c.state,
                                                        health=self.health.initial(c)))
             self.health.started(entry)
-        for e in info.execs:
-            # Exec records die with the daemon (as in moby): the supervisor forgets the
-            # exited ones now, the others when their container is deleted.
-            if e.exit is not None:
-                try:
-                    await self.sv.delete_exec(c.id, e.exec_id)
-                except errors.DockyardError as exc:
-                    log.warning("could not forget exec %s: %s", e.exec_id[:12], exc)
 
     def _unmount_if_mounted(self, container_id: str) -> None:
         rootfs = self.run.rootfs(container_id)
