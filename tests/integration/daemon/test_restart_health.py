@@ -155,6 +155,18 @@ def test_stop_keeps_always_down_and_kill_of_a_restarting_one(daemon: Daemon,
     doc = inspect(daemon, other)
     assert (doc["State"]["Status"], doc["RestartCount"]) == ("exited", count)
     assert "stop" in [e["Action"] for e in events(daemon, since, other)]
+    # A start by the user resets the count; a kill of the restarting one keeps it down.
+    assert daemon.request("POST", f"/containers/{other}/start").status == 204
+    wait_state(daemon, other, lambda s: s["State"]["Restarting"] and s["RestartCount"] >= 2,
+               15, "restarting again")
+    assert daemon.request("POST", f"/containers/{other}/kill").status == 204
+    doc = inspect(daemon, other)
+    assert doc["State"]["Status"] == "exited"
+    count = doc["RestartCount"]
+    assert count < 5
+    time.sleep(1.0)
+    doc = inspect(daemon, other)
+    assert (doc["State"]["Status"], doc["RestartCount"]) == ("exited", count)
 
 
 def test_daemon_restart_brings_back_always_not_stopped_unless_stopped(
