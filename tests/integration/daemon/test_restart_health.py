@@ -326,3 +326,21 @@ def test_image_healthcheck_none_and_health_on_failure_restart(daemon: Daemon,
         "Image": "busybox", "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1000}})
     assert bad.status == 400 and b"Interval in Healthcheck cannot be less than" in bad.body
     assert daemon.errors() == [], daemon.tail(60)
+
+
+def test_health_on_failure_kill_and_stop(daemon: Daemon, made: list[str]) -> None:
+    probe = {"Test": ["CMD", "false"], "Interval": 100 * MS, "Retries": 1}
+    always = {"RestartPolicy": {"Name": "always"}}
+    killed = run(daemon, made, ["sleep", "1000"], Healthcheck=probe, HostConfig=always,
+                 Labels={"dockyard.health-on-failure": "kill"})
+    stopped = run(daemon, made, ["sleep", "1000"], Healthcheck=probe, HostConfig=always,
+                  StopTimeout=1, Labels={"dockyard.health-on-failure": "stop"})
+    # kill: SIGKILL, and the restart policy (always) brings it back.
+    doc = wait_state(daemon, killed, lambda s: s["RestartCount"] >= 1, 20, "killed, restarted")
+    assert doc["State"]["ExitCode"] == 137 or doc["State"]["Running"]
+    # stop: as docker stop (SIGTERM, SIGKILL after 1 s): always does not bring it back.
+    doc = wait_state(daemon, stopped, lambda s: s["State"]["Status"] == "exited", 20,
+                     "stopped")
+    time.sleep(0.5)
+    doc = inspect(daemon, stopped)
+    assert (doc["State"]["Status"], doc["RestartCount"]) == ("exited", 0)

@@ -294,3 +294,13 @@ def test_healthcheck_change_lines() -> None:
                          ("HEALTHCHECK --bogus=1 CMD x", "unknown flag")):
         with pytest.raises(InvalidArgument, match=message):
             hc(bad)
+
+
+def test_commit_keeps_the_containers_healthcheck() -> None:
+    from dockyard.daemon.containers.commit import image_config_of
+
+    cfg = ContainerConfig(image="b", healthcheck=Healthcheck(("CMD", "x"), interval=S,
+                                                             retries=2))
+    assert image_config_of(cfg).healthcheck == HealthConfig(("CMD", "x"), interval=S,
+                                                            retries=2)
+    assert image_config_of(ContainerConfig(image="b")).healthcheck is None
