@@ -298,7 +298,9 @@ class LayerReader:
             if not data:
                 return b""
             self.pos += len(data)
-            if self.throttle.due(self.pos, total):
+            # While the layer still downloads its "Downloading" lines tell the progress
+            # (one status per layer at a time, as the docker CLI draws one bar per id).
+            if d.state is State.DONE and self.throttle.due(self.pos, total):
                 d.progress(Progress("Extracting", d.short, self.pos, total))
             return data
 
