@@ -26,6 +26,7 @@ import concurrent.futures
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from typing import BinaryIO, cast
 
@@ -40,6 +41,7 @@ from dockyard.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
 )
 from dockyard.metadata import Resource
 from dockyard.oci import mediatypes as mt
@@ -180,15 +182,19 @@ def _push_blobs(stores: Stores, repo: Repository, manifest: Manifest, report: Pr
         if n >= workers:
             report(Progress("Waiting", d.digest.hex[:12]))
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="push") as pool:
-        futures = [pool.submit(_push_blob, stores, repo, d, report, cancel, True)
-                   for d in layers]
+        futures = [pool.submit(_push_blob, stores, repo, d, report, cancel, True,
+                               cfg.retries, cfg.backoff) for d in layers]
         for f in futures:
             f.result()
-    _push_blob(stores, repo, manifest.config, report, cancel, False)
+    _push_blob(stores, repo, manifest.config, report, cancel, False, cfg.retries,
+               cfg.backoff)
 
 
 def _push_blob(stores: Stores, repo: Repository, desc: Descriptor, report: ProgressFn,
-               cancel: threading.Event | None, show: bool) -> None:
+               cancel: threading.Event | None, show: bool, retries: int = 3,
+               backoff: float = 0.5) -> None:
+    """Push one blob (HEAD, mount, upload; an upload that fails on the way is started
+    again ``retries`` times)."""
     short = desc.digest.hex[:12]
     if cancel is not None and cancel.is_set():
         raise FailedPrecondition("push cancelled")
@@ -234,7 +240,18 @@ def _push_blob(stores: Stores, repo: Repository, desc: Descriptor, report: Progr
         if show:
             report(Progress("Pushing", short, min(sent, desc.size), desc.size))
 
-    repo.upload_blob(desc, chunks, location=location, on_bytes=on_bytes)
+    delay = backoff
+    for attempt in range(retries + 1):
+        try:
+            repo.upload_blob(desc, chunks, location=location, on_bytes=on_bytes)
+            break
+        except Unavailable as e:
+            if attempt == retries:
+                raise
+            log.info("upload of %s failed (%s); again in %.1fs", desc.digest, e, delay)
+            location = None  # the failed upload was cancelled: start a new one
+            time.sleep(delay)
+            delay *= 2
     add_source(stores, desc.digest, repo.domain, repo.name)
     if show:
         report(Progress("Pushed", short))

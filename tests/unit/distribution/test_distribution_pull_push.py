@@ -295,3 +295,18 @@ def test_unknown_repository_text(svc: ImageService, registry: ThreadRegistry) ->
     assert re.match(rf"(manifest for {registry.host}/no/such:v1 not found: manifest unknown"
                     rf"|repository {registry.host}/no/such not found: name unknown): ",
                     str(e.value)), str(e.value)
+
+
+def test_push_retries_a_failed_upload(svc: ImageService, registry: ThreadRegistry,
+                                      proxy: FaultProxy) -> None:
+    name = f"{proxy.host}/up/retry:v1"
+    img = make_image(svc, name, random_layers(1, 400_000))
+    proxy.faults.append(Fault("PATCH", "/v2/up/retry/blobs/uploads/", "status", 500))
+    proxy.faults.append(Fault("PATCH", "/v2/up/retry/blobs/uploads/", "drop"))
+    res = svc.push(name, config=FAST)
+    assert res.digest == str(img.manifest.digest)
+    assert proxy.count("PATCH", "/v2/up/retry/blobs/uploads/") == 3
+    assert proxy.count("DELETE", "/v2/up/retry/blobs/uploads/") >= 1  # failed ones cancelled
+    with Repository.open(proxy.host, "up/retry", None, FAST) as repo:
+        layer = img.manifest.layers[0]
+        assert repo.stat_blob(layer.digest) == layer.size
