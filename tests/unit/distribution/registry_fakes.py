@@ -82,10 +82,12 @@ class Fault:
 
     method: str
     path: str
-    action: str  # "status" | "truncate" | "corrupt" | "drop" | "redirect"
+    action: str  # "status" | "truncate" | "corrupt" | "drop" | "redirect" | "stall"
     arg: int = 0  # the status, or the bytes sent before cutting
     times: int = 1
     location: str = ""  # where "redirect" sends the client (307)
+    release: threading.Event = field(default_factory=threading.Event)
+    """"stall": ``arg`` bytes are sent, then the rest once this is set."""
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -195,6 +197,11 @@ class FaultProxy:
                         self.close_connection = True
                         self.connection.shutdown(socket.SHUT_RDWR)
                         return
+                    if fault is not None and fault.action == "stall":
+                        self.wfile.write(data[:fault.arg])
+                        self.wfile.flush()
+                        fault.release.wait(30)
+                        data = data[fault.arg:]
                     if fault is not None and fault.action == "corrupt" and data:
                         data = bytes([data[0] ^ 0xFF]) + data[1:]
                     self.wfile.write(data)

@@ -10,6 +10,7 @@ import os
 import re
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -310,3 +311,37 @@ def test_push_retries_a_failed_upload(svc: ImageService, registry: ThreadRegistr
     with Repository.open(proxy.host, "up/retry", None, FAST) as repo:
         layer = img.manifest.layers[0]
         assert repo.stat_blob(layer.digest) == layer.size
+
+
+def test_layer_unpacks_while_it_downloads(svc: ImageService, registry: ThreadRegistry,
+                                          proxy: FaultProxy) -> None:
+    """The registry sends the first part of the layer and stalls: the files of that part
+    are already in the layer's (still active) snapshot, before the rest arrives."""
+    first, rest = os.urandom(200_000), os.urandom(600_000)
+    img = make_image(svc, f"{proxy.host}/s/lw:v1", [{"first": first, "rest": rest}])
+    svc.push(f"{proxy.host}/s/lw:v1", config=FAST)
+    svc.remove(f"{proxy.host}/s/lw:v1", force=True)
+    layer = img.manifest.layers[0]
+    stall = Fault("GET", f"/blobs/{layer.digest}", "stall", 400_000)
+    proxy.faults.append(stall)
+    result: list[object] = []
+    t = threading.Thread(target=lambda: result.append(
+        svc.pull(f"{proxy.host}/s/lw:v1", config=FAST)))
+    t.start()
+    try:
+        sn = svc.stores.snapshotter
+        deadline = time.monotonic() + 30
+        seen = b""
+        while time.monotonic() < deadline and seen != first:
+            for info in sn.walk("kind==active"):
+                path = Path(sn.mounts(info.name)[0].source, "first")
+                if path.exists():
+                    seen = path.read_bytes()
+            time.sleep(0.02)
+        assert seen == first
+        assert not svc.stores.meta.images.by_image_id(img.id)  # not named yet
+        assert t.is_alive()
+    finally:
+        stall.release.set()
+        t.join(30)
+    assert result and svc.get(f"{proxy.host}/s/lw:v1").id == img.id
