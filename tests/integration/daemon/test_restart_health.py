@@ -266,8 +266,9 @@ def test_failing_probe_turns_unhealthy_then_healthy(daemon: Daemon, made: list[s
     assert "health_status: unhealthy" in actions and "health_status: healthy" in actions
     assert any(a.startswith("exec_create: /bin/sh -c echo probing") for a in actions)
     assert "exec_die" in actions
-    # Stopped: no more probes; a start begins again at "starting".
+    # Stopped: no more probes, "unhealthy" as Docker says; a start begins at "starting".
     assert daemon.request("POST", f"/containers/{cid}/stop?t=0", timeout=30).status == 204
+    assert health(inspect(daemon, cid)) == "unhealthy"  # moby's CloseMonitorChannel
     n = len([e for e in events(daemon, since, cid) if e["Action"] == "exec_die"])
     time.sleep(0.6)
     assert len([e for e in events(daemon, since, cid) if e["Action"] == "exec_die"]) == n

@@ -37,7 +37,14 @@ from dockyard import errors
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.containers import netns
 from dockyard.daemon.containers.create import NETWORK_MODES, parse_signal
-from dockyard.daemon.containers.model import Container, Health, State, Status, WaitResult
+from dockyard.daemon.containers.model import (
+    Container,
+    Health,
+    HealthStatus,
+    State,
+    Status,
+    WaitResult,
+)
 from dockyard.daemon.containers.restart import RestartManager, cancels_restart
 from dockyard.daemon.containers.rootfs import RootfsManager
 from dockyard.daemon.containers.spec import SpecInputs, build_spec
@@ -119,6 +126,12 @@ class NoHealth:
 
     def stopped(self, container_id: str) -> None:
         return None
+
+
+def monitor_stopped(h: Health | None) -> Health | None:
+    """moby's ``CloseMonitorChannel``: a health monitor that stops (exit, pause) leaves the
+    status ``unhealthy`` "for compatibility reasons" (no event)."""
+    return None if h is None else replace(h, status=HealthStatus.UNHEALTHY)
 
 
 class Runner:
@@ -329,7 +342,8 @@ class Runner:
                 c, status.exit_code, finished - c.state.started_ns)
             state = replace(c.state, status=Status.EXITED if delay is None
                             else Status.RESTARTING, pid=0, exit_code=status.exit_code,
-                            finished_ns=finished, oom_killed=oom, error="")
+                            finished_ns=finished, oom_killed=oom, error="",
+                            health=monitor_stopped(c.state.health))
             await self.save(entry, replace(c, state=state, restart_count=c.restart_count
                                            + (delay is not None)))
             try:
@@ -409,7 +423,8 @@ class Runner:
                 raise errors.Conflict(f"Container {c.id} is not running")
             await self.sv.pause(c.id)
             self.health.stopped(c.id)
-            await self.save(entry, replace(c, state=replace(c.state, status=Status.PAUSED)))
+            await self.save(entry, replace(c, state=replace(
+                c.state, status=Status.PAUSED, health=monitor_stopped(c.state.health))))
             self.event(entry.container, "pause")
 
     async def unpause(self, entry: Entry) -> None:
