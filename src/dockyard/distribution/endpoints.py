@@ -139,11 +139,13 @@ def certs_for(host: str, certs_dir: str) -> tuple[list[str], list[tuple[str, str
 def ssl_context(host: str, config: RegistryConfig, insecure: bool) -> ssl.SSLContext:
     """The TLS context for ``host``: verified against system + ``certs.d`` CAs unless
     ``insecure``; with the client certificate of ``certs.d`` when there is one."""
-    ctx = ssl.create_default_context()
     cas, pairs = certs_for(host, config.certs_dir)
-    if insecure:
+    if insecure:  # nothing is verified: the system CAs are not even loaded (80 ms)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context()
     for ca in cas:
         try:
             ctx.load_verify_locations(cafile=ca)
