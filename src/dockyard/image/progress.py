@@ -18,7 +18,7 @@ from .model import Image
 class Progress:
     """One line of Docker's JSON progress stream.
 
-    Pull statuses: ``Pulling from <familiar repo>`` (id: the tag or digest),
+    Pull statuses: ``Pulling from <repository path>`` (id: the tag or digest),
     ``Pulling fs layer``, ``Waiting``, ``Downloading`` (current/total), ``Verifying
     Checksum``, ``Download complete``, ``Extracting`` (current/total), ``Pull complete``,
     ``Already exists`` (ids: the first 12 hex of the layer digest), then ``Digest:

@@ -119,7 +119,8 @@ def pull(stores: Stores, ref: str, *, auth: RegistryAuth | None = None, platform
     named = parse_pull_reference(ref)
     want = parse_platform(platform) if platform else host_platform()
     tag_or_digest = str(named.digest) if named.digest is not None else named.tag
-    report(Progress(f"Pulling from {reference.familiar_name(named)}", tag_or_digest))
+    # moby: the repository path on its registry ("library/busybox", "team/app")
+    report(Progress(f"Pulling from {named.path}", tag_or_digest))
     stop = threading.Event()
     try:
         target = resolve_remote(named, auth, cfg)

@@ -120,6 +120,7 @@ def test_push_remove_pull_roundtrip(svc: ImageService, registry: ThreadRegistry,
     by_id = {e.id for e in events if e.status == "Pull complete"}
     assert by_id == {d.digest.hex[:12] for d in img.manifest.layers}
     assert f"Digest: {img.manifest.digest}" in [e.status for e in events]
+    assert events[0] == Progress("Pulling from team/app", "v1")
     # pulled again: nothing to do
     events.clear()
     again = svc.pull(name, config=FAST, progress=events.append)
