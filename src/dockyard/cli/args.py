@@ -40,6 +40,7 @@ class UsageError(Exception):
         self.message = message
         self.status = status
         self.spec: Spec | None = None
+        self.see = False  # "See '... --help'" (RequiresMinArgs) instead of "Run ..."
 
 
 class Flag:
@@ -230,30 +231,33 @@ class Spec:
         given.add(f.long)
 
     def _check_count(self, args: list[str]) -> None:
-        n = len(args)
-        if n < self.min_args:
-            if self.min_args == 1 and self.max_args == 1:
-                what = "exactly 1 argument"
-            else:
-                what = f"at least {self.min_args} argument" + ("s" if self.min_args > 1 else "")
-            raise UsageError(f"{self._root}: '{self.prog}' requires {what}", status=1)
-        if self.max_args >= 0 and n > self.max_args:
-            if self.max_args == 0:
-                what = "no arguments"
-            elif self.max_args == self.min_args:
-                what = f"exactly {self.max_args} argument" + ("s" if self.max_args > 1 else "")
-            else:
-                what = f"at most {self.max_args} argument" + ("s" if self.max_args > 1 else "")
-            raise UsageError(f"{self._root}: '{self.prog}' accepts {what}"
-                             if self.max_args == 0 else
-                             f"{self._root}: '{self.prog}' requires {what}", status=1)
+        """The docker CLI's ``cli/required.go`` checks and words."""
+        n, lo, hi = len(args), self.min_args, self.max_args
+        head = f"{self._root}: '{self.prog}'"
+
+        def plural(k: int) -> str:
+            return "argument" if k == 1 else "arguments"
+
+        if hi == 0 and n > 0:
+            raise UsageError(f"{head} accepts no arguments", status=1)
+        if lo == hi and n != lo:
+            raise UsageError(f"{head} requires {lo} {plural(lo)}", status=1)
+        if hi > 0 and lo > 0 and not lo <= n <= hi:
+            raise UsageError(f"{head} requires at least {lo} and at most {hi} "
+                             f"{plural(hi)}", status=1)
+        if n < lo:
+            err = UsageError(f"{head} requires at least {lo} {plural(lo)}", status=1)
+            err.see = True
+            raise err
+        if hi > 0 and n > hi:
+            raise UsageError(f"{head} requires at most {hi} {plural(hi)}", status=1)
 
     # ------------------------------------------------------------------ help
 
     def usage_error(self, err: UsageError) -> str:
         """What Docker prints for a command line that does not parse."""
-        tail = (f"Run '{self.prog} --help' for more information" if err.status == 125
-                else f"See '{self.prog} --help' for more information")
+        verb = "See" if err.see else "Run"
+        tail = f"{verb} '{self.prog} --help' for more information"
         return f"{err.message}\n\nUsage:  {self.usage}\n\n{tail}\n"
 
     def help(self) -> str:

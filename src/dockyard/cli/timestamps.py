@@ -33,8 +33,10 @@ def api_timestamp(value: str, now: float | None = None) -> str:
         head, dot, frac = text.partition(".")
         nanos = 0
         if dot:
-            digits = "".join(c for c in frac if c.isdigit())
-            zone = frac[len(digits):]
+            n = 0
+            while n < len(frac) and frac[n].isdigit():
+                n += 1
+            digits, zone = frac[:n], frac[n:]
             nanos = int((digits + "000000000")[:9]) if digits else 0
             text = head + zone
         try:
