@@ -24,8 +24,8 @@ CONTAINER = {
 
 
 def test_ps_table_columns_and_truncation() -> None:
-    text = render_rows(TABLE + "\t{{.Size}}", [container_row(CONTAINER, trunc=True)],
-                       HEADERS)
+    c = {**CONTAINER, "Created": int(time.time()) - 3}
+    text = render_rows(TABLE + "\t{{.Size}}", [container_row(c, trunc=True)], HEADERS)
     head, row = text.splitlines()
     assert head.split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS",
                             "PORTS", "NAMES", "SIZE"]
