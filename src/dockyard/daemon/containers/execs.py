@@ -214,7 +214,7 @@ class ExecManager:
         its copy and closes it) or detached (``sock`` None). Raises if it could not start;
         its exit code is then recorded (127 no such executable, 126 otherwise)."""
         e = self._exec(exec_id)
-        if e.status is ExecStatus.EXITED:
+        if e.status is ExecStatus.EXITED or e.exit_code is not None:  # (known by inspect)
             raise errors.Conflict(f"Error: Exec command {e.id} has already run")
         if e.status is not ExecStatus.CREATED:
             raise errors.Conflict(f"Error: Exec command {e.id} is already running")
@@ -223,8 +223,12 @@ class ExecManager:
         cfg = e.config
         self._event(c, _action("exec_start", cfg), {"execID": e.id})
         size = (start.console_size or cfg.console_size) if cfg.tty else None
+        recorded: asyncio.Task[None] | None = None
         try:
-            process = await asyncio.to_thread(self._prepare, c, e)
+            process = await asyncio.to_thread(exec_process, c, cfg, self.run.bundle(c.id),
+                                              self.run.rootfs(c.id))
+            # Recorded while the supervisor starts it: off the start's path.
+            recorded = asyncio.create_task(self._persist(e.record()))
             if sock is None:
                 info = await self.sv.exec(c.id, e.id, process, console_size=size)
             else:
@@ -240,7 +244,9 @@ class ExecManager:
             e.status = ExecStatus.EXITED
             e.started.set()
             log.info("exec %s in %s failed to start: %s", e.id[:12], c.short_id, exc)
-            await self._persist(e)
+            if recorded is not None:
+                await recorded
+                await self._persist(e.record())
             if isinstance(exc, errors.DockyardError):
                 raise
             raise errors.FailedPrecondition(str(exc)) from exc
@@ -248,22 +254,16 @@ class ExecManager:
         if e.exit_code is None:
             e.status = ExecStatus.RUNNING
         e.started.set()
+        await recorded  # before the exit can be recorded
         e.waiter = asyncio.create_task(self._wait(e))
 
-    def _prepare(self, c: Container, e: ExecEntry) -> dict[str, Any]:
-        """The exec's OCI process; its record is on disk before it can run."""
-        process = exec_process(c, e.config, self.run.bundle(c.id), self.run.rootfs(c.id))
-        if self.store is not None:
-            self.store.save(e.record())
-        return process
-
-    async def _persist(self, e: ExecEntry) -> None:
+    async def _persist(self, rec: ExecRecord) -> None:
         if self.store is None:
             return
         try:
-            await asyncio.to_thread(self.store.save, e.record())
+            await asyncio.to_thread(self.store.save, rec)
         except OSError as exc:
-            log.error("could not record exec %s: %s", e.id[:12], exc)
+            log.error("could not record exec %s: %s", rec.id[:12], exc)
 
     async def _wait(self, e: ExecEntry) -> None:
         while True:
@@ -284,7 +284,7 @@ class ExecManager:
             e.exit_code = status.exit_code
         e.status = ExecStatus.EXITED
         e.waiter = None
-        await self._persist(e)
+        await self._persist(e.record())
         entry = self.table.entries.get(e.container_id)
         if entry is not None:
             self._event(entry.container, "exec_die",

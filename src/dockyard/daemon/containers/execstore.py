@@ -22,9 +22,10 @@ An ``ExecRecord`` (``dockyard.daemon.records`` documents: field names as keys)::
      "pid": 0,                         host pid once known, 0 before
      "exit_code": null}                null: started and not known to have exited
 
-A record is written when the exec starts (before the supervisor runs it, so no running
-exec is ever unrecorded) and rewritten once with its exit code. Execs created but never
-started are not recorded (they die with the daemon, as in moby). Each write goes to a
+A record is written when the exec starts (while the supervisor starts it, off the path
+of the start: a daemon killed in that very instant leaves that exec unrecorded, as moby
+leaves them all) and rewritten once with its exit code. Execs created but never started
+are not recorded (they die with the daemon, as in moby). Each write goes to a
 temporary name and is renamed into place: a daemon that dies mid-write leaves the old
 record or the new one. Records are not fsynced (an exec start must stay cheap): after a
 machine crash nothing runs anyway, and a record that lost its exit is then reported
