@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import os
 import threading
 import time
@@ -179,6 +180,12 @@ class Download:
         except (NotFound, Unavailable) as e:
             log.debug("abort ingest of %s: %s", self.desc.digest, e)
 
+    def _pause(self, delay: float) -> None:
+        """Wait before retrying, telling the client as Docker does."""
+        self.progress(Progress(f"Retrying in {max(1, math.ceil(delay))} second"
+                               f"{'' if math.ceil(delay) <= 1 else 's'}", self.short))
+        self.sleep(delay)
+
     def _transfer(self, writer: Writer) -> None:
         size = self.desc.size
         throttle = Throttle(size)
@@ -193,7 +200,7 @@ class Download:
                 failures += 1
                 if failures > self.retries:
                     raise
-                self.sleep(delay)
+                self._pause(delay)
                 delay *= 2
                 continue
             try:
@@ -223,7 +230,7 @@ class Download:
                 if failures > self.retries:
                     raise Unavailable(f"layer {self.desc.digest}: download failed at "
                                       f"{writer.offset} of {size} bytes: {reason(e)}") from e
-                self.sleep(delay)
+                self._pause(delay)
                 delay *= 2
                 continue
             finally:
@@ -233,7 +240,7 @@ class Download:
                 if failures > self.retries:
                     raise Unavailable(f"layer {self.desc.digest}: the registry sent "
                                       f"{writer.offset} of {size} bytes")
-                self.sleep(delay)
+                self._pause(delay)
                 delay *= 2
 
     # ----------------------------------------------------------------- the consumer

@@ -221,8 +221,10 @@ def test_truncated_download_resumes_with_range(svc: ImageService, registry: Thre
     layer = img.manifest.layers[0]
     # cut short once: the pull itself resumes from its ingest
     proxy.faults.append(Fault("GET", f"/blobs/{layer.digest}", "truncate", 100_000))
-    res = svc.pull(name, config=FAST)
+    events: list[Progress] = []
+    res = svc.pull(name, config=FAST, progress=events.append)
     assert res.image.id == img.id
+    assert Progress("Retrying in 1 second", layer.digest.hex[:12]) in events
     ranges = proxy.ranges(f"/blobs/{layer.digest}")
     assert ranges[0] == "" and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
     assert int(ranges[1][6:-1]) > 0
