@@ -266,7 +266,9 @@ def _pad(text: str, flags: str, width: str, numeric: bool = False) -> str:
 
 def _format_one(verb: str, flags: str, width: str, precision: str | None, arg: object) -> str:
     prec = int(precision) if precision else (0 if precision == "" else -1)
-    bad = f"%!{verb}({go_type(arg)}={sprint_value(arg)})"
+    bad = f"%!{verb}({go_type(arg)}={sprint_value(arg)})" if arg is not None else f"%!{verb}(<nil>)"
+    if verb == "s" and arg is None:
+        return bad
     if verb in "vs":
         if verb == "s" and not isinstance(arg, str | list | tuple | dict) and arg is not None:
             if not isinstance(arg, int | float | bool) and arg is not NO_VALUE:

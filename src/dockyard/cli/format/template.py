@@ -315,6 +315,8 @@ def _check_args(name: str, spec: tuple[str, ...], args: list[object]) -> None:
         raise _ArgError(f"wrong number of args for {name}: want {want} got {len(args)}")
     for i, arg in enumerate(args):
         kind = kinds[min(i, len(kinds) - 1)]
+        if arg is None and kind != "any":
+            raise _ArgError(f"invalid value; expected {kind}")
         if kind == "string" and not isinstance(arg, str):
             raise _ArgError(f"wrong type for value; expected string; got {gofmt.go_type(arg)}")
         if kind == "int" and (not isinstance(arg, int) or isinstance(arg, bool)):
@@ -603,6 +605,8 @@ class _State:
         values = [self.arg(dot, a) for a in args]
         if final is not _NO_FINAL:
             values.append(final)
+        # a missing value reaches a Go function as the zero of its parameter: nil
+        values = [None if v is NO_VALUE else v for v in values]
         extra = self.extra.get(name)
         if extra is not None:
             try:

@@ -60,6 +60,9 @@ def test_sprintf() -> None:
         "%-6s|%6.2f|%+d|%#x|%X|%o|%c|%t", ["ab", 3.14159, 5, 255, 255, 8, 65, False]
     ) == ("ab    |  3.14|+5|0xff|FF|10|A|false")
     assert sprintf("%d", []) == "%!d(MISSING)"
+    assert (
+        sprintf("%v|%s|%q|%d", [None, None, None, None]) == "<nil>|%!s(<nil>)|%!q(<nil>)|%!d(<nil>)"
+    )
     assert sprintf("%d", ["x"]) == "%!d(string=x)"
     assert sprintf("x", [1]) == "x%!(EXTRA int=1)"
     assert sprintf("%q %q", ["a", ["b", "c"]]) == '"a" ["b" "c"]'

@@ -80,6 +80,10 @@ class Row:
         ("{{.Config.Missing}}", "<no value>"),
         ("{{.Missing.Deeper}}", "<no value>"),
         ("{{.State.Health.Status}} {{.HostConfig.Binds.x}}", "<no value> <no value>"),
+        (
+            '{{printf "%q" .Missing}} {{print .Missing}} {{.Missing | printf "%v"}}',
+            "%!q(<nil>) <nil> <nil>",
+        ),
         ("{{.Float}} {{.Big}} {{.HostConfig.NanoCpus}}", "0.25 1.234567e+06 1500000000"),
         (
             "{{.Mounts}}",
