@@ -124,6 +124,11 @@ def test_wait_returns_at_the_first_exit_and_rm_f_of_a_restarting_one(
     ps = daemon.request("GET", "/containers/json?all=1").json()
     mine = [c for c in ps if c["Id"] == cid]
     assert mine and mine[0]["State"] in ("restarting", "running")
+    r = daemon.request("DELETE", f"/containers/{cid}")
+    assert r.status == 409, r.body
+    # moby's words name the state (restarting, unless it has just been started again).
+    assert b"container is restarting: stop the container before removing or force " \
+        b"remove" in r.body or b"container is running: stop" in r.body, r.body
     r = daemon.request("DELETE", f"/containers/{cid}?force=1")
     assert r.status == 204, r.body
     assert daemon.request("GET", f"/containers/{cid}/json").status == 404

@@ -331,9 +331,13 @@ class ContainerService:
             raise errors.Conflict(f"removal of container {c.id} is already in progress")
         if c.state.running:
             if not force:
+                if c.state.status is Status.PAUSED:
+                    raise errors.Conflict(f"cannot remove container \"/{c.name}\": container "
+                                          "is paused and must be unpaused first")
                 raise errors.Conflict(
-                    f"cannot remove container \"/{c.name}\": container is running: stop the "
-                    "container before removing or force remove")
+                    f"cannot remove container \"/{c.name}\": container is "
+                    f"{c.state.status.value}: stop the container before removing or force "
+                    "remove")
             entry.removing = True
             try:
                 await self.runner.force_kill(entry)
