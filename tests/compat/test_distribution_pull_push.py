@@ -208,6 +208,15 @@ def test_docker_cli_login_push_pull(dd: harness.Daemon, registry: Registry) -> N
         out = ok(dd, "pull", f"{repo}:v1")
         assert "Status: Image is up to date for" in out
 
+        # Every tag (-a): the registry's tag list, each pulled.
+        ok(dd, "tag", f"{repo}:v1", f"{repo}:v1b")
+        assert "v1b: digest: " in ok(dd, "push", f"{repo}:v1b")
+        ok(dd, "rmi", f"{repo}:v1", f"{repo}:v1b")
+        out = ok(dd, "pull", "-a", repo)
+        assert "v1: Pulling from" in out and "v1b: Pulling from" in out, out
+        tags = ok(dd, "images", "--format", "{{.Tag}}", repo).split()
+        assert sorted(tags) == ["v1", "v1b"]
+
         # A tag the registry does not have: the daemon's 404, exit 1.
         proc = dd.docker("pull", f"{repo}:nope", timeout=60)
         assert proc.returncode == 1
@@ -219,7 +228,7 @@ def test_docker_cli_login_push_pull(dd: harness.Daemon, registry: Registry) -> N
         assert f"push {repo}:v1" in events and f"pull {repo}:v1" in events
     finally:
         dd.docker("logout", registry.host, timeout=30)
-        dd.docker("rmi", "-f", f"{repo}:v1", timeout=60)
+        dd.docker("rmi", "-f", f"{repo}:v1", f"{repo}:v1b", timeout=60)
 
 
 def test_docker_py_login_push_pull(dd: harness.Daemon, registry: Registry) -> None:
@@ -281,6 +290,16 @@ def test_dockyard_cli_login_push_pull(dd: harness.Daemon, registry: Registry) ->
         assert proc.stdout.rstrip().endswith(f"{repo}@{pushed.group(1)}")
         proc = dockyard(dd, "pull", "-q", f"{repo}:v3")
         assert proc.returncode == 0 and proc.stdout == f"{repo}:v3\n", proc
+        # The registry's view, with the stored credentials (no daemon involved).
+        proc = dockyard(dd, "manifest", "inspect", f"{repo}:v3")
+        assert proc.returncode == 0, proc
+        doc = json.loads(proc.stdout)
+        assert doc["schemaVersion"] == 2 and len(doc["layers"]) == 2
+        proc = dockyard(dd, "manifest", "inspect", "-v", f"{repo}@{pushed.group(1)}")
+        assert proc.returncode == 0, proc
+        verbose = json.loads(proc.stdout)
+        assert verbose["Descriptor"]["digest"] == pushed.group(1)
+        assert verbose["Descriptor"]["platform"]["os"] == "linux"
         proc = dockyard(dd, "logout", registry.host)
         assert proc.stdout == f"Removing login credentials for {registry.host}\n"
         proc = dockyard(dd, "push", f"{repo}:v3")

@@ -24,6 +24,7 @@ and ``name`` being the familiar reference (``busybox:latest``), with the image's
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -31,7 +32,9 @@ from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
 from dockyard.distribution import RegistryAuth, RegistryConfig, check_login
-from dockyard.errors import NotFound, NotImplementedByDockyard
+from dockyard.distribution.client import Repository
+from dockyard.distribution.errors import request_error
+from dockyard.errors import NotFound, Unavailable
 from dockyard.image import Image, ImageService
 from dockyard.image.progress import Progress, PullResult, PushResult
 from dockyard.oci import reference
@@ -144,6 +147,38 @@ def _log_cancelled(future: asyncio.Future[T]) -> None:
         log.info("transfer finished although its client went away")
 
 
+def remote_tags(repo_ref: reference.Reference, auth: RegistryAuth,
+                config: RegistryConfig) -> list[str]:
+    """The tags a registry lists for a repository (``GET /v2/<name>/tags/list``, pages
+    followed through ``Link``), sorted; none is moby's "no tags" error."""
+    tags: list[str] = []
+    with Repository.open(repo_ref.domain, repo_ref.path, auth, config) as repo:
+        path: str | None = f"/v2/{repo_ref.path}/tags/list"
+        while path is not None:
+            resp = repo.transport.request("GET", path, scopes=(repo.pull_scope,))
+            if resp.status != 200:
+                raise request_error("GET", repo.transport.url(path), resp.status, resp.data)
+            try:
+                doc = json.loads(resp.data)
+            except ValueError as exc:
+                raise Unavailable(f"{repo.transport.url(path)}: bad tag list: {exc}") from None
+            found = doc.get("tags") if isinstance(doc, dict) else None
+            tags += [t for t in found or () if isinstance(t, str)]
+            path = _next_page(resp.headers.get("Link", ""))
+    if not tags:
+        raise NotFound(f"no tags available for {reference.familiar_name(repo_ref)}")
+    return sorted(set(tags))
+
+
+def _next_page(link: str) -> str | None:
+    """``<url>; rel="next"`` (RFC 5988) → url."""
+    for part in link.split(","):
+        target, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", "") and target.strip().startswith("<"):
+            return target.strip()[1:-1]
+    return None
+
+
 def familiar(ref: str) -> str:
     return reference.familiar_string(reference.parse(ref))
 
@@ -169,18 +204,24 @@ class DaemonRegistry:
 
     async def pull(self, ref: str, *, auth: RegistryAuth, platform: str = ""
                    ) -> Transfer[list[PullResult]]:
-        """Start pulling ``ref`` (normalised; a bare repository: every tag)."""
+        """Start pulling ``ref`` (normalised; a bare repository: every tag the registry
+        lists, as ``docker pull -a``)."""
         parsed = reference.parse(ref)
-        if parsed.is_name_only:
-            raise NotImplementedByDockyard(
-                f"pulling every tag of {familiar(ref)} (--all-tags) is not supported yet: "
-                "name a tag or a digest")
 
         def work(pipe: ProgressPipe, cancel: threading.Event) -> list[PullResult]:
-            result = self.images.pull(ref, auth=auth, platform=platform, progress=pipe,
-                                      config=self.config, cancel=cancel)
-            self._publish("pull", familiar(ref), result.image)
-            return [result]
+            refs = [ref]
+            if parsed.is_name_only:  # docker pull -a: every tag the registry lists
+                refs = [str(reference.with_tag(parsed, tag))
+                        for tag in remote_tags(parsed, auth, self.config)]
+            results = []
+            for one in refs:
+                if cancel.is_set():
+                    break
+                result = self.images.pull(one, auth=auth, platform=platform, progress=pipe,
+                                          config=self.config, cancel=cancel)
+                self._publish("pull", familiar(one), result.image)
+                results.append(result)
+            return results
 
         return Transfer(work, asyncio.get_running_loop())
 
