@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
-from dockyard.cli.context import PROG, Context, StatusError
+from dockyard.cli.context import PROG, Context, StatusError, error_text
 
 C = "dockyard.cli.commands."
 
@@ -263,7 +263,7 @@ def run_command(name: str, ref: str, argv: list[str], *, host: str | None, debug
         sys.stderr.write(text)
         return exc.status
     except DockyardError as exc:
-        sys.stderr.write(_error_text(exc) + "\n")
+        sys.stderr.write(error_text(exc) + "\n")
         return 1
     except KeyboardInterrupt:
         return 130
@@ -274,14 +274,6 @@ def run_command(name: str, ref: str, argv: list[str], *, host: str | None, debug
         except OSError:
             pass
         return 141
-
-
-def _error_text(exc: Exception) -> str:
-    from dockyard.client.errors import APIError
-
-    if isinstance(exc, APIError):
-        return f"Error response from daemon: {exc.message}"
-    return str(exc)
 
 
 if __name__ == "__main__":
