@@ -132,3 +132,40 @@ def rfc3339_nano(unix_nanos: int) -> str:
         else f"{'+' if offset > 0 else '-'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
     )
     return time.strftime("%Y-%m-%dT%H:%M:%S", local) + f".{nanos:09d}" + zone
+
+
+def status(
+    *,
+    running: bool,
+    paused: bool = False,
+    restarting: bool = False,
+    dead: bool = False,
+    removing: bool = False,
+    exit_code: int = 0,
+    started: float = 0.0,
+    finished: float = 0.0,
+    health: str = "",
+    now: float | None = None,
+) -> str:
+    """moby's ``State.String()``, the STATUS column: ``Up 3 seconds``, ``Up 2 hours
+    (Paused)``, ``Up 5 minutes (healthy)``, ``Restarting (1) 2 seconds ago``, ``Exited (0)
+    2 minutes ago``, ``Created``, ``Dead``; times are unix seconds, 0 when unset."""
+    current = time.time() if now is None else now
+    if running:
+        up = human_duration(current - started)
+        if paused:
+            return f"Up {up} (Paused)"
+        if restarting:
+            return f"Restarting ({exit_code}) {human_duration(current - finished)} ago"
+        if health:
+            return f"Up {up} ({'health: starting' if health == 'starting' else health})"
+        return f"Up {up}"
+    if removing:
+        return "Removal In Progress"
+    if dead:
+        return "Dead"
+    if not started:
+        return "Created"
+    if not finished:
+        return ""
+    return f"Exited ({exit_code}) {human_duration(current - finished)} ago"

@@ -113,3 +113,34 @@ def utc() -> Iterator[None]:
 def test_go_time_and_rfc3339_nano(utc: None) -> None:
     assert human.go_time(1_700_000_000) == "2023-11-14 22:13:20 +0000 UTC"
     assert human.rfc3339_nano(1_700_000_000_000_000_042) == "2023-11-14T22:13:20.000000042Z"
+
+
+@pytest.mark.parametrize(
+    ("kw", "want"),
+    [
+        ({"running": True, "started": 997}, "Up 3 seconds"),
+        ({"running": True, "paused": True, "started": 1000 - 2 * HOUR}, "Up 2 hours (Paused)"),
+        ({"running": True, "started": 700, "health": "healthy"}, "Up 5 minutes (healthy)"),
+        (
+            {"running": True, "started": 999.5, "health": "starting"},
+            "Up Less than a second (health: starting)",
+        ),
+        (
+            {"running": True, "restarting": True, "exit_code": 1, "finished": 998},
+            "Restarting (1) 2 seconds ago",
+        ),
+        (
+            {"running": False, "started": 1, "finished": 1000 - 120, "exit_code": 0},
+            "Exited (0) 2 minutes ago",
+        ),
+        (
+            {"running": False, "started": 1, "finished": 1, "exit_code": 137},
+            "Exited (137) 16 minutes ago",
+        ),
+        ({"running": False}, "Created"),
+        ({"running": False, "dead": True, "started": 1}, "Dead"),
+        ({"running": False, "removing": True}, "Removal In Progress"),
+    ],
+)
+def test_status_as_moby(kw: dict[str, object], want: str) -> None:
+    assert human.status(now=1000, **kw) == want  # type: ignore[arg-type]
