@@ -65,6 +65,20 @@ class Cancelled(FailedPrecondition):
     """The pull was cancelled (or another layer failed)."""
 
 
+class StopFlag:
+    """Set when a pull must stop: by its caller (``cancel``) or by a failed layer."""
+
+    def __init__(self, cancel: threading.Event | None = None) -> None:
+        self._own = threading.Event()
+        self._cancel = cancel
+
+    def is_set(self) -> bool:
+        return self._own.is_set() or (self._cancel is not None and self._cancel.is_set())
+
+    def set(self) -> None:
+        self._own.set()
+
+
 def ingest_ref(desc: Descriptor) -> str:
     return f"pull-{desc.digest}"
 
@@ -87,7 +101,7 @@ class Download:
     """The download of one layer blob (see the module docstring)."""
 
     def __init__(self, stores: Stores, repo: Repository, desc: Descriptor, lease_id: str,
-                 progress: ProgressFn, stop: threading.Event, *, retries: int = 3,
+                 progress: ProgressFn, stop: StopFlag, *, retries: int = 3,
                  backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
         self.stores = stores
         self.repo = repo

@@ -69,7 +69,7 @@ from dockyard.oci.platform import (
 from dockyard.snapshots import layer_dirs
 
 from .create import name_image
-from .fetch import Cancelled, Download
+from .fetch import Cancelled, Download, StopFlag
 from .model import Image
 from .progress import Progress, ProgressFn, PullResult, PushResult, no_progress
 from .resolve import image_of_records, platform_manifest
@@ -91,7 +91,6 @@ class RemoteTarget:
 
     repo: Repository
     desc: Descriptor
-    raw: bytes
 
 
 def parse_pull_reference(ref: str) -> reference.Reference:
@@ -121,36 +120,17 @@ def pull(stores: Stores, ref: str, *, auth: RegistryAuth | None = None, platform
     tag_or_digest = str(named.digest) if named.digest is not None else named.tag
     # moby: the repository path on its registry ("library/busybox", "team/app")
     report(Progress(f"Pulling from {named.path}", tag_or_digest))
-    stop = threading.Event()
+    stop = StopFlag(cancel)
     try:
         target = resolve_remote(named, auth, cfg)
         with target.repo, stores.meta.leases.temporary("pull") as lease:
-            watcher = _watch(cancel, stop)
             try:
                 return _pull(stores, named, target, want, lease.id, report, cfg, stop)
             finally:
                 stop.set()
-                if watcher is not None:
-                    watcher.join()
     except (NotFound, PermissionDenied) as e:
         raise pull_error(e, reference.familiar_name(named),
                          reference.familiar_string(named)) from e
-
-
-def _watch(cancel: threading.Event | None, stop: threading.Event) -> threading.Thread | None:
-    """Relay the caller's ``cancel`` to the pull's ``stop`` (which also ends the relay)."""
-    if cancel is None:
-        return None
-
-    def relay() -> None:
-        while not stop.is_set():
-            if cancel.wait(0.2):
-                stop.set()
-                return
-
-    t = threading.Thread(target=relay, name="pull-cancel", daemon=True)
-    t.start()
-    return t
 
 
 def resolve_remote(named: reference.Reference, auth: RegistryAuth | None,
@@ -163,7 +143,7 @@ def resolve_remote(named: reference.Reference, auth: RegistryAuth | None,
         repo = Repository.open(named.domain, named.path, auth, cfg, endpoint=ep)
         try:
             desc = repo.resolve(ref)
-            return RemoteTarget(repo, desc, b"")
+            return RemoteTarget(repo, desc)
         except (NotFound, PermissionDenied, Unavailable) as e:
             repo.close()
             if ep is None or not ep.mirror:
@@ -205,7 +185,7 @@ def _pick(index_desc: Descriptor, raw: bytes, want: Platform) -> Descriptor:
 
 def _pull(stores: Stores, named: reference.Reference, target: RemoteTarget,
           want: Platform, lease_id: str, report: ProgressFn, cfg: RegistryConfig,
-          stop: threading.Event) -> PullResult:
+          stop: StopFlag) -> PullResult:
     top = target.desc
     raw = _document(stores, target, top, lease_id)
     manifest_desc = top
@@ -311,7 +291,7 @@ def _keep_for_resume(stores: Stores, lease_id: str, top: Descriptor, manifest: M
 
 def _layers(stores: Stores, repo: Repository, manifest: Manifest, config: ImageConfig,
             lease_id: str, report: ProgressFn, cfg: RegistryConfig,
-            stop: threading.Event) -> bool:
+            stop: StopFlag) -> bool:
     """Download and unpack every layer (see the module docstring); whether any was
     fetched or unpacked."""
     chains = chain_ids(config.diff_ids)
