@@ -32,7 +32,7 @@ from dockyard.apitypes.streams import (
     parse_attach_options,
 )
 from dockyard.apitypes.version import at_least
-from dockyard.errors import DockyardError, FailedPrecondition
+from dockyard.errors import Conflict, DockyardError, FailedPrecondition
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ class AttachRouter:
         options = parse_attach_options(request.query)
         stream = query_bool(request, "stream")
         c = await self.backend.get(name)
+        if c.state.status.value == "restarting":  # moby's words, before the hijack
+            raise Conflict("You cannot attach to a restarting container, wait until it is "
+                           "running")
         multiplexed = not c.config.tty
         head = stream_head(request, multiplexed)
         sock = hijack(request)

@@ -150,8 +150,15 @@ def test_stop_keeps_always_down_and_kill_of_a_restarting_one(daemon: Daemon,
     since = time.time()
     other = run(daemon, made, ["sh", "-c", "exit 1"],
                 HostConfig={"RestartPolicy": {"Name": "unless-stopped"}})
-    wait_state(daemon, other, lambda s: s["RestartCount"] >= 3, 15, "restarting loop")
-    wait_state(daemon, other, lambda s: s["State"]["Restarting"], 10, "restarting")
+    # After the 4th restart the next one is 1.6 s away: time for a few requests.
+    wait_state(daemon, other, lambda s: s["RestartCount"] >= 4 and s["State"]["Restarting"],
+               15, "restarting after 4 restarts")
+    r = daemon.request("POST", f"/containers/{other}/pause")
+    assert r.status == 409 and b"is restarting, wait until the container is running" in r.body
+    r = daemon.request("POST", f"/containers/{other}/attach?stream=1&stdout=1")
+    assert r.status == 409 and b"cannot attach to a restarting container" in r.body
+    r = daemon.request("POST", f"/containers/{other}/exec", {"Cmd": ["true"]})
+    assert r.status == 409 and b"is restarting" in r.body
     assert daemon.request("POST", f"/containers/{other}/stop", timeout=30).status == 204
     doc = inspect(daemon, other)
     assert doc["State"]["Status"] == "exited" and not doc["State"]["Running"]

@@ -419,6 +419,9 @@ class Runner:
             c = entry.container
             if c.state.status is Status.PAUSED:
                 raise errors.Conflict(f"container {c.id} is already paused")
+            if c.state.status is Status.RESTARTING:
+                raise errors.Conflict(f"Container {c.id} is restarting, wait until the "
+                                      "container is running")
             if c.state.status is not Status.RUNNING:
                 raise errors.Conflict(f"Container {c.id} is not running")
             await self.sv.pause(c.id)
