@@ -212,8 +212,14 @@ def test_docker_cli_login_push_pull(dd: harness.Daemon, registry: Registry) -> N
         ok(dd, "tag", f"{repo}:v1", f"{repo}:v1b")
         assert "v1b: digest: " in ok(dd, "push", f"{repo}:v1b")
         ok(dd, "rmi", f"{repo}:v1", f"{repo}:v1b")
-        out = ok(dd, "pull", "-a", repo)
+        # On a terminal the CLI redraws each layer's line in place (cursor up/down).
+        proc = subprocess.run(["script", "-qfec", f"stty cols 150; {harness.DOCKER} pull -a "
+                               f"{repo}", "/dev/null"], capture_output=True, text=True,
+                              env=dd.env(), timeout=120, check=False)
+        out = proc.stdout
+        assert proc.returncode == 0, out
         assert "v1: Pulling from" in out and "v1b: Pulling from" in out, out
+        assert "\x1b[1A" in out and "\x1b[1B" in out and "Already exists" in out, out
         tags = ok(dd, "images", "--format", "{{.Tag}}", repo).split()
         assert sorted(tags) == ["v1", "v1b"]
 
@@ -251,8 +257,15 @@ def test_docker_py_login_push_pull(dd: harness.Daemon, registry: Registry) -> No
         assert image.attrs["RepoDigests"] == [f"{repo}@{aux[0]['Digest']}"]
         with pytest.raises(docker.errors.NotFound):
             client.images.pull(repo, tag="missing")
+        # Every local tag (docker push -a), then every remote tag (pull all_tags).
+        client.images.get(f"{repo}:v2").tag(repo, "v2b")
+        lines = list(client.images.push(repo, stream=True, decode=True))
+        assert sorted(x["aux"]["Tag"] for x in lines if "aux" in x) == ["v2", "v2b"], lines
+        client.images.remove(f"{repo}:v2b")
+        images = client.images.pull(repo, all_tags=True)
+        assert sorted(t for i in images for t in i.tags) == [f"{repo}:v2", f"{repo}:v2b"]
     finally:
-        for ref in (f"{repo}:v2",):
+        for ref in (f"{repo}:v2", f"{repo}:v2b"):
             try:
                 client.images.remove(ref, force=True)
             except docker.errors.NotFound:
