@@ -75,14 +75,17 @@ def _arch() -> str:
     return GO_ARCH.get(machine, machine)
 
 
-def _client_version(api_version: str) -> dict[str, object]:
+def _client_version(api_version: str, *, debug: bool | None = None) -> Row:
+    """docker's ``clientVersion`` (``info`` adds ``Debug``, ``Plugins``, ``Warnings``): Go's
+    field names for templates, its JSON (``ApiVersion``, ``omitempty``) for ``json``."""
     from dockyard import __version__
+    from dockyard.cli.format.rows import Row
     from dockyard.client.http import API_VERSION
 
     v = sys.version_info
-    return {
+    fields: dict[str, object] = {
+        "Platform": None,
         "Version": __version__,
-        "ApiVersion": api_version,
         "APIVersion": api_version,
         "DefaultAPIVersion": API_VERSION,
         "GitCommit": "",
@@ -92,6 +95,15 @@ def _client_version(api_version: str) -> dict[str, object]:
         "BuildTime": "",
         "Context": "default",
     }
+    wire: dict[str, object] = {} if debug is None else {"Debug": debug}
+    for name, value in fields.items():
+        key = "ApiVersion" if name == "APIVersion" else name
+        if value or key == "Context":
+            wire[key] = value
+    if debug is not None:
+        fields.update(Debug=debug, Plugins=[], Warnings=None)
+        wire.update(Plugins=[], Warnings=None)
+    return Row(fields, wire=wire)
 
 
 def reformat_date(value: str) -> str:
@@ -142,7 +154,7 @@ def version(ctx: Context, argv: list[str]) -> int:
     except DockyardError as err:
         failure = error_text(err)
         api_version = client.version
-    data: dict[str, object] = {"Client": _client_version(api_version), "Server": server}
+    data: dict[str, object] = {"Client": _client_version(api_version), "Server": None}
     if server is not None:
         for component in server.get("Components") or []:
             details = component.get("Details") if isinstance(component, dict) else None
@@ -172,6 +184,12 @@ def version(ctx: Context, argv: list[str]) -> int:
                     },
                 }
             )
+    if server is not None:
+        from dockyard.cli.format.rows import Row
+
+        omitempty = ("MinAPIVersion", "KernelVersion", "Experimental", "BuildTime")
+        wire = {k: v for k, v in server.items() if v or k not in omitempty}
+        data["Server"] = Row({**server, "APIVersion": server.get("ApiVersion", "")}, wire=wire)
     writer = TabWriter(minwidth=20, tabwidth=1, padding=1)
     try:
         writer.write(tmpl.execute(data))
@@ -207,15 +225,16 @@ def info(ctx: Context, argv: list[str]) -> int:
     from dockyard.cli.context import error_text
     from dockyard.errors import DockyardError
 
-    client_info = {**_client_version(""), "Debug": ctx.debug, "Plugins": [], "Warnings": None}
+    api_version = ""
     server: dict[str, Any] | None = None
     errors: list[str] = []
     try:
         client = ctx.client()
-        client_info["APIVersion"] = client.negotiate()
+        api_version = client.negotiate()
         server = client.get("/info").json()
     except DockyardError as err:
         errors.append(error_text(err))
+    client_info = _client_version(api_version, debug=ctx.debug)
     fmt = opts.text("format")
     if fmt:
         from dockyard.cli.format.template import TemplateError, render
@@ -233,8 +252,8 @@ def info(ctx: Context, argv: list[str]) -> int:
     out: list[str] = []
     line = out.append
     line("Client:")
-    line(f" Version:    {client_info['Version']}")
-    line(f" Context:    {client_info['Context']}")
+    line(f" Version:    {client_info.Version}")
+    line(f" Context:    {client_info.Context}")
     line(f" Debug Mode: {_go(ctx.debug)}")
     line("")
     line("Server:")

@@ -169,6 +169,9 @@ def _go_json_value(value: object) -> object:
         return {k: _go_json_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_go_json_value(v) for v in value]
+    wire = getattr(value, "wire", None)
+    if wire is not None and callable(wire) and (wired := wire()) is not None:
+        return _go_json_value(wired)
     to_json = getattr(value, "to_json", None)
     if to_json is not None and callable(to_json):
         return _go_json_value(to_json())
@@ -184,7 +187,9 @@ def go_json(value: object) -> str:
 
     wire = getattr(value, "wire", None)
     if wire is not None and callable(wire):
-        value = wire()  # a Go struct the CLI decoded (an event): encoded as it came
+        wired = wire()  # a Go struct the CLI decoded (an event): encoded as it came
+        if wired is not None:
+            value = wired
     to_json = getattr(value, "to_json", None)
     if to_json is not None and callable(to_json):
         # a formatter context (a table row): docker's MarshalJSON builds a map (sorted

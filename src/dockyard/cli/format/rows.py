@@ -15,15 +15,23 @@ if TYPE_CHECKING:
 
 
 class Row:
-    __slots__ = ("_fields", "_methods")
+    """``wire``, when given, is what ``{{json .}}`` prints instead (a Go struct whose
+    JSON names and ``omitempty`` differ from its field names)."""
+
+    __slots__ = ("_fields", "_methods", "_wire")
 
     def __init__(
         self,
         fields: Mapping[str, object],
         methods: Mapping[str, Callable[..., object]] | None = None,
+        wire: object = None,
     ) -> None:
         self._fields = fields
         self._methods = methods or {}
+        self._wire = wire
+
+    def wire(self) -> object:
+        return self._wire
 
     def __getattr__(self, name: str) -> object:
         if name.startswith("_"):

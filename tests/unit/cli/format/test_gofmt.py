@@ -73,3 +73,15 @@ def test_json_as_go_encoder() -> None:
     assert go_json({"a": "<&>", "b": [1.0, 2.5], "c": None}) == '{"a":"<&>","b":[1,2.5],"c":null}'
     assert go_json(NO_VALUE) == "null"
     assert go_json("é\u2028") == '"é\\u2028"'
+
+
+def test_json_of_rows_uses_their_wire_form() -> None:
+    from dockyard.cli.format.rows import Row
+
+    struct = Row({"APIVersion": "1.45", "GitCommit": ""}, wire={"ApiVersion": "1.45"})
+    context = Row({"Digest": "<none>", "ID": lambda: "abc"})
+    assert go_json(struct) == '{"ApiVersion":"1.45"}'
+    assert go_json({"Client": struct, "Rows": [context]}) == (
+        '{"Client":{"ApiVersion":"1.45"},"Rows":[{"Digest":"<none>","ID":"abc"}]}'
+    )
+    assert go_json(context) == '{"Digest":"\\u003cnone\\u003e","ID":"abc"}'
