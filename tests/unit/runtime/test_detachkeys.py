@@ -119,3 +119,22 @@ def test_any_chunking_gives_the_unchunked_answer(seed: int) -> None:
         assert out == want_out
     else:  # what is still held is the only difference, and it is a prefix of the keys
         assert want_out.startswith(out) and keys.startswith(want_out[len(out):])
+
+
+def test_attach_query_and_the_sequence_used() -> None:
+    from dockyard.apitypes.streams import parse_attach_options
+    from dockyard.runtime.detachkeys import detach_sequence, keys_from_wire, keys_to_wire
+
+    assert parse_attach_options({"detachKeys": "ctrl-x,x"}).detach_keys == b"\x18x"
+    assert parse_attach_options({"detachKeys": ""}).detach_keys is None
+    with pytest.raises(InvalidArgument, match=r"Invalid detach keys \(ctrl-\) provided"):
+        parse_attach_options({"detachKeys": "ctrl-"})
+    # moby scans a terminal's input only, with ctrl-p,ctrl-q unless told otherwise.
+    assert detach_sequence(None, tty=True) == DEFAULT_DETACH_KEYS
+    assert detach_sequence(b"\x18x", tty=True) == b"\x18x"
+    assert detach_sequence(b"\x18x", tty=False) == b""
+    assert keys_from_wire(keys_to_wire(b"\x10\x11")) == b"\x10\x11"
+    assert keys_from_wire(None) == keys_from_wire("") == b""
+    for bad in ("zz", 5, "00" * 65):
+        with pytest.raises(InvalidArgument):
+            keys_from_wire(bad)
