@@ -8,11 +8,14 @@ one that looks whole). ``PUT`` reads the body as it arrives.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Protocol
+import os
+import select
+from collections.abc import AsyncIterator, Sequence
+from typing import BinaryIO, Protocol, cast
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from dockyard.api.http import json_response, query_bool, read_json
 from dockyard.api.routing import Routes
@@ -36,9 +39,11 @@ class BodyReader(Protocol):
 
 class ArchiveStream(Protocol):
     @property
-    def stat(self) -> PathStat: ...
+    def stat(self) -> PathStat | None: ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def write_to(self, out: BinaryIO) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -52,7 +57,7 @@ class FilesBackend(Protocol):
                           no_overwrite_dir_non_dir: bool = False,
                           copy_uid_gid: bool = False) -> None: ...
 
-    async def export(self, ref: str) -> AsyncGenerator[bytes, None]: ...
+    async def export(self, ref: str) -> ArchiveStream: ...
 
     async def changes(self, ref: str) -> Sequence[Change]: ...
 
@@ -61,14 +66,108 @@ class CommitBackend(Protocol):
     async def commit(self, req: CommitRequest) -> str: ...
 
 
-async def _send_tar(request: web.Request, chunks: AsyncIterator[bytes], what: str,
+GATHER = 256 << 10
+SEND_TIMEOUT_MS = 600_000
+
+
+class ChunkedSocketSink:
+    """A blocking file over a response's socket (its own duplicate descriptor) that writes
+    HTTP/1.1 chunks: small writes gathered into chunks of up to ``GATHER`` bytes, and
+    ``sendfile(fd, count)`` sending a file's content as one chunk straight from the page
+    cache (zeros after an early end of file). Used from one worker thread while the event
+    loop leaves the response alone; the loop writes the last chunk (``write_eof``)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buf = bytearray()
+        self._raw = b""  # the CRLF that ends the previous sendfile chunk
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLOUT)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._buf += data
+        if len(self._buf) >= GATHER:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buf:
+            data = b"%x\r\n" % len(self._buf) + self._buf + b"\r\n"
+            self._buf = bytearray()
+            self._send(data)
+
+    def sendfile(self, fd: int, count: int) -> int:
+        self.flush()
+        self._send(b"%x\r\n" % count)
+        sent = 0
+        while sent < count:
+            try:
+                n = os.sendfile(self.fd, fd, None, count - sent)
+            except BlockingIOError:
+                self._wait()
+                continue
+            except OSError as exc:
+                raise BrokenPipeError(f"sending to the client: {exc}") from exc
+            if n == 0:
+                break
+            sent += n
+        if sent < count:
+            self._send(bytes(count - sent))
+        self._raw = b"\r\n"
+        return sent
+
+    def close(self) -> None:
+        self.flush()
+        if self._raw:
+            self._send(b"")
+
+    def _wait(self) -> None:
+        events = self._poll.poll(SEND_TIMEOUT_MS)
+        if not events:
+            raise BrokenPipeError("the client stopped reading")
+        if events[0][1] & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+            raise BrokenPipeError("the client went away")
+
+    def _send(self, data: bytes) -> None:
+        view = memoryview(self._raw + data)
+        self._raw = b""
+        while view:
+            try:
+                n = os.write(self.fd, view)
+            except BlockingIOError:
+                self._wait()
+                continue
+            except OSError as exc:
+                raise BrokenPipeError(f"sending to the client: {exc}") from exc
+            view = view[n:]
+
+
+async def _send_tar(request: web.Request, stream: ArchiveStream, what: str,
                     headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """The tar as the response: straight onto the socket from the worker thread when the
+    connection allows (HTTP/1.1 over a socket), else chunk by chunk through aiohttp."""
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "application/x-tar"
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    direct = sock is not None and request.version >= HttpVersion11
+    if direct:
+        response.enable_chunked_encoding()
     await response.prepare(request)
     try:
-        async for chunk in chunks:
-            await response.write(chunk)
+        if direct and transport is not None and sock is not None:
+            while transport.get_write_buffer_size() and not transport.is_closing():
+                await asyncio.sleep(0.001)  # the head must leave before the body
+            fd = os.dup(sock.fileno())
+            try:
+                sink = ChunkedSocketSink(fd)
+                await stream.write_to(cast(BinaryIO, sink))
+                await asyncio.to_thread(sink.close)
+            finally:
+                os.close(fd)
+        else:
+            async for chunk in stream.chunks():
+                await response.write(chunk)
         await response.write_eof()
     except ConnectionError:
         log.info("%s: the client went away", what)
@@ -103,8 +202,9 @@ class FilesRouter:
         name = request.match_info["name"]
         stream = await self.files.get_archive(name, parse_archive_path(request.query))
         try:
-            return await _send_tar(request, stream.chunks(), f"archive of {name}",
-                                   {PATH_STAT_HEADER: path_stat_header(stream.stat)})
+            st = stream.stat
+            return await _send_tar(request, stream, f"archive of {name}",
+                                   {PATH_STAT_HEADER: path_stat_header(st)} if st else None)
         finally:
             await stream.close()
 
@@ -117,11 +217,11 @@ class FilesRouter:
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        chunks = await self.files.export(name)
+        stream = await self.files.export(name)
         try:
-            return await _send_tar(request, chunks, f"export of {name}")
+            return await _send_tar(request, stream, f"export of {name}")
         finally:
-            await chunks.aclose()
+            await stream.close()
 
     async def changes(self, request: web.Request) -> web.Response:
         return json_response(changes_json(await self.files.changes(request.match_info["name"])))

@@ -21,14 +21,15 @@ the owners in the archive are kept.
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import shutil
 import stat
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from dockyard.archive.compression import DecompressingReader
+from dockyard.archive.compression import Compression, DecompressingReader, detect_compression
 from dockyard.archive.safety import Limits, RootDir, clean_name, display, os_error
 from dockyard.archive.tarformat import EntryType, TarEntry, TarReader
 from dockyard.archive.whiteouts import is_overlay_xattr
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,55 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[n:]
 
 
+class _PlainSource:
+    """An uncompressed tar stream in chunks, bounded in total: ``DecompressingReader``'s
+    interface without its hashing and thread (a copy needs no diff_id)."""
+
+    def __init__(self, stream: BinaryIO, head: bytes, limits: Limits) -> None:
+        self._stream = stream
+        self._head = head
+        self._limit = limits.max_total_size
+        self.size = 0
+
+    def read_chunk(self) -> bytes:
+        if self._head:
+            chunk, self._head = self._head, b""
+        else:
+            chunk = self._stream.read(_CHUNK)
+        self.size += len(chunk)
+        if self.size > self._limit:
+            raise InvalidArgument(f"archive: more than {self._limit} bytes")
+        return chunk
+
+    def drain(self) -> None:
+        while self.read_chunk():
+            pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Prefixed(io.RawIOBase):
+    """``stream`` with ``head`` (already read from it) put back in front."""
+
+    def __init__(self, stream: BinaryIO, head: bytes) -> None:
+        super().__init__()
+        self._stream = stream
+        self._head = head
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size < 0 or size >= len(self._head):
+                out, self._head = self._head, b""
+                return out + (self._stream.read(size - len(out)) if size > len(out) else b"")
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        return self._stream.read(size)
+
+
 def extract(stream: BinaryIO, dir_fd: int, *, no_overwrite_dir_non_dir: bool = False,
             chown: tuple[int, int] | None = None, limits: Limits | None = None,
             where: str = "") -> ExtractResult:
@@ -69,11 +120,22 @@ def extract(stream: BinaryIO, dir_fd: int, *, no_overwrite_dir_non_dir: bool = F
 
     ``where``: how to name the target in errors (a path in the container)."""
     lim = limits or Limits()
-    source = DecompressingReader(stream, lim, threaded=True)
+    head = b""
+    while len(head) < 6:
+        more = stream.read(6 - len(head))
+        if not more:
+            break
+        head += more
+    source: DecompressingReader | _PlainSource
+    if detect_compression(head) is Compression.NONE:
+        source = _PlainSource(stream, head, lim)
+    else:
+        source = DecompressingReader(cast(BinaryIO, _Prefixed(stream, head)), lim,
+                                     threaded=True)
     try:
         x = _Extractor(dir_fd, no_overwrite_dir_non_dir, chown, where or "/")
         try:
-            reader = TarReader(source, lim)
+            reader = TarReader(cast(DecompressingReader, source), lim)
             for entry in reader.entries():
                 x.apply(entry, reader)
             x.finish_dirs()

@@ -14,6 +14,8 @@ listed: the archive stays well formed, as a copy of a live tree can only be.
 Entries carry owner, mode, mtime (whole seconds), xattrs (overlayfs's own excluded) and
 the content; a second name of an inode already written becomes a hardlink entry. The
 walk is iterative (a deep tree cannot exhaust the interpreter's stack) and sorted by name.
+When the output has a ``sendfile`` method (a socket sink), file content goes through it
+and never through Python's memory.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import errno
 import logging
 import os
 import stat
+from collections.abc import Callable
 from typing import BinaryIO
 
 from dockyard.archive.safety import os_error
@@ -41,6 +44,11 @@ _READ = 1 << 20
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _SKIP = (errno.ENOENT, errno.ELOOP, errno.ENOTDIR)
+
+Sendfile = Callable[[int, int], int]
+"""``out.sendfile(fd, count)``, when ``out`` has it: write exactly ``count`` bytes of the
+file ``fd`` from its position (zeros after an early end of file); returns the bytes that
+came from the file."""
 
 
 def _xattrs(dir_fd: int, name: str) -> tuple[tuple[str, bytes], ...]:
@@ -71,6 +79,7 @@ class TreeTarWriter:
 
     def __init__(self, out: BinaryIO, *, chown: tuple[int, int] | None = None) -> None:
         self.out = out
+        self._sendfile: Sendfile | None = getattr(out, "sendfile", None)
         self.chown = chown
         self.inodes: dict[tuple[int, int], str] = {}
         self.entries = 0
@@ -133,6 +142,12 @@ class TreeTarWriter:
             e = entry_from_stat(arcname, now, xattrs=_xattrs(dir_fd, name))
             self._header(e)
             left = e.size
+            if self._sendfile is not None and left:
+                sent = self._sendfile(fd, left)
+                if sent < left:
+                    log.warning("archive: %s shrank while it was read; padded", arcname)
+                self.bytes += left
+                left = 0
             while left:
                 data = os.read(fd, min(left, _READ))
                 if not data:

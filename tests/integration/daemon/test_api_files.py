@@ -285,3 +285,27 @@ def test_commit(daemon: Daemon, both: dict[str, str]) -> None:
     finally:
         daemon.request("DELETE", f"/containers/{nothing}?force=1")
     daemon.request("DELETE", "/images/committed:v1?force=1")
+
+
+def test_compressed_put_and_http10_get(daemon: Daemon, containers: Callable[..., str]) -> None:
+    """A gzip body is accepted (Docker decompresses too); an HTTP/1.0 client, which cannot
+    take chunks, gets the archive through the generic path, whole."""
+    import gzip
+    import socket
+
+    cid = containers(["sleep", "1000"])
+    big = bytes(range(256)) * 4096
+    data = gzip.compress(make_tar(("z/big", big, {}), ("z/small", b"s", {})))
+    assert put_tar(daemon, cid, "/tmp", data).status == 200
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(20)
+        s.connect(str(daemon.socket))
+        s.sendall(f"GET /containers/{cid}/archive?path=/tmp/z HTTP/1.0\r\n\r\n".encode())
+        raw = b""
+        while chunk := s.recv(1 << 16):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and b"chunked" not in head.lower()
+    with tarfile.open(fileobj=io.BytesIO(body)) as t:
+        member = t.extractfile("z/big")
+        assert member is not None and member.read() == big

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import posixpath
 import tempfile
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
-from typing import BinaryIO
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from typing import BinaryIO, cast
 
 from dockyard import errors
 from dockyard.archive import Change, ChangeKind, DiffMode, changes
@@ -49,7 +50,7 @@ from dockyard.daemon.containers.runner import Runner
 from dockyard.daemon.containers.table import Entry, Table
 from dockyard.daemon.containers.users import resolve_user
 from dockyard.daemon.layout import ExecRoot
-from dockyard.daemon.pipes import AsyncSource, blocking_reader, stream_from_thread
+from dockyard.daemon.pipes import AsyncSource, stream_from_thread
 from dockyard.snapshots import Kind, Mount, layer_dirs
 from dockyard.snapshots.mount import mount_all, unmount
 
@@ -115,26 +116,101 @@ class _RootHold:
                 self.entry.lock.release()
 
 
-class ArchiveStream:
-    """``GET /containers/{id}/archive``: the stat (for the header, known before any byte is
-    sent) and the tar stream. ``close()`` must be called whether or not it was read."""
+PUMP_CHUNK = 1 << 20
+PUMP_DEPTH = 8
 
-    def __init__(self, stat: PathStat, chunks: AsyncGenerator[bytes, None],
-                 hold: _RootHold, res: Resolved) -> None:
+
+class PumpedBody(io.RawIOBase):
+    """A request body for a worker thread, read ahead by the event loop in chunks of at
+    least ``PUMP_CHUNK`` (``pipes.blocking_reader`` crosses threads once per socket read,
+    64 KiB; this once per MiB, and reads the next chunks while the thread works).
+
+    Lifecycle: made on the loop's thread (starts the pump), ``read`` from one worker
+    thread, ``await stop()`` on the loop's thread when the worker is done."""
+
+    def __init__(self, body: AsyncSource, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._loop = loop
+        self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(PUMP_DEPTH)
+        self._buf = b""
+        self._eof = False
+        self._task = loop.create_task(self._pump(body))
+
+    async def _pump(self, body: AsyncSource) -> None:
+        pending: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                data = await body.read(PUMP_CHUNK)
+                if data:
+                    pending.append(data)
+                    size += len(data)
+                if pending and (size >= PUMP_CHUNK or not data):
+                    await self._queue.put(b"".join(pending))
+                    pending, size = [], 0
+                if not data:
+                    await self._queue.put(b"")
+                    return
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the client went away: the reader must not wait
+            await self._queue.put(exc)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if not self._buf and not self._eof:
+            item = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
+            if isinstance(item, BaseException):
+                self._eof = True
+                raise OSError(f"reading the request body: {item}") from item
+            if not item:
+                self._eof = True
+            self._buf = item
+        if size is None or size < 0 or size >= len(self._buf):
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+    async def stop(self) -> None:
+        if not self._task.done():
+            self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+class ArchiveStream:
+    """``GET /containers/{id}/archive`` and ``export``: the stat (for the header, known
+    before any byte is sent) and the tar, made by a worker thread either as chunks for the
+    event loop (``chunks``) or straight into a blocking sink (``write_to``: a file whose
+    ``sendfile(fd, count)``, when present, carries file content without copying it
+    through Python). ``close()`` must be called whether or not it was read."""
+
+    def __init__(self, stat: PathStat | None, work: Callable[[BinaryIO], None],
+                 hold: _RootHold, res: Resolved | None = None) -> None:
         self.stat = stat
-        self._chunks = chunks
+        self._work = work
         self._hold = hold
         self._res = res
+        self._chunks: AsyncGenerator[bytes, None] | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        self._chunks = stream_from_thread(self._work)
         async for chunk in self._chunks:
             yield chunk
 
+    async def write_to(self, out: BinaryIO) -> None:
+        await asyncio.to_thread(self._work, out)
+
     async def close(self) -> None:
         try:
-            await self._chunks.aclose()
+            if self._chunks is not None:
+                await self._chunks.aclose()
         finally:
-            self._res.close()
+            if self._res is not None:
+                self._res.close()
             await self._hold.release()
 
 
@@ -202,7 +278,7 @@ class ContainerFiles:
             write_path(res.dir_fd, res.base, name, out)
 
         self.runner.event(entry.container, "archive-path")
-        return ArchiveStream(st, stream_from_thread(work), hold, res)
+        return ArchiveStream(st, work, hold, res)
 
     async def put_archive(self, ref: str, path: str, body: AsyncSource, *,
                           no_overwrite_dir_non_dir: bool = False,
@@ -213,15 +289,16 @@ class ContainerFiles:
         c = entry.container
         if c.host_config.readonly_rootfs:
             raise errors.InvalidArgument("container rootfs is marked read-only")
-        loop = asyncio.get_running_loop()
         async with self._root(entry) as root:
+            pumped = PumpedBody(body, asyncio.get_running_loop())
+
             def work() -> None:
                 chown = None
                 if copy_uid_gid and c.config.user:
                     user = resolve_user(f"/proc/self/fd/{root}", c.config.user)
                     chown = (user.uid, user.gid)
                 with resolve_dir(root, path) as res:
-                    extract(blocking_reader(body, loop), res.dir_fd,
+                    extract(cast(BinaryIO, pumped), res.dir_fd,
                             no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, chown=chown,
                             where=res.abs_path)
             try:
@@ -230,31 +307,23 @@ class ContainerFiles:
                 if str(exc).startswith("Could not find"):
                     raise self._not_found(exc, ref) from None
                 raise
+            finally:
+                await pumped.stop()
         self.runner.event(entry.container, "extract-to-dir")
 
     # ------------------------------------------------------------------ export
 
-    async def export(self, ref: str) -> AsyncGenerator[bytes, None]:
+    async def export(self, ref: str) -> ArchiveStream:
         """``GET /containers/{id}/export``: the flattened filesystem as a tar stream."""
         entry = self.table.find(ref)
         hold = _RootHold(self, entry)
         root = await hold.acquire()
         self.runner.event(entry.container, "export")
-        return self._export(hold, root)
 
-    async def _export(self, hold: _RootHold, root: int) -> AsyncGenerator[bytes, None]:
         def work(out: BinaryIO) -> None:
             write_root(root, out)
 
-        chunks = stream_from_thread(work)
-        try:
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            try:
-                await chunks.aclose()
-            finally:
-                await hold.release()
+        return ArchiveStream(None, work, hold)
 
     # ------------------------------------------------------------------ changes
 

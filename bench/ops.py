@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""Container operations beside a real dockerd, the docker CLI as the one client: files in
+and out of a container (``docker cp``), ``docker commit`` (and, as rows are added, more).
+
+Both engines are started side by side in the same run, as ``bench/daemon.py`` does
+(``daemon_engines``: dockyardd from this tree, Debian's dockerd in a private mount
+namespace, overlay2, busybox handed over by ``docker save | docker load`` with the image
+ID checked). Their roots live under ``--workdir``: on a tmpfs (``/dev/shm/...``) the rows
+compare the engines' own costs, on the slow and uneven disk of these machines they mostly
+time file creation.
+
+Rows (each one timed as the wall-clock time of the docker CLI command):
+
+===========================  ==============================================================
+``cp 100 MB dir in``         ``docker cp <dir> ctr:/tmp/in``: 2000 files of 20 KB in 20
+                             directories plus six of 10 MB (random bytes), into a running
+                             container; removed in the container after each sample
+``cp 100 MB dir out``        ``docker cp ctr:/data <host dir>`` of the same tree; the host
+                             copy is removed after each sample
+``commit 50 MB of changes``  ``docker commit`` of a running container whose layer holds
+                             1000 files of 20 KB and three of 10 MB; a new container per
+                             sample, the image and container removed after
+===========================  ==============================================================
+
+Samples are interleaved (one per engine per round, the order alternating) so that a busy
+machine slows both columns alike; the load average is printed. Goal (issue 5): each row
+at most 0.5x dockerd's time, marked ``met`` or ``MISSED``.
+
+Rows are pluggable: ``ROWS`` is a list of ``Row`` (a label, a goal, and ``setup``/``once``/
+``teardown`` callables over one engine); add one to it and it is run and reported with
+the others. ``--rows cp-in,commit`` picks some.
+
+Run as root: ``python3 bench/ops.py [-n 5] [--workdir /dev/shm/ops]``. Everything it
+starts (both daemons, containerd, shims, containers, mounts, cgroups, temp dirs) is
+stopped and removed at the end, also when it fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daemon_engines import Dockerd, Dockyardd, Engine, ensure_dockerd, log, unmount_under
+
+GOAL = 0.5
+
+
+# --------------------------------------------------------------------------- data
+
+
+def make_tree(root: Path, small: int, big: int, small_size: int = 20_000,
+              big_size: int = 10 << 20) -> Path:
+    """``small`` files of ``small_size`` bytes in directories of 100 and ``big`` of
+    ``big_size``, random content (nothing compresses)."""
+    root.mkdir(parents=True)
+    for i in range(small):
+        d = root / f"d{i // 100:02d}"
+        d.mkdir(exist_ok=True)
+        (d / f"f{i:05d}").write_bytes(os.urandom(small_size))
+    for i in range(big):
+        (root / f"big{i}").write_bytes(os.urandom(big_size))
+    return root
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass
+class Ctx:
+    """What the rows share: the work dir, the data sets, the engines' state per row."""
+
+    work: Path
+    data100: Path
+    data50: Path
+    state: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def of(self, e: Engine) -> dict[str, str]:
+        return self.state.setdefault(e.name, {})
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    goal: float | None
+    once: Callable[[Ctx, Engine, int], None]
+    """One timed sample (``i``: the sample's number, for unique names)."""
+    setup: Callable[[Ctx, Engine], None] = lambda ctx, e: None
+    """Untimed, once per engine before the samples."""
+    after: Callable[[Ctx, Engine, int], None] = lambda ctx, e, i: None
+    """Untimed, after each sample (clean what it made)."""
+    teardown: Callable[[Ctx, Engine], None] = lambda ctx, e: None
+
+
+def _cp_setup(ctx: Ctx, e: Engine) -> None:
+    e.docker("run", "-d", "--name", "ops-cp", "busybox", "sleep", "3600")
+    e.docker("cp", str(ctx.data100), "ops-cp:/data")
+
+
+def _cp_in(ctx: Ctx, e: Engine, i: int) -> None:
+    e.docker("cp", str(ctx.data100), f"ops-cp:/tmp/in{i}")
+
+
+def _cp_in_after(ctx: Ctx, e: Engine, i: int) -> None:
+    e.docker("exec", "ops-cp", "rm", "-rf", f"/tmp/in{i}")
+
+
+def _cp_out(ctx: Ctx, e: Engine, i: int) -> None:
+    e.docker("cp", "ops-cp:/data", str(ctx.work / f"out-{e.name}-{i}"))
+
+
+def _cp_out_after(ctx: Ctx, e: Engine, i: int) -> None:
+    shutil.rmtree(ctx.work / f"out-{e.name}-{i}")
+
+
+def _cp_teardown(ctx: Ctx, e: Engine) -> None:
+    e.docker("rm", "-f", "ops-cp", check=False)
+
+
+def _commit_prepare(ctx: Ctx, e: Engine, i: int) -> None:
+    name = f"ops-commit-{i}"
+    e.docker("run", "-d", "--name", name, "busybox", "sleep", "3600")
+    e.docker("cp", str(ctx.data50), f"{name}:/changes")
+
+
+def _commit(ctx: Ctx, e: Engine, i: int) -> None:
+    out = e.docker("commit", f"ops-commit-{i}", f"ops-committed:{i}")
+    ctx.of(e)["last"] = out.stdout.decode().strip()
+
+
+def _commit_after(ctx: Ctx, e: Engine, i: int) -> None:
+    e.docker("rm", "-f", f"ops-commit-{i}")
+    e.docker("rmi", f"ops-committed:{i}")
+    # The next sample's container is made now, untimed.
+    _commit_prepare(ctx, e, i + 1)
+
+
+def _commit_setup(ctx: Ctx, e: Engine) -> None:
+    _commit_prepare(ctx, e, 0)
+
+
+def _commit_teardown(ctx: Ctx, e: Engine) -> None:
+    ids = e.docker("ps", "-aq", "--filter", "name=ops-commit-", check=False).stdout.split()
+    if ids:
+        e.docker("rm", "-f", *(i.decode() for i in ids), check=False)
+
+
+ROWS: list[Row] = [
+    Row("cp-in", "cp 100 MB dir in", GOAL, _cp_in, _cp_setup, _cp_in_after),
+    Row("cp-out", "cp 100 MB dir out", GOAL, _cp_out, lambda ctx, e: None, _cp_out_after,
+        _cp_teardown),
+    Row("commit", "commit 50 MB of changes", GOAL, _commit, _commit_setup, _commit_after,
+        _commit_teardown),
+]
+"""The rows, in order. ``cp-out`` uses the container ``cp-in`` made (and removes it)."""
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Samples:
+    values: dict[str, list[float]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def median(self, engine: str) -> float | None:
+        v = self.values.get(engine)
+        return statistics.median(v) if v and engine not in self.notes else None
+
+
+def run_row(row: Row, ctx: Ctx, engines: list[Engine], runs: int, warmup: int) -> Samples:
+    s = Samples()
+    for e in engines:
+        try:
+            row.setup(ctx, e)
+        except RuntimeError as exc:
+            s.notes[e.name] = str(exc).splitlines()[0][:160]
+    for i in range(warmup + runs):
+        order = engines if i % 2 == 0 else list(reversed(engines))
+        for e in order:
+            if e.name in s.notes:
+                continue
+            try:
+                t0 = time.perf_counter()
+                row.once(ctx, e, i)
+                seconds = time.perf_counter() - t0
+                row.after(ctx, e, i)
+            except RuntimeError as exc:
+                s.notes[e.name] = str(exc).splitlines()[0][:160]
+                continue
+            if i >= warmup:
+                s.values.setdefault(e.name, []).append(seconds)
+    for e in engines:
+        with contextlib.suppress(RuntimeError):
+            row.teardown(ctx, e)
+    return s
+
+
+def report_line(row: Row, s: Samples, ours: str, ref: str) -> str:
+    cells = []
+    for name in (ours, ref):
+        med = s.median(name)
+        vals = s.values.get(name, [])
+        cells.append(f"{'NOT MEASURED':>21}" if med is None else
+                     f"{med:>8.2f} s {min(vals):>5.2f}-{max(vals):<5.2f}")
+    m_o, m_r = s.median(ours), s.median(ref)
+    ratio = f"{m_o / m_r:.2f}x" if m_o is not None and m_r else "—"
+    verdict = ""
+    if row.goal is not None and m_o is not None and m_r:
+        verdict = f"<={row.goal:g}x {'met' if m_o / m_r <= row.goal else 'MISSED'}"
+    line = f"{row.label:<26} {cells[0]}  {cells[1]}  {ratio:>6}  {verdict}"
+    for name in (ours, ref):
+        if name in s.notes:
+            line += f"\n{'':<28}{name}: {s.notes[name]}"
+    return line
+
+
+@contextlib.contextmanager
+def engines_up(work: Path) -> Iterator[tuple[Dockyardd, Dockerd]]:
+    ours = Dockyardd("dockyardd", work / "dockyardd")
+    ref = Dockerd("dockerd", work / "dockerd")
+    ours.root.mkdir()
+    ref.root.mkdir()
+    with contextlib.ExitStack() as stack:
+        stack.callback(ref.stop)
+        stack.callback(ours.stop)
+        log("starting dockyardd")
+        ours.start()
+        log("starting dockerd")
+        ref.start("overlay2")
+        yield ours, ref
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("-n", "--runs", type=int, default=5, help="samples per row")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--workdir", default="/tmp",
+                    help="where the engines' roots and the data go (a tmpfs: /dev/shm)")
+    ap.add_argument("--rows", default="", help="comma-separated row keys (default: all)")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench/ops.py needs root (daemons, namespaces, cgroups)", file=sys.stderr)
+        return 2
+    missing = ensure_dockerd()
+    if missing:
+        print(f"bench/ops.py: {missing}", file=sys.stderr)
+        return 2
+    wanted = [r for r in ROWS if not args.rows or r.key in args.rows.split(",")]
+    if any(r.key == "cp-out" for r in wanted) and not any(r.key == "cp-in" for r in wanted):
+        wanted.insert(0, Row("cp-setup", "", None, lambda ctx, e, i: None, _cp_setup))
+    os.makedirs(args.workdir, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="dockyard-bench-ops-", dir=args.workdir))
+    try:
+        log("making the data sets")
+        ctx = Ctx(work, make_tree(work / "data100", 2000, 6),
+                  make_tree(work / "data50", 1000, 3))
+        sizes = tree_bytes(ctx.data100) / 1e6, tree_bytes(ctx.data50) / 1e6
+        with engines_up(work) as (ours, ref):
+            loads = [os.getloadavg()]
+            log("making busybox in dockyardd, loading it into dockerd")
+            ours.make_busybox()
+            ref.docker("load", stdin=ours.docker("save", "busybox").stdout)
+            ids = {e.name: e.docker("image", "inspect", "-f", "{{.Id}}", "busybox"
+                                    ).stdout.decode().strip() for e in (ours, ref)}
+            if ids[ours.name] != ids[ref.name]:
+                raise RuntimeError(f"dockerd loaded busybox as {ids[ref.name]}")
+            engines: list[Engine] = [ours, ref]
+            results: list[tuple[Row, Samples]] = []
+            for row in wanted:
+                log(f"{row.key} x {args.runs}")
+                results.append((row, run_row(row, ctx, engines, args.runs, args.warmup)))
+                loads.append(os.getloadavg())
+            out = [f"dockyardd vs dockerd, the docker CLI as the client; {args.runs} samples "
+                   f"per row (+{args.warmup} warm-up), interleaved; work dir {work} "
+                   f"(data {sizes[0]:.0f} MB and {sizes[1]:.0f} MB)",
+                   f"engines: {ours.version} | {ref.version} (overlay2)", "",
+                   f"{'row':<26} {'dockyardd median  min-max':>25}  "
+                   f"{'dockerd median  min-max':>23}  {'ratio':>6}  goal", "-" * 96]
+            out += [report_line(row, s, ours.name, ref.name) for row, s in results
+                    if row.label]
+            out.append("")
+            out.append("load average (1/5/15 min): " + ", then ".join(
+                f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in loads) +
+                f" on {os.cpu_count()} CPUs")
+            if max(x[0] for x in loads) > (os.cpu_count() or 1) * 0.5:
+                out.append("WARNING: the machine was busy; compare the columns, not "
+                           "absolute figures")
+            print("\n".join(out))
+    finally:
+        unmount_under(work)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
