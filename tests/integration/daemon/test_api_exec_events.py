@@ -117,6 +117,9 @@ def test_exec_inspect_shape(daemon: Daemon, running: str) -> None:
     assert r.status == 200
     harness.wait_for(lambda: daemon.request("GET", f"/exec/{eid}/json").json()["ExitCode"]
                      == 2, 10, "the detached exec's exit")
+    # An exited exec leaves the container's ExecIDs (moby), and stays inspectable.
+    c = daemon.request("GET", f"/containers/{running}/json").json()
+    assert eid not in (c["ExecIDs"] or []), c["ExecIDs"]
     info = daemon.request("GET", f"/exec/{eid}/json").json()
     assert info["Running"] is False and info["Pid"] > 0
     r = daemon.request("POST", f"/exec/{eid}/start", {"Detach": True})

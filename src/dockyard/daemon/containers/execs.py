@@ -176,7 +176,15 @@ class ExecManager:
         return e
 
     def ids_of(self, container_id: str) -> tuple[str, ...]:
+        """Every exec of the container the daemon still knows, exited ones too."""
         return tuple(self.by_container.get(container_id, ()))
+
+    def live_ids_of(self, container_id: str) -> tuple[str, ...]:
+        """Inspect's ``ExecIDs``: the execs not exited yet (moby drops an exec from the
+        container's list when it exits; it stays inspectable by its own id)."""
+        return tuple(i for i in self.by_container.get(container_id, ())
+                     if (e := self.execs.get(i)) is not None
+                     and e.status is not ExecStatus.EXITED)
 
     # ------------------------------------------------------------------ create
 

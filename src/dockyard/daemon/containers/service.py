@@ -61,7 +61,8 @@ from dockyard.daemon.containers.table import (
     new_id,
     resolve_futures,
 )
-from dockyard.daemon.diskuse import ContainerSize, container_sizes
+from dockyard.daemon.diskuse import container_sizes
+from dockyard.daemon.resourcetypes import ContainerSize
 from dockyard.daemon.events import EventType, Publisher
 from dockyard.daemon.layout import DataRoot, ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
@@ -113,7 +114,7 @@ class ContainerService:
 
     async def get(self, ref: str) -> Container:
         c = self._entry(ref).container
-        execs = self.execs.ids_of(c.id)
+        execs = self.execs.live_ids_of(c.id)
         return replace(c, exec_ids=execs) if execs else c
 
     async def totals(self) -> ContainerTotals:
