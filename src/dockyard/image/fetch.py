@@ -13,8 +13,8 @@ when the commit renames it into ``blobs/``) from offset 0, waiting for the write
 end. An unpack that starts late, or after a resumed download, reads what is on disk
 first and then follows the download: the unpack always restarts from the ingest file.
 The reader hands out bytes that are not yet verified; the caller commits its snapshot
-only after ``wait()`` says the blob was committed (digest checked) *and* the layer's
-diff_id matched.
+only after ``wait_verified()`` says every byte hashes to the digest *and* the layer's
+diff_id matched; ``wait()`` waits for the blob's commit too.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ LOCK_WAIT = 0.2
 class State(enum.Enum):
     PENDING = "pending"
     RUNNING = "running"
+    VERIFIED = "verified"
+    """Every byte is in the ingest and hashes to the digest; the commit (fsync, rename)
+    is under way. The layer's snapshot may be committed from here on."""
     DONE = "done"
     FAILED = "failed"
 
@@ -77,6 +80,10 @@ class StopFlag:
 
     def set(self) -> None:
         self._own.set()
+
+
+_ENDED = (State.VERIFIED, State.DONE, State.FAILED)
+"""No more bytes will come (the reader's end of waiting)."""
 
 
 def ingest_ref(desc: Descriptor) -> str:
@@ -170,6 +177,10 @@ class Download:
                          self.resumed_from, self.desc.size)
             self._transfer(w)
             self.progress(Progress("Verifying Checksum", self.short))
+            if w.offset == self.desc.size and w.digest() == self.desc.digest:
+                with self.cond:
+                    self.state = State.VERIFIED
+                    self.cond.notify_all()
             try:
                 w.commit(self.desc.size, self.desc.digest, labels)
             except AlreadyExists:
@@ -267,6 +278,15 @@ class Download:
             if self.error is not None:
                 raise self.error
 
+    def wait_verified(self) -> None:
+        """Until the blob's bytes are verified against its digest (its commit may still
+        be under way: ``wait()`` for that); raises the download's error."""
+        with self.cond:
+            while self.state not in (State.VERIFIED, State.DONE, State.FAILED):
+                self.cond.wait(1.0)
+            if self.error is not None:
+                raise self.error
+
     def wait_started(self) -> None:
         with self.cond:
             while self.state is State.PENDING:
@@ -306,7 +326,7 @@ class LayerReader:
             if self.pos >= total:
                 return b""
             with d.cond:
-                while d.written <= self.pos and d.state not in (State.DONE, State.FAILED):
+                while d.written <= self.pos and d.state not in _ENDED:
                     if d.stop.is_set():
                         raise Cancelled("pull cancelled")
                     d.cond.wait(0.5)
@@ -321,7 +341,7 @@ class LayerReader:
             self.pos += len(data)
             # While the layer still downloads its "Downloading" lines tell the progress
             # (one status per layer at a time, as the docker CLI draws one bar per id).
-            if d.state is State.DONE and self.throttle.due(self.pos, total):
+            if d.state in _ENDED and self.throttle.due(self.pos, total):
                 d.progress(Progress("Extracting", d.short, self.pos, total))
             return data
 

@@ -12,8 +12,10 @@ The pipeline (one call, blocking; the daemon runs it in a thread)::
                 layers *in chain order*, each from its ingest file as it grows
                 (``fetch.LayerReader``): the first layer unpacks while it downloads, the
                 later ones catch up from disk and follow their downloads.
-                A snapshot is committed only once its blob is committed (digest
-                verified) and the unpack saw the config's diff_id.
+                A snapshot is committed only once its blob's bytes hash to the digest
+                and the unpack saw the config's diff_id (the blob's own commit, an
+                fsync, may still be under way: it is off the unpack's critical path);
+                the image is named only once every blob is committed.
     records     the name (tag) and ``repo@<digest>`` point at the image (RepoDigests)
 
 Everything is held by a temporary lease while it runs, so a garbage collection never
@@ -406,7 +408,7 @@ def _apply(stores: Stores, d: Download, lease_id: str, diff_id: Digest, chain: D
                 if d.error is not None:
                     raise d.error from e
                 raise type(e)(f"layer {index} ({d.desc.digest}): {e}") from e
-        d.wait()  # the blob's digest is verified before the snapshot becomes visible
+        d.wait_verified()  # the blob's digest is checked before the snapshot is visible
         try:
             sn.commit(str(chain), key)
             committed = True
