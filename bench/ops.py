@@ -22,6 +22,12 @@ Rows (each one timed as the wall-clock time of the docker CLI command):
                              sample, the image and container removed after
 ===========================  ==============================================================
 
+Beside each wall-clock median, the engine's CPU time for the command: user + system
+seconds of its processes (dockyardd and its supervisor; dockerd, containerd and the shims),
+children they reaped included (dockerd's ``docker-untar``), sampled from ``/proc`` right
+before and after. A busy machine stretches wall-clock times (a process waits for a CPU);
+it barely moves CPU times, which makes that column the steadier comparison here.
+
 Samples are interleaved (one per engine per round, the order alternating) so that a busy
 machine slows both columns alike; the load average is printed. Goal (issue 5): each row
 at most 0.5x dockerd's time, marked ``met`` or ``MISSED``.
@@ -174,11 +180,31 @@ ROWS: list[Row] = [
 @dataclass
 class Samples:
     values: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
 
-    def median(self, engine: str) -> float | None:
-        v = self.values.get(engine)
+    def median(self, engine: str, of: str = "wall") -> float | None:
+        v = (self.values if of == "wall" else self.cpu).get(engine)
         return statistics.median(v) if v and engine not in self.notes else None
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_times(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system, with reaped children's) of each process."""
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = sum(int(x) for x in fields[11:15]) / _TICK
+    return out
+
+
+def engine_cpu(e: Engine) -> dict[int, float]:
+    return cpu_times(e.engine_pids())
 
 
 def run_row(row: Row, ctx: Ctx, engines: list[Engine], runs: int, warmup: int) -> Samples:
@@ -194,15 +220,19 @@ def run_row(row: Row, ctx: Ctx, engines: list[Engine], runs: int, warmup: int) -
             if e.name in s.notes:
                 continue
             try:
+                before = engine_cpu(e)
                 t0 = time.perf_counter()
                 row.once(ctx, e, i)
                 seconds = time.perf_counter() - t0
+                after = engine_cpu(e)
                 row.after(ctx, e, i)
             except RuntimeError as exc:
                 s.notes[e.name] = str(exc).splitlines()[0][:160]
                 continue
             if i >= warmup:
                 s.values.setdefault(e.name, []).append(seconds)
+                s.cpu.setdefault(e.name, []).append(
+                    sum(v - before.get(p, 0.0) for p, v in after.items()))
     for e in engines:
         with contextlib.suppress(RuntimeError):
             row.teardown(ctx, e)
@@ -212,19 +242,22 @@ def run_row(row: Row, ctx: Ctx, engines: list[Engine], runs: int, warmup: int) -
 def report_line(row: Row, s: Samples, ours: str, ref: str) -> str:
     cells = []
     for name in (ours, ref):
-        med = s.median(name)
+        med, cpu = s.median(name), s.median(name, "cpu")
         vals = s.values.get(name, [])
-        cells.append(f"{'NOT MEASURED':>21}" if med is None else
-                     f"{med:>8.2f} s {min(vals):>5.2f}-{max(vals):<5.2f}")
+        cells.append(f"{'NOT MEASURED':>27}" if med is None or cpu is None else
+                     f"{med:>6.2f} s {min(vals):>5.2f}-{max(vals):<5.2f} {cpu:>5.2f} s")
     m_o, m_r = s.median(ours), s.median(ref)
+    c_o, c_r = s.median(ours, "cpu"), s.median(ref, "cpu")
     ratio = f"{m_o / m_r:.2f}x" if m_o is not None and m_r else "—"
+    cpu_ratio = f"{c_o / c_r:.2f}x" if c_o is not None and c_r else "—"
     verdict = ""
     if row.goal is not None and m_o is not None and m_r:
         verdict = f"<={row.goal:g}x {'met' if m_o / m_r <= row.goal else 'MISSED'}"
-    line = f"{row.label:<26} {cells[0]}  {cells[1]}  {ratio:>6}  {verdict}"
+    line = (f"{row.label:<24} {cells[0]}  {cells[1]}  {ratio:>6} {cpu_ratio:>6}  "
+            f"{verdict}")
     for name in (ours, ref):
         if name in s.notes:
-            line += f"\n{'':<28}{name}: {s.notes[name]}"
+            line += f"\n{'':<26}{name}: {s.notes[name]}"
     return line
 
 
@@ -288,8 +321,10 @@ def main(argv: list[str] | None = None) -> int:
                    f"per row (+{args.warmup} warm-up), interleaved; work dir {work} "
                    f"(data {sizes[0]:.0f} MB and {sizes[1]:.0f} MB)",
                    f"engines: {ours.version} | {ref.version} (overlay2)", "",
-                   f"{'row':<26} {'dockyardd median  min-max':>25}  "
-                   f"{'dockerd median  min-max':>23}  {'ratio':>6}  goal", "-" * 96]
+                   f"{'':<24} {'dockyardd: wall median, min-max, cpu':>37}  "
+                   f"{'dockerd: the same':>27}  {'wall':>6} {'cpu':>6}",
+                   f"{'row':<24} {'':>27}  {'':>27}  {'ratio':>6} {'ratio':>6}  goal",
+                   "-" * 110]
             out += [report_line(row, s, ours.name, ref.name) for row, s in results
                     if row.label]
             out.append("")

@@ -6,6 +6,10 @@ new layer blob, stored *uncompressed* as Docker's own layer store keeps them (no
 over the data: the commit is as fast as a copy; a push may compress). A diff that is the
 empty tar adds no layer, only a history entry marked ``empty_layer``, as moby does.
 
+The new layer's snapshot is made by copying the container's upper directory
+(``archive.treecopy``, the kernel moving the bytes), not by applying the blob just
+written: the same tree, without reading, hashing and parsing it all again.
+
 The new config is the parent's document (unknown fields kept) with the container's config
 (changes and override applied by the caller), ``created``, ``author``, ``comment``,
 ``container``, the new diff_id appended to ``rootfs`` and one history entry whose
@@ -21,17 +25,22 @@ import secrets
 from collections.abc import Sequence
 from typing import Any, BinaryIO, cast
 
-from dockyard.archive import CompressingWriter, Compression
+from dockyard.archive import DiffMode
+from dockyard.archive.treecopy import copy_tree
+from dockyard.errors import AlreadyExists
+from dockyard.metadata import LayerSnapshot, Resource
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.descriptor import Descriptor
-from dockyard.oci.digest import parse_digest
-from dockyard.oci.manifest import ContainerConfig, canonical_json
+from dockyard.oci.digest import Digest, parse_digest
+from dockyard.oci.manifest import ContainerConfig, canonical_json, chain_id
+from dockyard.snapshots import layer_dirs
 from dockyard.snapshots.diffs import write_snapshot_diff
 
 from .create import _commit_leased, _WriterFile, commit_image
 from .model import Image
 from .stores import Stores
 from .times import format_time
+from .unpack import snapshot_exists
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +55,51 @@ def _docker_types(parent: Image) -> bool:
 def store_snapshot_layer(stores: Stores, lease_id: str, key: str, *,
                          media_type: str) -> tuple[Descriptor, str]:
     """The diff of active snapshot ``key`` as an uncompressed layer blob; (descriptor,
-    diff_id)."""
+    diff_id). Uncompressed, the blob's digest is its diff_id: the tar goes straight into
+    the content writer."""
     with stores.content.writer(f"commit-{lease_id}-{secrets.token_hex(4)}") as w:
         w.truncate(0)
-        cw = CompressingWriter(cast(BinaryIO, _WriterFile(w)), Compression.NONE)
-        write_snapshot_diff(stores.snapshotter, key, cast(BinaryIO, cw), scratch=stores.tmp)
-        result = cw.finish()
-        digest = parse_digest(result.digest)
-        _commit_leased(stores, lease_id, w, result.size, digest)
-    return Descriptor(media_type, digest, result.size), result.diff_id
+        result = write_snapshot_diff(stores.snapshotter, key, cast(BinaryIO, _WriterFile(w)),
+                                     scratch=stores.tmp)
+        _commit_leased(stores, lease_id, w, result.size, result.diff_id)
+    return Descriptor(media_type, result.diff_id, result.size), str(result.diff_id)
+
+
+def snapshot_from_upper(stores: Stores, lease_id: str, key: str, layer: Descriptor,
+                        diff_id: Digest, parent: Image) -> bool:
+    """Make the new layer's committed snapshot by copying the container's upper directory
+    (``archive.treecopy``) rather than applying the blob just written (the unpack then
+    finds it); False when the snapshotter does not keep an overlay upper directory."""
+    sn = stores.snapshotter
+    mounts = sn.mounts(key)
+    if sn.diff_mode is not DiffMode.OVERLAY or not mounts or mounts[0].type != "overlay":
+        return False
+    upper = layer_dirs(mounts).upper
+    below = parent.config.chain_id()
+    chain = chain_id([*parent.config.diff_ids, diff_id])
+    name = stores.snapshotter_name
+    stores.meta.leases.add(lease_id, Resource.snapshot(name, str(chain)))
+    if snapshot_exists(stores, str(chain)):
+        return True
+    work = f"extract-{secrets.token_hex(6)}-{chain.hex[:12]}"
+    stores.meta.leases.add(lease_id, Resource.snapshot(name, work))
+    target = sn.prepare(work, None if below is None else str(below))
+    committed = False
+    try:
+        size = copy_tree(upper, layer_dirs(target).upper)
+        try:
+            sn.commit(str(chain), work)
+            committed = True
+        except AlreadyExists:
+            log.debug("snapshot %s was committed meanwhile", chain)
+    finally:
+        if not committed:
+            sn.remove(work)
+        stores.meta.leases.remove(lease_id, Resource.snapshot(name, work))
+    if committed:
+        stores.meta.layers.record(LayerSnapshot(name, chain, diff_id, below, layer.digest,
+                                                size))
+    return True
 
 
 def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerConfig, *,
@@ -98,6 +143,8 @@ def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerCo
             diff_ids.append(diff_id)
             layers.append(layer)
         doc["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+        if not empty:
+            snapshot_from_upper(stores, lease.id, key, layer, parse_digest(diff_id), parent)
         image = commit_image(
             stores, lease.id, canonical_json(doc), layers, list(names),
             config_media_type=mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG,

@@ -22,7 +22,9 @@ import pytest
 Daemon = harness.Daemon
 
 SETUP = ("mkdir -p /data/sub && echo hello > /data/a.txt && ln -s a.txt /data/link"
-         " && ln -s /data /dlink && rm /bin/ls && chmod 4755 /data/a.txt")
+         " && ln -s /data /dlink && rm /bin/ls && chmod 4755 /data/a.txt"
+         " && rm -rf /usr/sbin && mkdir /usr/sbin && touch /usr/sbin/only"
+         " && ln /data/a.txt /data/hard")
 
 
 def create(daemon: Daemon, cmd: list[str], **kw: Any) -> str:
@@ -63,6 +65,15 @@ def both(daemon: Daemon, containers: Callable[..., str]) -> dict[str, str]:
     harness.wait_for(lambda: daemon.request(
         "HEAD", f"/containers/{running}/archive?path=/dlink").status == 200, 10, "setup")
     return {"running": running, "stopped": stopped}
+
+
+def _frames(data: bytes) -> list[int]:
+    """The offsets of the 8-byte stream frames in a log body."""
+    out, i = [], 0
+    while i < len(data):
+        out.append(i)
+        i += 8 + int.from_bytes(data[i + 4:i + 8], "big")
+    return out
 
 
 def path_stat(r: harness.Response) -> dict[str, Any]:
@@ -108,7 +119,8 @@ def test_stat_and_get_archive(daemon: Daemon, both: dict[str, str], state: str) 
     cid = both[state]
     st, t = get_tar(daemon, cid, "/data")
     assert st["name"] == "data" and st["mode"] == (1 << 31) | 0o755 and st["linkTarget"] == ""
-    assert t.getnames() == ["data", "data/a.txt", "data/link", "data/sub"]
+    assert t.getnames() == ["data", "data/a.txt", "data/hard", "data/link", "data/sub"]
+    assert t.getmember("data/hard").islnk()
     member = t.extractfile("data/a.txt")
     assert member is not None and member.read() == b"hello\n"
     assert t.getmember("data/a.txt").mode == 0o4755
@@ -250,13 +262,21 @@ def test_commit(daemon: Daemon, both: dict[str, str]) -> None:
     state = daemon.request("GET", f"/containers/{cid}/json").json()["State"]
     assert state["Running"] and not state["Paused"]
     out = create(daemon, [], Image="committed:v1")
+    check = create(daemon, ["sh", "-c", "ls /usr/sbin; test -e /bin/ls || echo no-ls; "
+                            "stat -c %h:%a /data/hard"], Image="committed:v1")
     try:
-        assert daemon.request("POST", f"/containers/{out}/start").status == 204
-        wait(daemon, out)
+        for c in (out, check):
+            assert daemon.request("POST", f"/containers/{c}/start").status == 204
+            wait(daemon, c)
         logs = daemon.request("GET", f"/containers/{out}/logs?stdout=1").body
         assert logs[8:] == b"hello\n"
+        # The opaque directory, the whiteout and the hardlink made it into the layer.
+        logs = daemon.request("GET", f"/containers/{check}/logs?stdout=1").body
+        assert b"".join(logs[i + 8:i + 8 + int.from_bytes(logs[i + 4:i + 8], "big")]
+                        for i in _frames(logs)) == b"only\nno-ls\n2:4755\n"
     finally:
-        daemon.request("DELETE", f"/containers/{out}?force=1")
+        for c in (out, check):
+            daemon.request("DELETE", f"/containers/{c}?force=1")
     # A container with no changes commits to an image with no new layer.
     stopped = daemon.request("GET", f"/containers/{both['stopped']}/json").json()
     r = daemon.request("POST", f"/commit?container={stopped['Id']}&changes=" + quote(
