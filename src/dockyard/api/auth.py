@@ -18,12 +18,12 @@ from typing import Protocol
 
 from aiohttp import web
 
-from dockyard.api.errors import error_body
+from dockyard.api.errors import error_body, http_status
 from dockyard.api.http import json_response, read_json
 from dockyard.api.routing import Routes
 from dockyard.apitypes.distribution import auth_json
 from dockyard.distribution import RegistryAuth
-from dockyard.errors import InvalidArgument, PermissionDenied
+from dockyard.errors import DockyardError, Internal, InvalidArgument, PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -52,5 +52,12 @@ class AuthRouter:
         except PermissionDenied as exc:
             log.info("login to %s refused: %s", auth.server_address or "docker.io", exc)
             return web.Response(status=401, body=error_body(str(exc)),
+                                content_type="application/json")
+        except DockyardError as exc:
+            if isinstance(exc, Internal):
+                raise  # a bug: the error middleware logs its traceback
+            # An unreachable registry is the user's news, not a daemon error.
+            log.warning("login to %s failed: %s", auth.server_address or "docker.io", exc)
+            return web.Response(status=http_status(exc), body=error_body(str(exc)),
                                 content_type="application/json")
         return json_response(auth_json(token))

@@ -21,10 +21,11 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from dockyard.api.errors import error_body, http_status
 from dockyard.api.errors import error_message as exception_message
-from dockyard.api.errors import http_status
 from dockyard.apitypes.distribution import progress_json, push_aux_json
 from dockyard.apitypes.images import error_message, json_line
+from dockyard.errors import DockyardError, Internal
 from dockyard.image.progress import Progress, PushResult
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,14 @@ async def stream_transfer(request: web.Request, transfer: TransferStream,
         transfer.cancel()
         return response
     if transfer.finished and all(_held_back(said) for said in first):
-        await transfer.wait()  # nothing said yet: an error is the response's status
+        try:
+            await transfer.wait()  # nothing said yet: an error is the response's status
+        except DockyardError as exc:
+            if isinstance(exc, Internal):
+                raise  # a bug: logged with its traceback by the error middleware
+            _log_failure(what, exc)
+            return web.Response(status=http_status(exc), body=error_body(str(exc)),
+                                content_type="application/json")
     try:
         await response.prepare(request)
         for said in first:
@@ -101,15 +109,21 @@ async def stream_transfer(request: web.Request, transfer: TransferStream,
     try:
         await transfer.wait()
     except Exception as exc:
-        if http_status(exc) >= 500:
-            log.error("%s failed: %s", what, exc, exc_info=exc)
-        else:
-            log.info("%s failed: %s", what, exc)
+        _log_failure(what, exc)
         with contextlib.suppress(ConnectionError):
             await response.write(json_line(error_message(exception_message(exc))))
     with contextlib.suppress(ConnectionError):
         await response.write_eof()
     return response
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    """A registry that cannot be reached or refuses is the user's news, not a bug of
+    the daemon (WARNING); anything else is logged with its traceback."""
+    if isinstance(exc, DockyardError) and not isinstance(exc, Internal):
+        log.warning("%s failed: %s", what, exc)
+    else:
+        log.error("%s failed: %s", what, exc, exc_info=exc)
 
 
 def _held_back(item: Progress | PushResult) -> bool:

@@ -122,7 +122,8 @@ def test_list_inspect_history(daemon: Daemon) -> None:
      "invalid filter 'nope'"),
     ("POST", "/images/prune?filters=%7B%22dangling%22%3A%5B%22maybe%22%5D%7D", 400,
      "invalid filter 'dangling=maybe'"),
-    ("POST", "/images/create?fromImage=alpine&tag=3", 404, "pull access is not available"),
+    ("POST", "/images/create?fromImage=UPPER&tag=3", 400, "invalid reference format"),
+    ("POST", "/images/create?fromImage=alpine&tag=bad%20tag", 400, "invalid reference format"),
     ("POST", "/dockyard/images/base?name=alpine", 400, "the base images are busybox, "
      "debian"),
 ])
