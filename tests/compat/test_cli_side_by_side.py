@@ -292,3 +292,26 @@ def test_template_errors_match(d: harness.Daemon, objects: dict[str, str]) -> No
     theirs = run(["docker", "images", "--format", "{{.Nope}}"], d)
     assert ours.returncode == theirs.returncode == 1
     assert ours.stderr.split(":")[:4] == theirs.stderr.split(":")[:4]
+
+
+def test_engine_matches_go_on_recorded_cases(d: harness.Daemon) -> None:
+    """The unit tests' recorded Go outputs still are what the docker binary prints: the
+    cases that succeed joined in one template, the errors one by one."""
+    cases = json.loads(
+        (
+            Path(__file__).parents[1] / "unit" / "cli" / "format" / "go_template_cases.json"
+        ).read_text()
+    )
+    good = [
+        (t, w)
+        for t, w in cases
+        if not w.startswith("ERR ") and "define" not in t and "block" not in t
+    ]
+    joined = SEP.join(t for t, _ in good)
+    theirs = run(["docker", "image", "inspect", "-f", joined, "busybox"], d)
+    assert theirs.returncode == 0, theirs.stderr
+    assert theirs.stdout[:-1] == render(joined, {})  # (trim markers eat some separators)
+    for tmpl, want in cases:
+        if want.startswith("ERR "):
+            theirs = run(["docker", "image", "inspect", "-f", tmpl, "busybox"], d)
+            assert theirs.stderr.strip().removeprefix("template parsing error: ") == want[4:], tmpl

@@ -293,18 +293,20 @@ def _format_one(verb: str, flags: str, width: str, precision: str | None, arg: o
         return bad
     if verb == "t":
         return _pad(sprint_value(arg), flags, width) if isinstance(arg, bool) else bad
-    if verb in "dxXoc" and isinstance(arg, int) and not isinstance(arg, bool):
+    if verb == "T":
+        return _pad(go_type(arg) if arg is not None else "<nil>", flags, width)
+    if verb in "dxXocb" and isinstance(arg, int) and not isinstance(arg, bool):
         if verb == "c":
             return _pad(chr(arg), flags, width)
         if verb == "d":
             text = str(abs(arg))
-        elif verb == "o":
-            text = format(abs(arg), "o")
+        elif verb in "ob":
+            text = format(abs(arg), verb)
         else:
             text = format(abs(arg), verb)
             if "#" in flags:
                 text = ("0x" if verb == "x" else "0X") + text
-        sign = "-" if arg < 0 else ("+" if "+" in flags else "")
+        sign = "-" if arg < 0 else ("+" if "+" in flags else (" " if " " in flags else ""))
         return _pad(sign + text, flags, width, numeric=True)
     if verb in "xX" and isinstance(arg, str):
         text = arg.encode().hex()
@@ -318,7 +320,7 @@ def _format_one(verb: str, flags: str, width: str, precision: str | None, arg: o
             text = text.upper() if verb == "E" else text
         else:
             text = format_float(value, "g", prec)
-        if "+" in flags and not text.startswith("-"):
-            text = "+" + text
+        if not text.startswith("-") and ("+" in flags or " " in flags):
+            text = ("+" if "+" in flags else " ") + text
         return _pad(text, flags, width, numeric=True)
     return bad

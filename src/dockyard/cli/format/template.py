@@ -11,7 +11,7 @@ are ``<no value>`` as a nil map's are (an error with ``missing_key="error"``), `
 short-circuit and return an operand, ``eq`` takes several operands and refuses
 incompatible kinds, values print as ``fmt.Sprint`` prints them (``gofmt``).
 Functions: Go's builtins ``and or not len index slice print printf println eq ne lt le
-gt ge html urlquery`` and docker's ``json split join title lower upper pad truncate``.
+gt ge html js urlquery`` and docker's ``json split join title lower upper pad truncate``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from dockyard.cli.format.tmpl_parse import (
     Parser,
     PipeNode,
     TemplateError,
+    TemplateNode,
     TextNode,
     VariableNode,
 )
@@ -185,6 +186,8 @@ def _slice(item: object, *indices: object) -> object:
         raise _CallError("invalid slice index")
     start = bounds[0] if bounds else 0
     end = bounds[1] if len(bounds) > 1 else len(item)
+    if start > end:
+        raise _CallError(f"invalid slice index: {start} > {end}")
     if not 0 <= start <= end <= len(item):
         raise _CallError(f"index out of range: {end if end > len(item) else start}")
     return item[start:end]
@@ -214,6 +217,21 @@ def _html(*args: object) -> str:
     ):
         text = text.replace(a, b)
     return text
+
+
+def _js(*args: object) -> str:
+    """Go's ``JSEscapeString`` of the printed arguments."""
+    out: list[str] = []
+    for ch in gofmt.sprint(args):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch in "'\"":
+            out.append("\\" + ch)
+        elif ch in "<>&=" or ord(ch) < 0x20 or not ch.isprintable():
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _urlquery(*args: object) -> str:
@@ -291,6 +309,7 @@ FUNCS: dict[str, tuple[Callable[..., object], tuple[str, ...]]] = {
     "ge": (_ge, ("any", "any")),
     "html": (_html, ("any", "...")),
     "urlquery": (_urlquery, ("any", "...")),
+    "js": (_js, ("any", "...")),
     "json": (_json, ("any",)),
     "split": (_split, ("string", "string")),
     "join": (_join, ("[]string", "string")),
@@ -307,12 +326,32 @@ _NAMES = frozenset(FUNCS) | {"and", "or"}
 HEADER_FUNCS = frozenset({"json", "split", "join", "title", "lower", "upper", "truncate"})
 
 
-def _check_args(name: str, spec: tuple[str, ...], args: list[object]) -> None:
+def _check_count(name: str, spec: tuple[str, ...], count: int) -> None:
     variadic = spec[-1] == "..."
     kinds = spec[:-1] if variadic else spec
-    if (len(args) < len(kinds) - (1 if variadic else 0)) if variadic else len(args) != len(kinds):
+    if (count < len(kinds) - 1) if variadic else count != len(kinds):
         want = f"at least {len(kinds) - 1}" if variadic else str(len(kinds))
-        raise _ArgError(f"wrong number of args for {name}: want {want} got {len(args)}")
+        raise _ArgError(f"wrong number of args for {name}: want {want} got {count}")
+
+
+def _literal_mismatch(kind: str, node: Node) -> str:
+    """Go's message for a constant of the wrong kind (checked before execution)."""
+    if not isinstance(node, LiteralNode) or kind == "any":
+        return ""
+    value = node.value
+    if kind == "string" and not isinstance(value, str):
+        return f"expected string; found {node.text}"
+    if kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+        return f"expected integer; found {node.text}"
+    if kind == "[]string":
+        return f"can't handle {node.text} for arg of type []string"
+    return ""
+
+
+def _check_args(name: str, spec: tuple[str, ...], args: list[object]) -> None:
+    _check_count(name, spec, len(args))
+    variadic = spec[-1] == "..."
+    kinds = spec[:-1] if variadic else spec
     for i, arg in enumerate(args):
         kind = kinds[min(i, len(kinds) - 1)]
         if arg is None and kind != "any":
@@ -333,19 +372,22 @@ def _check_args(name: str, spec: tuple[str, ...], args: list[object]) -> None:
 class Template:
     """A parsed template; ``execute`` is safe to call many times (one per table row)."""
 
-    __slots__ = ("_extra", "_nodes", "source")
+    __slots__ = ("_defines", "_extra", "_nodes", "source")
 
     def __init__(
         self, source: str, funcs: Mapping[str, Callable[..., object]] | None = None
     ) -> None:
         self.source = source
         self._extra = dict(funcs or {})
-        self._nodes = Parser(source, _NAMES | frozenset(self._extra)).parse()
+        parser = Parser(source, _NAMES | frozenset(self._extra))
+        self._nodes = parser.parse()
+        self._defines = parser.defines
 
     def execute(self, data: object, *, missing_key: str = "default", header: bool = False) -> str:
         """Run over ``data``. ``missing_key="error"`` makes a missing map key an error (Go's
         ``missingkey=error``); ``header`` swaps docker's header functions in."""
         state = _State(self.source, data, missing_key == "error", header, self._extra)
+        state.defines = self._defines
         out: list[str] = []
         try:
             state.walk(data, self._nodes, out)
@@ -384,13 +426,14 @@ def render(source: str, data: object, *, missing_key: str = "default") -> str:
 
 
 class _State:
-    __slots__ = ("extra", "header", "missing_error", "source", "vars")
+    __slots__ = ("defines", "extra", "header", "missing_error", "source", "vars")
 
     def __init__(
         self, source: str, data: object, missing_error: bool, header: bool,
         extra: Mapping[str, Callable[..., object]],
     ) -> None:  # fmt: skip
         self.extra = extra
+        self.defines: dict[str, list[Node]] = {}
         self.source = source
         self.vars: list[tuple[str, object]] = [("$", data)]
         self.missing_error = missing_error
@@ -421,6 +464,16 @@ class _State:
                     del self.vars[mark:]
             elif isinstance(node, LoopControlNode):
                 raise _Break() if node.text == "break" else _Continue()
+            elif isinstance(node, TemplateNode):
+                body = self.defines.get(node.name)
+                if body is None:
+                    raise _ExecError(node, f'template "{node.name}" not defined')
+                new_dot = self.pipeline(dot, node.pipe) if node.pipe is not None else None
+                saved, self.vars = self.vars, [("$", new_dot)]
+                try:
+                    self.walk(new_dot, body, out)
+                finally:
+                    self.vars = saved
 
     def range(self, dot: object, node: BranchNode, out: list[str]) -> None:
         value = self.pipeline(dot, node.pipe, declare=False)
@@ -430,6 +483,10 @@ class _State:
         elif isinstance(value, dict):
             pairs = [(k, value[k]) for k in sorted(value, key=gofmt._sort_key)]
         elif isinstance(value, int) and not isinstance(value, bool):
+            if len(node.pipe.decl) > 1:
+                raise _ExecError(
+                    node.pipe, f"can't use {value} to iterate over more than one variable"
+                )
             if value < 0:
                 raise _ExecError(node.pipe, f"range can't iterate over {value}")
             pairs = [(i, i) for i in range(value)]
@@ -614,6 +671,15 @@ class _State:
             except (TypeError, ValueError, KeyError) as err:
                 raise _ExecError(cmd, f"error calling {name}: {err}") from None
         func, spec = FUNCS[name]
+        kinds = spec[:-1] if spec[-1] == "..." else spec
+        try:
+            _check_count(name, spec, len(values))
+        except _ArgError as err:
+            raise _ExecError(ident, str(err)) from None
+        for i, node in enumerate(args):
+            problem = _literal_mismatch(kinds[min(i, len(kinds) - 1)], node)
+            if problem:
+                raise _ExecError(node, problem)
         try:
             _check_args(name, spec, values)
             return func(*values)

@@ -5,7 +5,7 @@ inside them: pipelines of commands (``.A.B``, ``$x.A``, ``.``, functions with
 arguments, string/raw/char/number/bool/nil literals, parenthesised pipelines with
 fields after them), declarations ``$x :=`` and assignments ``$x =``, and the control
 words ``if``/``else if``/``else with``/``else``/``range``/``with``/``end``/``break``/
-``continue``. Errors read as Go's: ``template: :LINE: message``.
+``continue``, and named templates: ``define``/``template``/``block``. Errors read as Go's: ``template: :LINE: message``.
 """
 
 from __future__ import annotations
@@ -132,6 +132,17 @@ class LoopControlNode(Node):
     """``break`` or ``continue`` (in ``text``)."""
 
     __slots__ = ()
+
+
+class TemplateNode(Node):
+    """``{{template "name" pipeline}}`` (and the call half of ``{{block}}``)."""
+
+    __slots__ = ("name", "pipe")
+
+    def __init__(self, pos: int, text: str, name: str, pipe: PipeNode | None) -> None:
+        super().__init__(pos, text)
+        self.name = name
+        self.pipe = pipe
 
 
 # --- lexing ---------------------------------------------------------------------------
@@ -403,6 +414,11 @@ def unquote(tok: _Tok, line: int) -> str:
 # --- parsing --------------------------------------------------------------------------
 
 
+def _has_content(nodes: list[Node]) -> bool:
+    """Go's ``IsEmptyTree`` negated: anything but whitespace text."""
+    return any(not isinstance(n, TextNode) or n.text.strip() for n in nodes)
+
+
 class Parser:
     """Recursive descent over the actions; ``funcs`` are the names callable in commands
     (a name not in it is Go's ``function "x" not defined``)."""
@@ -414,6 +430,7 @@ class Parser:
         self.index = 0
         self.vars: list[str] = ["$"]
         self.range_depth = 0
+        self.defines: dict[str, list[Node]] = {}
 
     def parse(self) -> list[Node]:
         nodes, _ = self._list(in_branch=False)
@@ -444,16 +461,56 @@ class Parser:
                 if self.range_depth == 0:
                     raise _fail(item.line, f"{{{{{word}}}}} outside {{{{range}}}}")
                 if len(toks) > 1:
-                    raise _fail(item.line, f"unexpected {toks[1].value} in {{{{{word}}}}}")
+                    raise _fail(item.line, f'unexpected "{toks[1].value}" in {{{{{word}}}}}')
                 nodes.append(LoopControlNode(head.pos, word))
-            elif word:
-                raise _fail(item.line, f"{{{{{word}}}}} is not supported by dockyard")
+            elif word in ("define", "block", "template"):
+                node = self._named(word, item, toks[1:], in_branch)
+                if node is not None:
+                    nodes.append(node)
             else:
                 pipe = self._pipeline(toks, item, "command", allow_decl=True)
                 nodes.append(ActionNode(pipe.pos, "{{" + pipe.text + "}}", pipe))
         if in_branch:
             raise _fail(1 + self.src.count("\n"), "unexpected EOF")
         return nodes, ("", _Action("", 0, 0), [])
+
+    def _named(
+        self, word: str, item: _Action, toks: list[_Tok], in_branch: bool
+    ) -> TemplateNode | None:
+        """``define`` (top level only), ``block`` and ``template``: a name, then a
+        pipeline for ``block``/``template``; bodies end at ``{{end}}``."""
+        context = "template clause" if word == "template" else f"{word} clause"
+        if not toks or toks[0].kind not in ("string", "raw"):
+            found = toks[0].value if toks else "}}"
+            raise _fail(item.line, f'unexpected "{found}" in {context}')
+        name = unquote(toks[0], item.line)
+        rest = toks[1:]
+        if word == "define":
+            if in_branch or self.range_depth:
+                raise _fail(item.line, "unexpected <define> in command")
+            if rest:
+                raise _fail(item.line, f'unexpected "{rest[0].value}" in define clause')
+        pipe = self._pipeline(rest, item, word, allow_decl=False) if rest else None
+        if word != "template":
+            mark = len(self.vars)
+            depth, self.range_depth = self.range_depth, 0
+            saved, self.vars = self.vars, ["$"]
+            try:
+                body, stop = self._list(in_branch=True)
+            finally:
+                self.vars, self.range_depth = saved, depth
+                del self.vars[mark:]
+            if stop[0] != "end":
+                raise _fail(stop[1].line, f"unexpected {{{{{stop[0]}}}}}")
+            old = self.defines.get(name)
+            if old and _has_content(old) and _has_content(body):
+                raise _fail(item.line, f'template: multiple definition of template "{name}"')
+            if not old or _has_content(body):
+                self.defines[name] = body
+        if word == "define":
+            return None
+        text = f'{{{{template "{name}"' + (f" {pipe.text}" if pipe else "") + "}}"
+        return TemplateNode(toks[0].pos, text, name, pipe)
 
     def _branch(self, kind: str, item: _Action, toks: list[_Tok]) -> BranchNode:
         mark = len(self.vars)
@@ -473,12 +530,12 @@ class Parser:
                     nested = self._branch(chained, else_item, rest[1:])
                     return BranchNode(pipe.pos, kind, kind, pipe, body, [nested])
                 if rest:
-                    raise _fail(else_item.line, f"unexpected {rest[0].value} in else")
+                    raise _fail(else_item.line, f'unexpected "{rest[0].value}" in else')
                 else_body, stop = self._list(in_branch=True)
                 if stop[0] != "end":
                     raise _fail(stop[1].line, "expected end; found {{else}}")
             if stop[2]:
-                raise _fail(stop[1].line, f"unexpected {stop[2][0].value} in end")
+                raise _fail(stop[1].line, f'unexpected "{stop[2][0].value}" in end')
             return BranchNode(pipe.pos, kind, kind, pipe, body, else_body)
         finally:
             del self.vars[mark:]
@@ -531,6 +588,10 @@ class Parser:
                 if end == ")" and not close_paren:
                     raise _fail(item.line, "unexpected right paren")
                 if not args:
+                    if end == "" and cmds and not close_paren:
+                        return cmds, i  # Go accepts a trailing "|": {{1 | }}
+                    if end == "|":
+                        raise _fail(item.line, 'unexpected "|" in command')
                     if end or cmds:
                         raise _fail(item.line, "missing value for command")
                     return cmds, i

@@ -121,6 +121,7 @@ class Row:
         ("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}", "2"),
         # pipelines, whitespace trimming, comments, literals
         ("{{.Name | upper | lower}}", "/web"),
+        ("{{.Name | }}", "/web"),
         ('{{.State.Pid | printf "pid=%d"}}', "pid=4242"),
         ("a  {{- .Name -}}  b", "a/webb"),
         ("a {{- /* gone */ -}} b", "ab"),
@@ -204,11 +205,15 @@ def test_missing_key_error_mode_as_docker_inspect_fallback() -> None:
         ("{{}}", "template: :1: missing value for command"),
         ("{{$x}}", 'template: :1: undefined variable "$x"'),
         ("{{break}}", "template: :1: {{break}} outside {{range}}"),
-        ("{{.Name | }}", "template: :1: missing value for command"),
+        ("{{| .Name}}", 'template: :1: unexpected "|" in command'),
         ("{{(.Name}}", "template: :1: unclosed left paren"),
         ("{{/* open }}", "template: :1: unclosed comment"),
         ('{{"abc}}', "template: :1: unterminated quoted string"),
         ("{{json.}}", "template: :1: unexpected <.> in operand"),
+        (
+            '{{define "x"}}a{{end}}\n{{define "x"}}b{{end}}',
+            'template: :2: template: multiple definition of template "x"',
+        ),
     ],
 )
 def test_parse_errors_read_as_go(tmpl: str, message: str) -> None:
@@ -247,7 +252,7 @@ def test_parse_errors_read_as_go(tmpl: str, message: str) -> None:
         ),
         (
             "{{truncate .Name}}",
-            'template: :1:2: executing "" at <truncate .Name>: wrong number of args for truncate: want 2 got 1',
+            'template: :1:2: executing "" at <truncate>: wrong number of args for truncate: want 2 got 1',
         ),
         (
             "{{len .State.Pid}}",
