@@ -154,7 +154,14 @@ def rename(ctx: Context, argv: list[str]) -> int:
     old, new = opts.args[0].strip(), opts.args[1].strip()
     if not old or not new:
         raise StatusError("Error: neither old nor new names may be empty", 1)
-    ctx.client().post(cpath(old, "rename"), {"name": new}).close()
+    from dockyard.cli.context import error_text
+    from dockyard.errors import DockyardError
+
+    try:
+        ctx.client().post(cpath(old, "rename"), {"name": new}).close()
+    except DockyardError as exc:
+        raise StatusError(f"{error_text(exc)}\nError: failed to rename container named "
+                          f"{old}", 1) from None
     return 0
 
 

@@ -1,0 +1,120 @@
+"""``dockyard`` and the real ``docker`` CLI against the same daemon print the same thing:
+``ps`` tables (headers, columns, cells with times normalised), ``--format`` outputs of
+``ps``/``inspect``/``stats``, ``top``, ``diff``, ``logs``, ``port``, ``wait`` and the
+error messages and exit statuses of common mistakes."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_helpers import CLI, harness
+
+pytestmark = pytest.mark.root
+
+TIMES = re.compile(r"(Less than a second|About a minute|About an hour|an? \w+|\d+ \w+)"
+                   r"( ago)?")
+
+
+@pytest.fixture(scope="module")
+def d() -> Iterator[harness.Daemon]:
+    if os.geteuid() != 0:
+        pytest.skip("the daemon needs root")
+    daemon = harness.new_daemon(prefix="dyd-cli-sbs-")
+    try:
+        daemon.start()
+        yield daemon
+        assert daemon.errors() == [], daemon.tail(80)
+    finally:
+        daemon.cleanup()
+
+
+@pytest.fixture(scope="module")
+def dy(d: harness.Daemon) -> Iterator[CLI]:
+    cli = CLI(d)
+    try:
+        cli("run", "-d", "--name", "sbs-up", "-l", "tier=front", "busybox", "sh", "-c",
+            "echo hello; echo oops >&2; touch /made; exec sleep 300")
+        cli("run", "--name", "sbs-done", "busybox", "sh", "-c", "echo a long line of text "
+            "for the command column; exit 3", check=False)
+        cli("create", "--name", "sbs-new", "busybox@" + image_digest(d), "true",
+            check=False)
+        for _ in range(100):
+            if cli("exec", "sbs-up", "test", "-e", "/made", check=False).returncode == 0:
+                break
+        yield cli
+    finally:
+        cli.remove_all()
+
+
+def image_digest(d: harness.Daemon) -> str:
+    repo_digests = d.request("GET", "/images/busybox/json").json().get("RepoDigests") or []
+    return repo_digests[0].split("@", 1)[1] if repo_digests else "sha256:" + "0" * 64
+
+
+def cells(text: str) -> list[list[str]]:
+    return [[TIMES.sub("T", c) for c in re.split(r"\s{3,}", line.strip())]
+            for line in text.splitlines()]
+
+
+def both(d: harness.Daemon, dy: CLI, *args: str) -> tuple[tuple[int, str, str],
+                                                         tuple[int, str, str]]:
+    ours = dy(*args, check=False)
+    theirs = d.docker(*args)
+    return ((ours.returncode, ours.stdout, ours.stderr),
+            (theirs.returncode, theirs.stdout, theirs.stderr))
+
+
+@pytest.mark.parametrize("args", [["ps"], ["ps", "-a"], ["ps", "-a", "--no-trunc"],
+                                  ["ps", "-a", "-s"]])
+def test_ps_tables(d: harness.Daemon, dy: CLI, args: list[str]) -> None:
+    ours, theirs = both(d, dy, *args)
+    assert ours[0] == theirs[0] == 0
+    assert cells(ours[1]) == cells(theirs[1])
+    assert ours[1].splitlines()[0].split() == theirs[1].splitlines()[0].split()
+
+
+@pytest.mark.parametrize("args", [
+    ["ps", "-q"], ["ps", "-aq", "--no-trunc"], ["ps", "-l", "--format", "{{.Names}}"],
+    ["ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Command}} {{.State}} {{.Names}}"],
+    ["ps", "-a", "--format", "table {{.Names}}\t{{.Labels}}\t{{.Mounts}}\t{{.Networks}}"],
+    ["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}} {{.Status}}"],
+    ["ps", "-a", "--format", '{{.Names}}: {{.Label "tier"}}'],
+    ["inspect", "-f", "{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{json .Config.Cmd}}",
+     "sbs-up", "sbs-done"],
+    ["inspect", "-f", "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}{{end}}", "sbs-up"],
+    ["container", "inspect", "--format", "{{.HostConfig.NetworkMode}}", "sbs-done"],
+    ["logs", "sbs-up"], ["logs", "--tail", "1", "sbs-done"], ["diff", "sbs-up"],
+    ["port", "sbs-up"], ["wait", "sbs-done"],
+    ["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "sbs-up"],
+])
+def test_same_output(d: harness.Daemon, dy: CLI, args: list[str]) -> None:
+    ours, theirs = both(d, dy, *args)
+    assert ours == theirs
+
+
+def test_top_table(d: harness.Daemon, dy: CLI) -> None:
+    ours, theirs = both(d, dy, "top", "sbs-up")
+    assert ours[0] == theirs[0] == 0
+    assert [row[:2] + row[3:5] + row[6:] for row in cells(ours[1])] == \
+        [row[:2] + row[3:5] + row[6:] for row in cells(theirs[1])]  # C and TIME may tick
+
+
+@pytest.mark.parametrize("args", [
+    ["rm", "nope"], ["stop", "nope"], ["start", "nope"], ["kill", "nope"],
+    ["pause", "nope"], ["logs", "nope"], ["inspect", "nope"], ["wait", "nope"],
+    ["rename", "nope", "other"], ["top", "nope"], ["exec", "nope", "true"],
+    ["exec", "sbs-done", "true"], ["rm", "sbs-up"], ["attach", "sbs-done"],
+    ["ps", "--nope"], ["rm"], ["rename", "a"], ["port", "a", "b", "c"], ["ps", "x"],
+])
+def test_same_errors(d: harness.Daemon, dy: CLI, args: list[str]) -> None:
+    ours, theirs = both(d, dy, *args)
+    assert ours[0] == theirs[0]
+    assert ours[2].replace("dockyard", "docker") == theirs[2]
+    assert ours[1] == theirs[1]
