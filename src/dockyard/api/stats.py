@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 from aiohttp import web
 
 from dockyard.api.http import api_version, json_response, query_bool, read_json
 from dockyard.api.routing import Routes
-from dockyard.apitypes.diskuse import DiskUsage, df_json, parse_kinds
+from dockyard.apitypes.containers import Container
+from dockyard.apitypes.diskuse import ContainerSize, ImageSummary, df_json, parse_kinds
 from dockyard.apitypes.stats import StatsSample, stats_json
 from dockyard.apitypes.update import UpdateRequest, parse_update, update_json
 
@@ -34,7 +35,9 @@ class UpdateBackend(Protocol):
 
 
 class DiskUsageBackend(Protocol):
-    async def disk_usage(self, kinds: Iterable[str] = ()) -> DiskUsage: ...
+    async def container_usage(self) -> Sequence[tuple[Container, ContainerSize]]: ...
+
+    async def image_usage(self) -> tuple[int, Sequence[ImageSummary]]: ...
 
 
 def _line(sample: StatsSample) -> bytes:
@@ -84,4 +87,12 @@ class ResourceRouter:
 
     async def df(self, request: web.Request) -> web.Response:
         kinds = parse_kinds(request.query.getall("type", []))
-        return json_response(df_json(await self.disk.disk_usage(kinds), api_version(request)))
+        containers: Sequence[tuple[Container, ContainerSize]] = ()
+        layers = 0
+        images: Sequence[ImageSummary] = ()
+        if "container" in kinds:
+            containers = await self.disk.container_usage()
+        if "image" in kinds:
+            layers, images = await self.disk.image_usage()
+        return json_response(df_json(kinds, api_version(request), containers=containers,
+                                     layers_size=layers, images=images))

@@ -8,15 +8,17 @@ from the answer, as dockerd leaves it out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from dockyard.apitypes.containers import summary_json
+from dockyard.apitypes.images import ImageSummary
 from dockyard.apitypes.images import summary_json as image_summary_json
 from dockyard.daemon.containers.model import Container
-from dockyard.daemon.diskuse import KINDS, ContainerSize, DiskUsage
+from dockyard.daemon.resourcetypes import DISK_USAGE_KINDS, ContainerSize
 from dockyard.errors import InvalidArgument
 
-__all__ = ["ContainerSize", "DiskUsage", "df_json", "parse_kinds", "sized_summary_json"]
+__all__ = ["ContainerSize", "ImageSummary", "df_json", "parse_kinds", "sized_summary_json"]
 
 
 def sized_summary_json(c: Container, size: ContainerSize) -> dict[str, Any]:
@@ -27,25 +29,28 @@ def sized_summary_json(c: Container, size: ContainerSize) -> dict[str, Any]:
     return out
 
 
-def parse_kinds(values: list[str]) -> list[str]:
-    """The ``type`` query values (repeated; ``container``, ``image``, ``volume``,
-    ``build-cache``)."""
+def parse_kinds(values: Sequence[str]) -> set[str]:
+    """The ``type`` query values (repeatable: ``container``, ``image``, ``volume``,
+    ``build-cache``); none means all."""
     for v in values:
-        if v not in KINDS:
+        if v not in DISK_USAGE_KINDS:
             raise InvalidArgument(f"unknown object type: {v}")
-    return values
+    return set(values) or set(DISK_USAGE_KINDS)
 
 
-def df_json(du: DiskUsage, version: str) -> dict[str, Any]:
+def df_json(kinds: set[str], version: str, *,
+            containers: Sequence[tuple[Container, ContainerSize]] = (),
+            layers_size: int = 0, images: Sequence[ImageSummary] = ()) -> dict[str, Any]:
+    """The answer for the ``kinds`` asked (dockyard has no volumes or build cache yet:
+    empty lists)."""
     out: dict[str, Any] = {}
-    if du.layers_size is not None:
-        out["LayersSize"] = du.layers_size
-    if du.images is not None:
-        out["Images"] = [image_summary_json(i, version) for i in du.images]
-    if du.containers is not None:
-        out["Containers"] = [sized_summary_json(c, s) for c, s in du.containers]
-    if du.volumes is not None:
+    if "image" in kinds:
+        out["LayersSize"] = layers_size
+        out["Images"] = [image_summary_json(i, version) for i in images]
+    if "container" in kinds:
+        out["Containers"] = [sized_summary_json(c, s) for c, s in containers]
+    if "volume" in kinds:
         out["Volumes"] = []
-    if du.build_cache is not None:
+    if "build-cache" in kinds:
         out["BuildCache"] = []
     return out

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.apitypes.times import format_ns
-from dockyard.daemon.containers.stats import CPUSample, StatsSample
-from dockyard.runtime.cgroups import BlkioEntry
+from dockyard.daemon.resourcetypes import BlkioEntry, CPUSample, StatsSample
 
 __all__ = ["StatsSample", "stats_json"]
 
@@ -21,20 +20,18 @@ _BLKIO_KEYS = ("io_queue_recursive", "io_service_time_recursive", "io_wait_time_
 
 
 def _cpu_json(s: CPUSample) -> dict[str, Any]:
-    u = s.usage
-    usage: dict[str, Any] = {"total_usage": u.total_usage_ns}
-    if u.per_cpu_ns:
-        usage["percpu_usage"] = list(u.per_cpu_ns)
-    usage["usage_in_kernelmode"] = u.system_ns
-    usage["usage_in_usermode"] = u.user_ns
+    usage: dict[str, Any] = {"total_usage": s.total_ns}
+    if s.per_cpu_ns:
+        usage["percpu_usage"] = list(s.per_cpu_ns)
+    usage["usage_in_kernelmode"] = s.kernel_ns
+    usage["usage_in_usermode"] = s.user_ns
     out: dict[str, Any] = {"cpu_usage": usage}
     if s.system_ns:
         out["system_cpu_usage"] = s.system_ns
     if s.online_cpus:
         out["online_cpus"] = s.online_cpus
-    t = u.throttling
-    out["throttling_data"] = {"periods": t.periods, "throttled_periods": t.throttled_periods,
-                              "throttled_time": t.throttled_time_ns}
+    out["throttling_data"] = {"periods": s.periods, "throttled_periods": s.throttled_periods,
+                              "throttled_time": s.throttled_ns}
     return out
 
 
@@ -48,13 +45,13 @@ def _blkio_list(entries: tuple[BlkioEntry, ...]) -> list[dict[str, Any]] | None:
 def stats_json(s: StatsSample) -> dict[str, Any]:
     """One sample as dockerd writes it (cgroup v1 names; v2 figures are converted)."""
     pids: dict[str, Any] = {}
-    if s.pids.current:
-        pids["current"] = s.pids.current
-    if s.pids.limit:
-        pids["limit"] = s.pids.limit
+    if s.pids:
+        pids["current"] = s.pids
+    if s.pids_limit:
+        pids["limit"] = s.pids_limit
     blkio: dict[str, Any] = {
-        "io_service_bytes_recursive": _blkio_list(s.blkio.service_bytes),
-        "io_serviced_recursive": _blkio_list(s.blkio.serviced),
+        "io_service_bytes_recursive": _blkio_list(s.blkio_bytes),
+        "io_serviced_recursive": _blkio_list(s.blkio_ops),
     }
     blkio.update(dict.fromkeys(_BLKIO_KEYS))
     m = s.memory
@@ -67,8 +64,8 @@ def stats_json(s: StatsSample) -> dict[str, Any]:
             memory["stats"] = dict(m.stat)
         if m.failcnt:
             memory["failcnt"] = m.failcnt
-        if s.memory_limit:
-            memory["limit"] = s.memory_limit
+        if m.limit:
+            memory["limit"] = m.limit
     return {
         "read": format_ns(s.read_ns),
         "preread": format_ns(s.pre_read_ns),

@@ -12,7 +12,7 @@ from typing import Any
 
 from dockyard.apitypes.reader import Obj
 from dockyard.daemon.containers.config import RestartPolicy
-from dockyard.daemon.containers.update import UpdateRequest
+from dockyard.daemon.resourcetypes import UpdateRequest
 from dockyard.errors import InvalidArgument
 
 __all__ = ["UpdateRequest", "parse_update", "update_json"]

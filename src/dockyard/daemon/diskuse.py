@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from dockyard.daemon.containers import logs as logfiles
 from dockyard.daemon.containers.model import Container
-from dockyard.errors import DockyardError, InvalidArgument, NotFound
+from dockyard.daemon.resourcetypes import ContainerSize
+from dockyard.errors import DockyardError, NotFound
 from dockyard.image import ImageService
 from dockyard.image.model import ImageSummary
 from dockyard.image.query import layer_sizes
@@ -36,28 +36,6 @@ from dockyard.image.resolve import all_images
 from dockyard.oci.manifest import chain_ids
 
 log = logging.getLogger(__name__)
-
-KINDS = ("container", "image", "volume", "build-cache")
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerSize:
-    """``SizeRw`` (own layer + logs) and ``SizeRootFs`` (that + the image)."""
-
-    rw: int
-    root_fs: int
-
-
-@dataclass(frozen=True, slots=True)
-class DiskUsage:
-    """``GET /system/df``; a kind not asked for (``type=``) is ``None``."""
-
-    layers_size: int | None
-    images: tuple[ImageSummary, ...] | None
-    containers: tuple[tuple[Container, ContainerSize], ...] | None
-    volumes: tuple[()] | None = ()
-    build_cache: tuple[()] | None = ()
-
 
 def log_bytes(log_path: str) -> int:
     """The bytes of a container's json-file log, rotated files included."""
@@ -115,30 +93,21 @@ class ContainersWithSizes(Protocol):
 
 
 class DiskUsageService:
-    """The daemon's ``/system/df`` backend."""
+    """The daemon's ``/system/df`` backend: each kind is computed only when asked for."""
 
     def __init__(self, images: ImageService, containers: ContainersWithSizes) -> None:
         self.images = images
         self.containers = containers
 
-    async def disk_usage(self, kinds: Iterable[str] = ()) -> DiskUsage:
-        """``GET /system/df`` (``kinds``: the ``type`` values; empty: everything)."""
-        wanted = set(kinds) or set(KINDS)
-        for k in sorted(wanted):
-            if k not in KINDS:
-                raise InvalidArgument(f"unknown object type: {k}")
-        containers: tuple[tuple[Container, ContainerSize], ...] | None = None
-        if "container" in wanted:
-            cs = await self.containers.list(all=True)
-            sizes = await self.containers.sizes(cs)
-            containers = tuple(zip(cs, sizes, strict=True))
-        images = layers = None
-        if "image" in wanted:
-            def work() -> tuple[int, list[ImageSummary]]:
-                return layers_size(self.images), self.images.images(shared_size=True)
+    async def container_usage(self) -> list[tuple[Container, ContainerSize]]:
+        """Every container with its sizes."""
+        cs = await self.containers.list(all=True)
+        sizes = await self.containers.sizes(cs)
+        return list(zip(cs, sizes, strict=True))
 
-            layers, found = await asyncio.to_thread(work)
-            images = tuple(found)
-        return DiskUsage(layers, images, containers,
-                         () if "volume" in wanted else None,
-                         () if "build-cache" in wanted else None)
+    async def image_usage(self) -> tuple[int, list[ImageSummary]]:
+        """``LayersSize`` and the images with ``SharedSize`` and ``Containers``."""
+        def work() -> tuple[int, list[ImageSummary]]:
+            return layers_size(self.images), self.images.images(shared_size=True)
+
+        return await asyncio.to_thread(work)

@@ -17,6 +17,7 @@ DAEMON_VALUE_MODULES = {
     "dockyard.daemon.containers.config",
     "dockyard.daemon.containers.model",
     "dockyard.daemon.eventtypes",
+    "dockyard.daemon.resourcetypes",
     "dockyard.daemon.systeminfo",
     "dockyard.daemon.times",
 }

@@ -10,21 +10,22 @@ import pytest
 from dockyard import errors
 from dockyard.apitypes.stats import stats_json
 from dockyard.apitypes.update import parse_update
-from dockyard.daemon.containers.config import Resources, RestartPolicy
+from dockyard.daemon.containers.config import (
+    ContainerConfig,
+    HostConfig,
+    Resources,
+    RestartPolicy,
+)
+from dockyard.daemon.containers.model import Container
 from dockyard.daemon.containers.stats import (
-    CPUSample,
-    StatsSample,
     effective_limit,
+    sample_of,
     since_start,
     system_cpu_ns,
 )
-from dockyard.daemon.containers.update import (
-    UpdateRequest,
-    check_request,
-    live_resources,
-    merge,
-)
+from dockyard.daemon.containers.update import check_request, live_resources, merge
 from dockyard.daemon.diskuse import log_bytes
+from dockyard.daemon.resourcetypes import StatsSample, UpdateRequest
 from dockyard.runtime import cgroups
 
 MB = 1 << 20
@@ -60,16 +61,22 @@ def test_zero_sample_json_is_dockerds_for_a_stopped_container() -> None:
 
 
 def test_running_sample_json_and_since_start() -> None:
-    cpu = CPUSample(cgroups.CPUStats(3_000_000_000, (1, 2), 2_000, 1_000), 10**13, 2)
-    s = StatsSample("abc", "/box", 2_000_000_000_000_000_000, cpu,
-                    cgroups.MemoryStats(usage=5 * MB, max_usage=6 * MB, limit=None,
-                                        stat={"total_inactive_file": MB}),
-                    memory_limit=8 << 30, pids=cgroups.PidsStats(3, 100),
-                    blkio=cgroups.BlkioStats((cgroups.BlkioEntry(8, 0, "Read", 4096),)))
+    c = Container("abc", "box", 0, "sha256:x", ContainerConfig(), HostConfig(), "sleep", ())
+    st = cgroups.CgroupStats(
+        cgroups.MemoryStats(usage=5 * MB, max_usage=6 * MB, limit=None,
+                            stat={"total_inactive_file": MB}),
+        cgroups.CPUStats(3_000_000_000, (1, 2), 1_000, 2_000,
+                         cgroups.ThrottlingStats(4, 3, 2)),
+        cgroups.PidsStats(3, 100),
+        cgroups.BlkioStats((cgroups.BlkioEntry(8, 0, "Read", 4096),)))
+    s = sample_of(c, st, 2_000_000_000_000_000_000, 10**13, 2, 8 << 30)
     doc = stats_json(s)
-    assert doc["cpu_stats"]["cpu_usage"]["percpu_usage"] == [1, 2]
-    assert doc["cpu_stats"]["system_cpu_usage"] == 10**13
-    assert doc["cpu_stats"]["online_cpus"] == 2
+    assert doc["name"] == "/box"
+    assert doc["cpu_stats"] == {
+        "cpu_usage": {"total_usage": 3_000_000_000, "percpu_usage": [1, 2],
+                      "usage_in_kernelmode": 2_000, "usage_in_usermode": 1_000},
+        "system_cpu_usage": 10**13, "online_cpus": 2,
+        "throttling_data": {"periods": 4, "throttled_periods": 3, "throttled_time": 2}}
     assert doc["memory_stats"] == {"usage": 5 * MB, "max_usage": 6 * MB,
                                    "stats": {"total_inactive_file": MB}, "limit": 8 << 30}
     assert doc["pids_stats"] == {"current": 3, "limit": 100}
@@ -78,7 +85,7 @@ def test_running_sample_json_and_since_start() -> None:
     # stream=false: the previous read is the start, 10 s before on every host CPU
     started = s.read_ns - 10_000_000_000
     pre = since_start(s, started)
-    assert pre.pre_read_ns == started and pre.precpu.usage.total_usage_ns == 0
+    assert pre.pre_read_ns == started and pre.precpu.total_ns == 0
     ncpu = os.cpu_count() or 1
     assert pre.precpu.system_ns == 10**13 - 10_000_000_000 * ncpu
     # the CPU % docker stats computes: the average since start

@@ -29,10 +29,11 @@ import logging
 import os
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from dockyard import errors
 from dockyard.daemon.containers.model import Container, Status
+from dockyard.daemon.resourcetypes import BlkioEntry, CPUSample, MemorySample, StatsSample
 from dockyard.runtime import cgroups
 
 log = logging.getLogger(__name__)
@@ -40,34 +41,6 @@ log = logging.getLogger(__name__)
 INTERVAL = 1.0
 _PROC_STAT = "/proc/stat"
 _MEMINFO = "/proc/meminfo"
-
-
-@dataclass(frozen=True, slots=True)
-class CPUSample:
-    """The CPU half of a read (what ``precpu_stats`` repeats of the previous one)."""
-
-    usage: cgroups.CPUStats = field(default_factory=cgroups.CPUStats)
-    system_ns: int = 0
-    """The host's CPU time, all CPUs, in ns (0: unknown)."""
-    online_cpus: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class StatsSample:
-    """One read of a container's usage; ``read_ns`` 0 for a container that does not run
-    (every figure zero)."""
-
-    id: str
-    name: str
-    read_ns: int = 0
-    cpu: CPUSample = field(default_factory=CPUSample)
-    memory: cgroups.MemoryStats = field(default_factory=cgroups.MemoryStats)
-    memory_limit: int = 0
-    """The limit ``docker stats`` shows: the cgroup's, or the host's memory if lower."""
-    pids: cgroups.PidsStats = field(default_factory=cgroups.PidsStats)
-    blkio: cgroups.BlkioStats = field(default_factory=cgroups.BlkioStats)
-    pre_read_ns: int = 0
-    precpu: CPUSample = field(default_factory=CPUSample)
 
 
 def system_cpu_ns(path: str = _PROC_STAT) -> int:
@@ -110,6 +83,23 @@ def zero_sample(c: Container) -> StatsSample:
     return StatsSample(c.id, "/" + c.name)
 
 
+def _blkio(entries: tuple[cgroups.BlkioEntry, ...]) -> tuple[BlkioEntry, ...]:
+    return tuple(BlkioEntry(e.major, e.minor, e.op, e.value) for e in entries)
+
+
+def sample_of(c: Container, st: cgroups.CgroupStats, read_ns: int, system_ns: int,
+              cpus: int, host_mem: int) -> StatsSample:
+    """The sample of cgroup stats ``st`` read at ``read_ns``."""
+    u, t, m = st.cpu, st.cpu.throttling, st.memory
+    cpu = CPUSample(u.total_usage_ns, u.per_cpu_ns, u.user_ns, u.system_ns, t.periods,
+                    t.throttled_periods, t.throttled_time_ns, system_ns, cpus)
+    memory = MemorySample(m.usage, m.max_usage, effective_limit(m.limit, host_mem),
+                          m.failcnt, tuple(m.stat.items()))
+    return StatsSample(c.id, "/" + c.name, read_ns, cpu, memory, st.pids.current,
+                       st.pids.limit or 0, _blkio(st.blkio.service_bytes),
+                       _blkio(st.blkio.serviced))
+
+
 def read_sample(c: Container, cgroup_path: str, host_mem: int) -> StatsSample:
     """One read of a running container (blocking: a few small files)."""
     manager = cgroups.new_manager(cgroup_path, c.id)
@@ -117,10 +107,7 @@ def read_sample(c: Container, cgroup_path: str, host_mem: int) -> StatsSample:
         st = manager.stats()
     except errors.NotFound:
         return zero_sample(c)  # exited meanwhile: its cgroup is gone
-    now = time.time_ns()
-    cpu = CPUSample(st.cpu, system_cpu_ns(), online_cpus())
-    return StatsSample(c.id, "/" + c.name, now, cpu, st.memory,
-                       effective_limit(st.memory.limit, host_mem), st.pids, st.blkio)
+    return sample_of(c, st, time.time_ns(), system_cpu_ns(), online_cpus(), host_mem)
 
 
 def since_start(sample: StatsSample, started_ns: int) -> StatsSample:
@@ -131,7 +118,7 @@ def since_start(sample: StatsSample, started_ns: int) -> StatsSample:
     elapsed = sample.read_ns - started_ns
     system = max(0, sample.cpu.system_ns - elapsed * (os.cpu_count() or 1))
     return replace(sample, pre_read_ns=started_ns,
-                   precpu=CPUSample(cgroups.CPUStats(), system, sample.cpu.online_cpus))
+                   precpu=CPUSample(system_ns=system, online_cpus=sample.cpu.online_cpus))
 
 
 class ContainerStats:

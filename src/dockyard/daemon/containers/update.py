@@ -27,38 +27,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from dockyard import errors
-from dockyard.daemon.containers.config import Resources, RestartPolicy
+from dockyard.daemon.containers.config import Resources
 from dockyard.daemon.containers.create import MIN_MEMORY, RESTART_POLICIES
 from dockyard.daemon.containers.model import Container, Status
 from dockyard.daemon.containers.runner import Runner
 from dockyard.daemon.containers.spec import linux_resources
 from dockyard.daemon.containers.table import Table
+from dockyard.daemon.resourcetypes import UpdateRequest
 from dockyard.oci.runtime_spec import parse_resources
 from dockyard.runtime import cgroups
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateRequest:
-    """The body of an update: Docker's ``Resources`` fields dockyard applies (0/"": not
-    given) and an optional restart policy."""
-
-    memory: int = 0
-    memory_swap: int = 0
-    memory_reservation: int = 0
-    nano_cpus: int = 0
-    cpu_shares: int = 0
-    cpu_period: int = 0
-    cpu_quota: int = 0
-    cpuset_cpus: str = ""
-    cpuset_mems: str = ""
-    pids_limit: int | None = None
-    blkio_weight: int = 0
-    restart_policy: RestartPolicy | None = None
 
 
 def _cpu_list(text: str) -> set[int]:
