@@ -62,9 +62,9 @@ from dockyard.daemon.containers.table import (
     resolve_futures,
 )
 from dockyard.daemon.diskuse import container_sizes
-from dockyard.daemon.resourcetypes import ContainerSize
 from dockyard.daemon.events import EventType, Publisher
 from dockyard.daemon.layout import DataRoot, ExecRoot
+from dockyard.daemon.resourcetypes import ContainerSize
 from dockyard.daemon.supervision import AsyncSupervisor
 from dockyard.daemon.systeminfo import ContainerTotals
 from dockyard.image import Image, ImageService
