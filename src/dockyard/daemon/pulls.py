@@ -52,7 +52,7 @@ T = TypeVar("T")
 
 
 class _Done:
-    """The end of a transfer's items (the end)."""
+    """The marker after a transfer's last item (``DONE``)."""
 
     def __repr__(self) -> str:
         return "DONE"
@@ -231,8 +231,13 @@ class DaemonRegistry:
         """The references to push: ``ref`` itself, or every local tag of its repository
         (moby: "An image does not exist locally with the tag: ...")."""
         parsed = reference.parse(ref)
+        missing = NotFound("An image does not exist locally with the tag: "
+                           f"{reference.familiar_name(parsed)}")
         if not parsed.is_name_only:
-            self.images.get(ref)  # NotFound: "No such image: ..."
+            try:
+                self.images.get(ref)
+            except NotFound:
+                raise missing from None
             return [ref]
         tags: list[str] = []
         for summary in self.images.images():
@@ -241,8 +246,7 @@ class DaemonRegistry:
                 if named.name == parsed.name and named.tag:
                     tags.append(str(named))
         if not tags:
-            raise NotFound("An image does not exist locally with the tag: "
-                           f"{reference.familiar_name(parsed)}")
+            raise missing
         return sorted(set(tags))
 
     async def push(self, ref: str, *, auth: RegistryAuth) -> Transfer[list[PushResult]]:
