@@ -31,6 +31,11 @@ LIST = "list"
 """Kinds of flags: a switch, one value (the last one wins), an integer, a repeatable
 value collected in order."""
 
+def go_quote(text: str) -> str:
+    """Go's ``%q`` for the plain strings of error messages."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class UsageError(Exception):
     """A command line that does not parse; ``status`` is the exit code (125 for flag
     errors as in Docker; 1 for a wrong number of arguments)."""
@@ -210,12 +215,12 @@ class Spec:
                 elif low in ("0", "f", "false"):
                     value = False
                 else:
-                    raise ValueError(f"strconv.ParseBool: parsing {raw!r}: invalid syntax")
+                    raise ValueError(f"strconv.ParseBool: parsing {go_quote(raw)}: invalid syntax")
             elif f.kind == INT:
                 try:
                     value = int(raw, 10)
                 except ValueError:
-                    raise ValueError(f"strconv.ParseInt: parsing {raw!r}: invalid syntax") \
+                    raise ValueError(f"strconv.ParseInt: parsing {go_quote(raw)}: invalid syntax") \
                         from None
             if f.convert is not None:
                 value = f.convert(raw)

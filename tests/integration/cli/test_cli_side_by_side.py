@@ -112,6 +112,14 @@ def test_top_table(d: harness.Daemon, dy: CLI) -> None:
     ["rename", "nope", "other"], ["top", "nope"], ["exec", "nope", "true"],
     ["exec", "sbs-done", "true"], ["rm", "sbs-up"], ["attach", "sbs-done"],
     ["ps", "--nope"], ["rm"], ["rename", "a"], ["port", "a", "b", "c"], ["ps", "x"],
+    ["run", "-m", "xyz", "busybox"], ["run", "--shm-size", "1q", "busybox"],
+    ["run", "--restart", "bogus", "busybox"], ["run", "--restart", "always:x", "busybox"],
+    ["run", "--restart", "always", "--rm", "busybox"], ["run", "-e", "=x", "busybox"],
+    ["run", "--mount", "type=bind", "busybox"], ["run", "--sysctl", "foo", "busybox"],
+    ["run", "-d", "-a", "stdout", "busybox"], ["run", "--pull", "sometimes", "busybox"],
+    ["run", "--stop-timeout", "x", "busybox"], ["run", "--rm", "busybox", "nonexistent-cmd"],
+    ["run", "--rm", "--pull", "never", "no-such-image"], ["create", "--name", "x", "busybox"],
+    ["run", "-it", "busybox"], ["run"],
 ])
 def test_same_errors(d: harness.Daemon, dy: CLI, args: list[str]) -> None:
     ours, theirs = both(d, dy, *args)

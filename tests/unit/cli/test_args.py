@@ -63,7 +63,7 @@ def test_double_dash_ends_the_flags() -> None:
     (["--name"], "flag needs an argument: --name"),
     (["-e"], "flag needs an argument: 'e' in -e"),
     (["-n", "abc"], 'invalid argument "abc" for "-n, --count" flag: strconv.ParseInt: '
-                    "parsing 'abc': invalid syntax"),
+                    'parsing "abc": invalid syntax'),
     (["--detach=maybe"], 'invalid argument "maybe" for "-d, --detach" flag'),
 ])
 def test_errors_are_dockers_words_and_status_125(argv: list[str], message: str) -> None:

@@ -52,8 +52,14 @@ def test_interactive_tty_detach_and_attach_list() -> None:
     assert (b["AttachStdin"], b["AttachStdout"], b["OpenStdin"]) == (False, False, True)
     _, b = body("-a", "stderr", "busybox")
     assert (b["AttachStdin"], b["AttachStdout"], b["AttachStderr"]) == (False, False, True)
-    with pytest.raises(StatusError, match="Conflicting options: -a and -d"):
+    with pytest.raises(StatusError, match="cannot specify both --attach and --detach"):
         body("-d", "-a", "stdout", "busybox")
+    with pytest.raises(StatusError, match="cannot specify both --restart and --rm"):
+        body("--rm", "--restart", "always", "busybox")
+    from dockyard.cli.args import UsageError
+
+    with pytest.raises(UsageError, match='"-a, --attach" flag: valid streams are STDIN'):
+        body("-a", "foo", "busybox")
 
 
 def test_env_labels_files_and_local_values(tmp_path: Path) -> None:
@@ -75,7 +81,7 @@ def test_process_and_resources() -> None:
                     "--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "--privileged", "--init",
                     "--restart", "on-failure:3", "--stop-signal", "SIGINT",
                     "--stop-timeout", "5", "--log-opt", "max-size=1m", "--network", "none",
-                    "--rm", "busybox", "sh", "-c", "true")
+                    "busybox", "sh", "-c", "true")
     assert query == {"name": "web"}
     assert b["WorkingDir"] == "/srv" and b["User"] == "1000:1000"
     assert b["Entrypoint"] == [""] and b["Hostname"] == "box"
@@ -89,7 +95,7 @@ def test_process_and_resources() -> None:
     assert hc["CapAdd"] == ["NET_ADMIN"] and hc["CapDrop"] == ["ALL"]
     assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     assert hc["LogConfig"] == {"Type": "", "Config": {"max-size": "1m"}}
-    assert hc["NetworkMode"] == "none" and hc["AutoRemove"] is True
+    assert hc["NetworkMode"] == "none" and hc["AutoRemove"] is False
 
 
 def test_binds_mounts_tmpfs_and_anonymous_volumes() -> None:
@@ -107,10 +113,9 @@ def test_binds_mounts_tmpfs_and_anonymous_volumes() -> None:
         {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1 << 20,
                                                          "Mode": 0o1777}}]
     assert hc["Tmpfs"] == {"/run": "rw,size=64m"}
-    with pytest.raises(StatusError):
+    with pytest.raises(ValueError, match="target is required"):
         parse_mount("type=bind,source=/x")
-    with pytest.raises(StatusError):
-        parse_volume("relative", "/")
+    assert parse_volume("named", "/") == (None, "named")  # the daemon judges it
 
 
 def test_healthcheck_flags() -> None:
@@ -128,15 +133,19 @@ def test_healthcheck_flags() -> None:
 
 @pytest.mark.parametrize(("text", "value"), [
     ("512", 512), ("1k", 1024), ("64m", 64 << 20), ("1.5g", 3 << 29), ("2GiB", 2 << 30),
-    ("10mb", 10 << 20), ("1b", 1)])
+    ("10mb", 10 << 20), ("1b", 1), ("10 m", 10 << 20), ("3KiB", 3072)])
 def test_sizes(text: str, value: int) -> None:
     assert ram_in_bytes(text) == value
 
 
-@pytest.mark.parametrize("text", ["", "x", "-1", "1q", "m"])
-def test_bad_sizes(text: str) -> None:
-    with pytest.raises(ValueError, match="invalid size"):
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "invalid size: ''"), ("x", "invalid size: 'x'"), ("-1", "invalid size: '-1'"),
+    ("1q", "invalid suffix: 'q'"), ("m", "invalid size: 'm'"), ("1mbb", "invalid suffix: 'mbb'"),
+    ("1.2.3", 'strconv.ParseFloat: parsing "1.2.3": invalid syntax')])
+def test_bad_sizes(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as err:
         ram_in_bytes(text)
+    assert str(err.value) == message
 
 
 @pytest.mark.parametrize(("text", "ns"), [

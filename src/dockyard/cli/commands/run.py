@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from dockyard.cli.args import Spec
+from dockyard.cli.args import Options, Spec
 from dockyard.cli.commands.attach import Session, check_input_tty, wait_status
 from dockyard.cli.commands.containers import cpath
 from dockyard.cli.commands.interactive import DETACHED, terminal_size
@@ -31,9 +31,26 @@ CREATE = Spec(f"{PROG} create", f"{PROG} create [OPTIONS] IMAGE [COMMAND] [ARG..
               aliases=[f"{PROG} container create", f"{PROG} create"])
 
 
-def _run_error(message: str, status: int = 125) -> StatusError:
-    return StatusError(f"{PROG}: {message}\n\nRun '{PROG} run --help' for more information",
-                       status)
+def _run_error(message: str, status: int = 125, cmd: str = "run") -> StatusError:
+    return StatusError(f"{PROG}: {message}\n\nRun '{PROG} {cmd} --help' for more "
+                       "information", status)
+
+
+def _request(ctx: Context, opts: Options, *, cmd: str, detach: bool = False,
+             console: tuple[int, int] | None = None) -> tuple[dict[str, str],
+                                                               dict[str, object]]:
+    """The create request, its errors as the docker CLI prints them (status 125 with
+    the command's help hint; a status 1 error plain)."""
+    if opts.text("pull", "missing") not in ("always", "missing", "never"):
+        raise _run_error(f"invalid pull option: '{opts.text('pull')}': must be one of "
+                         '"always", "missing" or "never"', cmd=cmd)
+    try:
+        return create_request(opts, environ=ctx.environ, cwd=os.getcwd(), detach=detach,
+                              console_size=console)
+    except StatusError as exc:
+        if exc.status != 125:
+            raise
+        raise _run_error(exc.message, exc.status, cmd) from None
 
 
 def start_error_status(message: str) -> int:
@@ -55,11 +72,7 @@ def run(ctx: Context, argv: list[str]) -> int:
     if not detach:
         check_input_tty(tty, interactive)
     console = terminal_size(1) if tty else None
-    try:
-        query, body = create_request(opts, environ=ctx.environ, cwd=os.getcwd(),
-                                     detach=detach, console_size=console)
-    except StatusError as exc:
-        raise _run_error(exc.message, exc.status) from None
+    query, body = _request(ctx, opts, cmd="run", detach=detach, console=console)
     client = ctx.client()
     try:
         cid = create_container(ctx, client, query, body, pull=opts.text("pull", "missing"),
@@ -108,8 +121,7 @@ def _start(client: Client, cid: str) -> None:
 def create(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(CREATE, argv)
     console = terminal_size(1) if opts.flag("tty") else None
-    query, body = create_request(opts, environ=ctx.environ, cwd=os.getcwd(),
-                                 console_size=console)
+    query, body = _request(ctx, opts, cmd="create", console=console)
     cid = create_container(ctx, ctx.client(), query, body,
                            pull=opts.text("pull", "missing"), quiet=opts.flag("quiet"),
                            cidfile=opts.text("cidfile"))

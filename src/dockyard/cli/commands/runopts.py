@@ -28,22 +28,28 @@ _DURATION_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 1000_000
 
 
 def ram_in_bytes(text: str) -> int:
-    """go-units ``RAMInBytes``: ``512``, ``512k``, ``1.5g``, ``64mb``, ``2GiB`` (binary
-    units); ValueError ``invalid size: '<text>'``."""
-    s = text.strip().lower()
-    if s.endswith("ib"):
-        s = s[:-2]
-    elif s.endswith("b") and len(s) > 1 and s[-2] in "kmgtp":
-        s = s[:-1]
-    num = s.rstrip("bkmgtp ")
-    unit = s[len(num):].strip()
-    try:
-        value = float(num)
-    except ValueError:
-        raise ValueError(f"invalid size: '{text}'") from None
-    if unit not in _SIZE_UNITS or value < 0 or not num or not num[0].isdigit():
+    """go-units ``RAMInBytes`` (binary units): ``512``, ``512k``, ``1.5g``, ``64mb``,
+    ``2GiB``, ``10 m``; ValueError with its words (``invalid size: 'x'``, ``invalid
+    suffix: 'q'``)."""
+    sep = max(text.rfind(c) for c in "0123456789. ")
+    if sep == -1:
         raise ValueError(f"invalid size: '{text}'")
-    return int(value * _SIZE_UNITS[unit])
+    num, sfx = (text[:sep + 1], text[sep + 1:]) if text[sep] != " " else \
+        (text[:sep], text[sep + 1:])
+    try:
+        size = float(num)
+    except ValueError:
+        raise ValueError(f'strconv.ParseFloat: parsing "{num}": invalid syntax') from None
+    if size < 0:
+        raise ValueError(f"invalid size: '{text}'")
+    if not sfx:
+        return int(size)
+    low = sfx.lower()
+    if len(sfx) > 3 or (low[0] == "b" and len(low) > 1) or (
+            low[0] != "b" and (low[0] not in _SIZE_UNITS or (len(low) == 2 and low[1] != "b")
+                               or (len(low) == 3 and low[1:] != "ib"))):
+        raise ValueError(f"invalid suffix: '{low if len(sfx) <= 3 else sfx}'")
+    return int(size * _SIZE_UNITS[low[0]])
 
 
 def memory_swap(text: str) -> int:
@@ -94,18 +100,57 @@ def nano_cpus(text: str) -> int:
     return round(value * 1e9)
 
 
-def _restart(text: str) -> dict[str, object]:
-    name, _, count = text.partition(":")
-    if name not in ("no", "always", "unless-stopped", "on-failure", ""):
-        raise ValueError(f"invalid restart policy format: {text}")
+def restart_policy(text: str) -> dict[str, object]:
+    """The docker CLI's ``ParseRestartPolicy``: ``name[:count]``; the name is the
+    daemon's to check (``invalid restart policy 'x'``)."""
+    name, colon, count = text.partition(":")
+    if colon and not name:
+        raise ValueError("invalid restart policy format: no policy provided before colon")
+    policy: dict[str, object] = {"Name": name}
     if count:
-        if name != "on-failure":
-            raise ValueError("maximum retry count cannot be used with restart policy "
-                             f"'{name}'")
-        if not count.isdigit():
-            raise ValueError(f"invalid restart policy format: maximum retry count must "
-                             f"be an integer: {count}")
-    return {"Name": name, "MaximumRetryCount": int(count) if count else 0}
+        try:
+            policy["MaximumRetryCount"] = int(count)
+        except ValueError:
+            raise ValueError("invalid restart policy format: maximum retry count must be "
+                             "an integer") from None
+    return policy
+
+
+# Parse-time checks of list flags (Docker's ``opts`` validators): a bad value is a
+# usage error, printed with the usage line.
+
+def check_env(value: str) -> str:
+    if value.startswith("="):
+        raise ValueError(f"invalid environment variable: {value}")
+    return value
+
+
+def check_attach(value: str) -> str:
+    if value.lower() not in ("stdin", "stdout", "stderr"):
+        raise ValueError("valid streams are STDIN, STDOUT and STDERR")
+    return value
+
+
+_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+            "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def check_sysctl(value: str) -> str:
+    """moby's ``ValidateSysctl``: IPC kernel parameters and ``net.*``/``fs.mqueue.*``."""
+    key, eq, _ = value.partition("=")
+    if eq and (key in _SYSCTLS or key.startswith(("net.", "fs.mqueue."))):
+        return value
+    raise ValueError(f"sysctl '{value}' is not allowed")
+
+
+def check_mount(value: str) -> str:
+    parse_mount(value)
+    return value
+
+
+def check_ulimit(value: str) -> str:
+    parse_ulimit(value)
+    return value
 
 
 # ---------------------------------------------------------------------- the flags
@@ -115,7 +160,8 @@ def run_flags(*, run: bool) -> list[Flag]:
     ``--sig-proxy``)."""
     flags = [
         Flag("add-host", LIST, "Add a custom host-to-IP mapping (host:ip)"),
-        Flag("attach", LIST, "Attach to STDIN, STDOUT or STDERR", short="a"),
+        Flag("attach", LIST, "Attach to STDIN, STDOUT or STDERR", short="a",
+             convert=check_attach),
         Flag("cap-add", LIST, "Add Linux capabilities"),
         Flag("cap-drop", LIST, "Drop Linux capabilities"),
         Flag("cgroup-parent", STRING, "Optional parent cgroup for the container"),
@@ -133,7 +179,7 @@ def run_flags(*, run: bool) -> list[Flag]:
         Flag("dns-search", LIST, "Set custom DNS search domains"),
         Flag("domainname", STRING, "Container NIS domain name"),
         Flag("entrypoint", STRING, "Overwrite the default ENTRYPOINT of the image"),
-        Flag("env", LIST, "Set environment variables", short="e"),
+        Flag("env", LIST, "Set environment variables", short="e", convert=check_env),
         Flag("env-file", LIST, "Read in a file of environment variables"),
         Flag("expose", LIST, "Expose a port or a range of ports"),
         Flag("group-add", LIST, "Add additional groups to join"),
@@ -166,7 +212,8 @@ def run_flags(*, run: bool) -> list[Flag]:
              "unlimited swap", metavar="bytes", convert=memory_swap),
         Flag("memory-swappiness", INT, "Tune container memory swappiness (0 to 100)",
              default=-1),
-        Flag("mount", LIST, "Attach a filesystem mount to the container", metavar="mount"),
+        Flag("mount", LIST, "Attach a filesystem mount to the container", metavar="mount",
+             convert=check_mount),
         Flag("name", STRING, "Assign a name to the container"),
         Flag("network", STRING, "Connect a container to a network", metavar="network"),
         Flag("net", STRING, "", hidden=True),
@@ -184,7 +231,7 @@ def run_flags(*, run: bool) -> list[Flag]:
         Flag("quiet", BOOL, "Suppress the pull output", short="q"),
         Flag("read-only", BOOL, "Mount the container's root filesystem as read only"),
         Flag("restart", STRING, "Restart policy to apply when a container exits",
-             default="no", convert=_restart),
+             default="no"),
         Flag("rm", BOOL, "Automatically remove the container and its associated anonymous "
              "volumes when it exits"),
         Flag("runtime", STRING, "Runtime to use for this container"),
@@ -192,10 +239,10 @@ def run_flags(*, run: bool) -> list[Flag]:
         Flag("shm-size", STRING, "Size of /dev/shm", metavar="bytes", convert=ram_in_bytes),
         Flag("stop-signal", STRING, "Signal to stop the container"),
         Flag("stop-timeout", INT, "Timeout (in seconds) to stop a container"),
-        Flag("sysctl", LIST, "Sysctl options", metavar="map"),
+        Flag("sysctl", LIST, "Sysctl options", metavar="map", convert=check_sysctl),
         Flag("tmpfs", LIST, "Mount a tmpfs directory"),
         Flag("tty", BOOL, "Allocate a pseudo-TTY", short="t"),
-        Flag("ulimit", LIST, "Ulimit options", metavar="ulimit"),
+        Flag("ulimit", LIST, "Ulimit options", metavar="ulimit", convert=check_ulimit),
         Flag("user", STRING, "Username or UID (format: <name|uid>[:<group|gid>])",
              short="u"),
         Flag("userns", STRING, "User namespace to use"),
@@ -244,10 +291,7 @@ def env_list(values: list[str], environ: Mapping[str, str]) -> list[str]:
     out = []
     for v in values:
         if "=" in v:
-            if v.startswith("="):
-                raise StatusError(f'invalid argument "{v}" for "-e, --env" flag: invalid '
-                                  f"environment variable: {v}", 125)
-            out.append(v)
+            out.append(check_env(v))
         elif v in environ:
             out.append(f"{v}={environ[v]}")
     return out
@@ -261,13 +305,12 @@ def labels_map(values: list[str]) -> dict[str, str]:
     return out
 
 
-def kv_map(values: list[str], flag: str) -> dict[str, str]:
+def kv_map(values: list[str]) -> dict[str, str]:
+    """Docker's ``ConvertKVStringsToMap``: ``k=v`` → k: v, a bare ``k`` → k: "" (the
+    daemon judges the keys)."""
     out = {}
     for v in values:
-        key, eq, value = v.partition("=")
-        if not eq:
-            raise StatusError(f'invalid argument "{v}" for "--{flag}" flag: {flag} '
-                              "options must be in key=value form", 125)
+        key, _, value = v.partition("=")
         out[key] = value
     return out
 
@@ -280,9 +323,6 @@ def parse_volume(spec: str, cwd: str) -> tuple[str | None, str | None]:
     anonymous volume."""
     parts = spec.split(":")
     if len(parts) == 1:
-        if not spec.startswith("/"):
-            raise StatusError(f'invalid argument "{spec}" for "-v, --volume" flag: invalid '
-                              f"mount config: {spec}", 125)
         return None, spec
     if len(parts) > 3 or not parts[0] or not parts[1]:
         raise StatusError(f"invalid spec: {spec}: empty section between colons" if
@@ -297,7 +337,7 @@ def parse_volume(spec: str, cwd: str) -> tuple[str | None, str | None]:
 def parse_mount(spec: str) -> dict[str, object]:
     """``--mount type=bind,source=/a,target=/b[,readonly][,bind-propagation=rshared]`` or
     ``type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1777`` as a ``HostConfig.Mounts``
-    entry."""
+    entry; ValueError with the reason."""
     mount: dict[str, object] = {"Type": "volume"}
     bind: dict[str, object] = {}
     tmpfs: dict[str, object] = {}
@@ -306,12 +346,11 @@ def parse_mount(spec: str) -> dict[str, object]:
         key = key.strip().lower()
         if key in ("readonly", "ro"):
             if eq and value.lower() not in ("1", "true", "0", "false"):
-                raise StatusError(f"invalid value for {key}: {value}", 125)
+                raise ValueError(f"invalid value for {key}: {value}")
             mount["ReadOnly"] = not eq or value.lower() in ("1", "true")
             continue
         if not eq:
-            raise StatusError(f'invalid argument "{spec}" for "--mount" flag: invalid field '
-                              f"'{field}' must be a key=value pair", 125)
+            raise ValueError(f"invalid field '{field}' must be a key=value pair")
         if key == "type":
             mount["Type"] = value
         elif key in ("source", "src"):
@@ -327,20 +366,17 @@ def parse_mount(spec: str) -> dict[str, object]:
         elif key == "tmpfs-size":
             try:
                 tmpfs["SizeBytes"] = ram_in_bytes(value)
-            except ValueError as exc:
-                raise StatusError(f'invalid argument "{spec}" for "--mount" flag: {exc}',
-                                  125) from None
+            except ValueError:
+                raise ValueError(f"invalid value for {key}: {value}") from None
         elif key == "tmpfs-mode":
             try:
                 tmpfs["Mode"] = int(value, 8)
             except ValueError:
-                raise StatusError(f"invalid value for {key}: {value}", 125) from None
+                raise ValueError(f"invalid value for {key}: {value}") from None
         else:
-            raise StatusError(f'invalid argument "{spec}" for "--mount" flag: unexpected key '
-                              f"'{key}' in '{field}'", 125)
+            raise ValueError(f"unexpected key '{key}' in '{field}'")
     if "Target" not in mount:
-        raise StatusError(f'invalid argument "{spec}" for "--mount" flag: target is '
-                          "required", 125)
+        raise ValueError("target is required")
     if bind:
         mount["BindOptions"] = bind
     if tmpfs:
@@ -370,11 +406,9 @@ def parse_ulimit(spec: str) -> dict[str, object]:
         s = int(soft)
         h = int(hard) if hard else s
     except ValueError:
-        raise StatusError(f'invalid argument "{spec}" for "--ulimit" flag: invalid ulimit '
-                          f"argument: {spec}", 125) from None
+        raise ValueError(f"invalid ulimit argument: {spec}") from None
     if not eq or not name:
-        raise StatusError(f'invalid argument "{spec}" for "--ulimit" flag: invalid ulimit '
-                          f"argument: {spec}", 125)
+        raise ValueError(f"invalid ulimit argument: {spec}")
     return {"Name": name, "Soft": s, "Hard": h}
 
 
@@ -396,8 +430,7 @@ def parse_publish(specs: list[str]) -> tuple[dict[str, dict[str, object]],
             ctr = parts[0]
         ip = ip.strip("[]")
         if not ctr.isdigit():
-            raise StatusError(f'invalid argument "{spec}" for "-p, --publish" flag: invalid '
-                              f"containerPort: {ctr}", 125)
+            raise StatusError(f"invalid containerPort: {ctr}", 125)
         key = f"{ctr}/{proto}"
         exposed[key] = {}
         bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host})
@@ -414,12 +447,14 @@ def create_request(opts: Options, *, environ: Mapping[str, str], cwd: str,
     command line (``opts.args`` = IMAGE [COMMAND [ARG...]])."""
     image, *cmd = opts.args
     attach = [a.lower() for a in opts.values("attach")]
-    for a in attach:
-        if a not in ("stdin", "stdout", "stderr"):
-            raise StatusError(f'invalid argument "{a}" for "-a, --attach" flag: valid '
-                              "streams are STDIN, STDOUT and STDERR", 125)
     if detach and attach:
-        raise StatusError("Conflicting options: -a and -d", 125)
+        raise StatusError("conflicting options: cannot specify both --attach and --detach", 1)
+    if opts.flag("rm") and opts.text("restart") not in ("", "no"):
+        raise StatusError("conflicting options: cannot specify both --restart and --rm", 125)
+    try:
+        restart = restart_policy(opts.text("restart"))
+    except ValueError as exc:
+        raise StatusError(str(exc), 125) from None
     interactive = opts.flag("interactive")
     tty = opts.flag("tty")
     if detach:
@@ -483,7 +518,6 @@ def create_request(opts: Options, *, environ: Mapping[str, str], cwd: str,
     if exposed:
         config["ExposedPorts"] = exposed
 
-    restart = opts.raw("restart")
     network = opts.text("network") or opts.text("net") or "default"
     host: dict[str, object] = {
         "Binds": binds or None,
@@ -493,9 +527,9 @@ def create_request(opts: Options, *, environ: Mapping[str, str], cwd: str,
         "ReadonlyRootfs": opts.flag("read-only"),
         "CapAdd": opts.values("cap-add") or None,
         "CapDrop": opts.values("cap-drop") or None,
-        "RestartPolicy": restart if isinstance(restart, dict) else {"Name": "no"},
+        "RestartPolicy": restart if restart.get("Name") else {"Name": "no"},
         "LogConfig": {"Type": opts.text("log-driver"),
-                      "Config": kv_map(opts.values("log-opt"), "log-opt")},
+                      "Config": kv_map(opts.values("log-opt"))},
         "NetworkMode": network,
         "PortBindings": port_bindings or None,
         "PublishAllPorts": opts.flag("publish-all"),
@@ -514,7 +548,7 @@ def create_request(opts: Options, *, environ: Mapping[str, str], cwd: str,
         "Tmpfs": _tmpfs(opts.values("tmpfs")) or None,
         "Ulimits": [parse_ulimit(u) for u in opts.values("ulimit")] or None,
         "SecurityOpt": opts.values("security-opt") or None,
-        "Sysctls": kv_map(opts.values("sysctl"), "sysctl") or None,
+        "Sysctls": kv_map(opts.values("sysctl")) or None,
         "GroupAdd": opts.values("group-add") or None,
         "ExtraHosts": opts.values("add-host") or None,
         "Dns": opts.values("dns") or None,

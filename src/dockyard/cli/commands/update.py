@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dockyard.cli.args import INT, STRING, Flag, Spec
 from dockyard.cli.commands.containers import cpath
-from dockyard.cli.commands.runopts import _restart, memory_swap, nano_cpus, ram_in_bytes
+from dockyard.cli.commands.runopts import memory_swap, nano_cpus, ram_in_bytes, restart_policy
 from dockyard.cli.context import PROG, Context, StatusError
 
 UPDATE = Spec(f"{PROG} update", f"{PROG} update [OPTIONS] CONTAINER [CONTAINER...]",
@@ -32,7 +32,7 @@ UPDATE = Spec(f"{PROG} update", f"{PROG} update [OPTIONS] CONTAINER [CONTAINER..
                   Flag("pids-limit", INT, "Tune container pids limit (set -1 for "
                        "unlimited)"),
                   Flag("restart", STRING, "Restart policy to apply when a container exits",
-                       convert=_restart),
+                       convert=restart_policy),
               ], min_args=1, aliases=[f"{PROG} container update", f"{PROG} update"])
 
 # flag → (body field, kind): "int" values as parsed, "raw" after the flag's converter.
