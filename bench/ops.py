@@ -20,6 +20,12 @@ Rows (each one timed as the wall-clock time of the docker CLI command):
 ``commit 50 MB of changes``  ``docker commit`` of a running container whose layer holds
                              1000 files of 20 KB and three of 10 MB; a new container per
                              sample, the image and container removed after
+``stats --no-stream``        ``docker stats --no-stream ctr`` of a running container (the
+                             CLI asks ``stream=false``: dockerd waits for a second sample
+                             to fill ``precpu_stats``, moby#23188)
+``stats one-shot API x20``   20 ``GET /containers/ctr/stats?stream=false&one-shot=true``
+                             in a row on one connection each, raw HTTP on the engine's
+                             socket (no CLI start-up in the figure): the one-shot latency
 ===========================  ==============================================================
 
 Beside each wall-clock median, the engine's CPU time for the command: user + system
@@ -45,8 +51,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import os
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -164,14 +172,63 @@ def _commit_teardown(ctx: Ctx, e: Engine) -> None:
         e.docker("rm", "-f", *(i.decode() for i in ids), check=False)
 
 
+def _stats_setup(ctx: Ctx, e: Engine) -> None:
+    e.docker("run", "-d", "--name", "ops-stats", "--memory", "64m", "busybox", "sleep",
+             "3600")
+
+
+def _stats_no_stream(ctx: Ctx, e: Engine, i: int) -> None:
+    out = e.docker("stats", "--no-stream", "--format", "{{.MemUsage}}", "ops-stats")
+    if not out.stdout.decode().strip().endswith("/ 64MiB"):
+        raise RuntimeError(f"docker stats printed {out.stdout!r}")
+
+
+ONE_SHOTS = 20
+
+
+def _stats_one_shot(ctx: Ctx, e: Engine, i: int) -> None:
+    for _ in range(ONE_SHOTS):
+        conn = UnixHTTPConnection(str(e.sock))
+        try:
+            conn.request("GET", "/containers/ops-stats/stats?stream=false&one-shot=true")
+            resp = conn.getresponse()
+            body = resp.read()
+        finally:
+            conn.close()
+        if resp.status != 200 or b'"memory_stats"' not in body:
+            raise RuntimeError(f"one-shot stats: {resp.status} {body[:200]!r}")
+
+
+def _stats_teardown(ctx: Ctx, e: Engine) -> None:
+    e.docker("rm", "-f", "ops-stats", check=False)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP/1.1 to an engine's unix socket."""
+
+    def __init__(self, path: str, timeout: float = 30.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.path)
+        self.sock = s
+
+
 ROWS: list[Row] = [
     Row("cp-in", "cp 100 MB dir in", GOAL, _cp_in, _cp_setup, _cp_in_after),
     Row("cp-out", "cp 100 MB dir out", GOAL, _cp_out, lambda ctx, e: None, _cp_out_after,
         _cp_teardown),
     Row("commit", "commit 50 MB of changes", GOAL, _commit, _commit_setup, _commit_after,
         _commit_teardown),
+    Row("stats", "stats --no-stream", GOAL, _stats_no_stream, _stats_setup),
+    Row("stats-api", f"stats one-shot API x{ONE_SHOTS}", GOAL, _stats_one_shot,
+        teardown=_stats_teardown),
 ]
-"""The rows, in order. ``cp-out`` uses the container ``cp-in`` made (and removes it)."""
+"""The rows, in order. ``cp-out`` uses the container ``cp-in`` made (and removes it);
+``stats-api`` the one ``stats`` made (and removes it)."""
 
 
 # --------------------------------------------------------------------------- running
@@ -295,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [r for r in ROWS if not args.rows or r.key in args.rows.split(",")]
     if any(r.key == "cp-out" for r in wanted) and not any(r.key == "cp-in" for r in wanted):
         wanted.insert(0, Row("cp-setup", "", None, lambda ctx, e, i: None, _cp_setup))
+    if any(r.key == "stats-api" for r in wanted) and not any(r.key == "stats"
+                                                            for r in wanted):
+        wanted.insert(0, Row("stats-setup", "", None, lambda ctx, e, i: None, _stats_setup))
     os.makedirs(args.workdir, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-ops-", dir=args.workdir))
     try:
