@@ -219,16 +219,20 @@ def _delete_image(stores: Stores, image_id: Digest) -> list[DeleteItem]:
 # --------------------------------------------------------------------------- prune
 
 
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                   "h": 3600.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+
+
 def parse_until(value: str, now: float | None = None) -> float:
-    """A Docker ``until`` filter: unix seconds, an RFC 3339 time, or a duration (``24h``,
-    ``1h30m``, ``90s``) before now."""
+    """A Docker ``until`` filter: unix seconds, an RFC 3339 time, or a Go duration
+    (``24h``, ``1h30m``, ``1.5h``, ``90s``, ``500ms``) before now."""
     t = time.time() if now is None else now
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
-    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", value)
-    if m and value:
-        h, mi, s = m.groups()
-        return t - (int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0))
+    parts = _DURATION.findall(value)
+    if parts and "".join(a + b for a, b in parts) == value:
+        return t - sum(float(a) * _DURATION_UNITS[b] for a, b in parts)
     return parse_time(value)
 
 
@@ -270,8 +274,8 @@ def prune_candidates(stores: Stores, *, all_unused: bool = False,
         labels = image.config.config.labels
         if f.get("label") and not labels_match(labels, f["label"]):
             continue
-        if f.get("label!") and any(labels_match(labels, [w]) for w in f["label!"]):
-            continue
+        if f.get("label!") and labels_match(labels, f["label!"]):
+            continue  # moby: left out when every label! filter matches
         out.append(image)
     return out
 

@@ -163,3 +163,14 @@ def test_log_bytes_count_rotated_files(tmp_path: Path) -> None:
     log.write_bytes(b"x" * 10)
     (tmp_path / "c-json.log.1").write_bytes(b"y" * 5)
     assert log_bytes(str(log)) == 15
+
+
+def test_image_prune_until_takes_go_durations() -> None:
+    from dockyard.image.naming import parse_until
+
+    assert parse_until("1.5h", 10_000.0) == 10_000.0 - 5400
+    assert parse_until("2h45m", 20_000.0) == 20_000.0 - 9900
+    assert parse_until("500ms", 1.0) == 0.5
+    assert parse_until("1700000000.5") == 1_700_000_000.5
+    with pytest.raises(errors.InvalidArgument):
+        parse_until("yesterday")
