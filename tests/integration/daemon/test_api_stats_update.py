@@ -196,3 +196,7 @@ def test_system_df_and_sizes_count_the_layer_and_the_logs(daemon: Daemon) -> Non
         assert daemon.request("GET", "/system/df?type=bogus").status == 400
     finally:
         daemon.request("DELETE", f"/containers/{cid}?force=1")
+
+
+def test_the_daemon_logged_no_error(daemon: Daemon) -> None:
+    assert daemon.errors() == [], daemon.tail(80)
