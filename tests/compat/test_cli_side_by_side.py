@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.cli.format.template import render
+from dockyard.cli.format.gotypes import execute_inspect
+from dockyard.cli.format.template import compile, render
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "daemon"))
 import daemon_harness as harness
@@ -37,10 +38,8 @@ TIME = re.compile(
     r"(Less than a second|About a minute|About an hour|1 second|\d+ (seconds|minutes|hours|days|weeks|months|years))"
 )
 
-# Templates whose output docker takes from its typed Go structs where the daemon's JSON
-# has no value (a nil pointer prints <nil>, a nil slice [], a missing string ""; pointers
-# print as addresses): the in-process engine sees only the JSON, so these are left out
-# of the engine's comparison (see the report of issue 6).
+# Templates over fields the JSON and Go's structs agree on: the plain engine
+# (render over the JSON) prints what docker prints.
 TEMPLATES = [
     "{{.Name}}", "{{.State.Status}}", "{{.State.Running}}", "{{.State.Pid}}",
     "{{.State.ExitCode}}", "{{.Config.Image}}", "{{.Config.Cmd}}", "{{json .Config.Cmd}}",
@@ -315,3 +314,49 @@ def test_engine_matches_go_on_recorded_cases(d: harness.Daemon) -> None:
         if want.startswith("ERR "):
             theirs = run(["docker", "image", "inspect", "-f", tmpl, "busybox"], d)
             assert theirs.stderr.strip().removeprefix("template parsing error: ") == want[4:], tmpl
+
+
+# Where docker's Go structs and the JSON part ways (nil slices/maps/pointers, absent
+# fields, Go names that are not JSON keys, struct printing, time.Time, an image config's
+# omitempty): dockyard's inspect runs them as docker does (format.gotypes).
+TYPED = [
+    "{{.State.Health}}", "{{.Config.Entrypoint}}", "{{.Config.StopSignal}}", "{{.HostConfig.Binds}}", "{{.ID}}",
+    "{{.HostConfig.CPUShares}}", "{{.Nope}}", "{{.State.Health.Status}}", "{{json .Config.Entrypoint}}",
+    "{{len .Config.Entrypoint}}", "{{.Config.Volumes}}", "{{json .Config.Volumes}}", "{{.HostConfig.CapAdd}}",
+    '{{index .Config.Labels "zz"}}|', "{{.HostConfig.Dns}}", "{{.HostConfig.DNS}}", "{{.Node}}",
+    "{{.HostConfig.PidsLimit}}", "{{.ExecIDs}}", "{{.Config.Healthcheck}}", "{{.HostConfig.Tmpfs}}",
+    "{{range .Mounts}}{{.RW}}{{.Mode}}|{{end}}", "{{.HostConfig.ConsoleSize}}", "{{.Config.Shell}}",
+    "{{.Id}} {{.Config.Labels.missing}}", "{{.State}}", "{{.Mounts}}", "{{.HostConfig.RestartPolicy}}",
+]  # fmt: skip
+IMAGE_TYPED = [
+    "{{.ID}}", "{{.Config.Entrypoint}}", "{{.Config.Labels}}", "{{.Config.Hostname}}", "{{.Parent}}",
+    "{{.RepoDigests}}", "{{.Variant}}", "{{.Descriptor}}", "{{.Config.Volumes}}", "{{.Metadata.LastTagTime}}",
+    "{{json .Config}}", "{{.GraphDriver.Data}}", "{{.RootFS}}", "{{.Nope}}",
+]  # fmt: skip
+
+
+def test_inspect_as_docker_over_its_go_structs(d: harness.Daemon, objects: dict[str, str]) -> None:
+    """Every template through the engine in process (errors included), a few through
+    ``dockyard inspect`` itself."""
+    from dockyard.cli.format.template import TemplateError
+
+    for args, tmpls in (
+        (["inspect", objects["created"]], TYPED),
+        (["image", "inspect", "busybox"], IMAGE_TYPED),
+    ):
+        raw = json.loads(run(["docker", *args], d).stdout)[0]
+        for tmpl in tmpls:
+            theirs = run(["docker", *args[:-1], "-f", tmpl, args[-1]], d)
+            try:
+                ours = execute_inspect(compile(tmpl), raw) + "\n", ""
+            except TemplateError as err:
+                ours = "\n", f"template parsing error: {err}\n"
+            assert ours == (theirs.stdout, theirs.stderr), tmpl
+        for tmpl in tmpls[:3] + tmpls[-3:]:
+            theirs = run(["docker", *args[:-1], "-f", tmpl, args[-1]], d)
+            cli = run([sys.executable, "-m", "dockyard.cli", *args[:-1], "-f", tmpl, args[-1]], d)
+            assert (cli.returncode, cli.stdout, cli.stderr) == (
+                theirs.returncode,
+                theirs.stdout,
+                theirs.stderr,
+            ), tmpl

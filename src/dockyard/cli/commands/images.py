@@ -409,6 +409,7 @@ def inspect_output(ctx: Context, objects: list[object], errors: list[str], fmt: 
     elif fmt == "json":
         ctx.write(json.dumps(objects, separators=(",", ":"), ensure_ascii=False) + "\n")
     else:
+        from dockyard.cli.format.gotypes import execute_inspect
         from dockyard.cli.format.template import TemplateError, compile
 
         try:
@@ -418,7 +419,7 @@ def inspect_output(ctx: Context, objects: list[object], errors: list[str], fmt: 
         chunks: list[str] = []
         for obj in objects:
             try:
-                chunks.append(tmpl.execute(obj) + "\n")
+                chunks.append(execute_inspect(tmpl, obj) + "\n")
             except TemplateError as err:
                 errors.append(f"template parsing error: {err}")
         ctx.write("".join(chunks) or "\n")

@@ -29,6 +29,18 @@ class _NoValue:
 NO_VALUE = _NoValue()
 
 
+class NilSlice(list[object]):
+    """A Go nil slice: empty, prints ``[]``, is ``null`` in JSON."""
+
+    __slots__ = ()
+
+
+class NilMap(dict[str, object]):
+    """A Go nil map: empty, prints ``map[]``, is ``null`` in JSON."""
+
+    __slots__ = ()
+
+
 def go_type(value: object) -> str:
     """The Go type name docker's raw (JSON-decoded) data would have, for messages."""
     if value is None or value is NO_VALUE:
@@ -163,6 +175,8 @@ def quote(text: str) -> str:
 
 
 def _go_json_value(value: object) -> object:
+    if isinstance(value, NilSlice | NilMap):
+        return None
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
         return int(value)
     if isinstance(value, dict):

@@ -383,11 +383,20 @@ class Template:
         self._nodes = parser.parse()
         self._defines = parser.defines
 
-    def execute(self, data: object, *, missing_key: str = "default", header: bool = False) -> str:
+    def execute(
+        self,
+        data: object,
+        *,
+        missing_key: str = "default",
+        header: bool = False,
+        nil_error: bool = False,
+    ) -> str:
         """Run over ``data``. ``missing_key="error"`` makes a missing map key an error (Go's
-        ``missingkey=error``); ``header`` swaps docker's header functions in."""
+        ``missingkey=error``); ``header`` swaps docker's header functions in; ``nil_error``
+        makes a field of nil an error (over Go structs, where nil is a nil pointer)."""
         state = _State(self.source, data, missing_key == "error", header, self._extra)
         state.defines = self._defines
+        state.nil_error = nil_error
         out: list[str] = []
         try:
             state.walk(data, self._nodes, out)
@@ -426,7 +435,7 @@ def render(source: str, data: object, *, missing_key: str = "default") -> str:
 
 
 class _State:
-    __slots__ = ("defines", "extra", "header", "missing_error", "source", "vars")
+    __slots__ = ("defines", "extra", "header", "missing_error", "nil_error", "source", "vars")
 
     def __init__(
         self, source: str, data: object, missing_error: bool, header: bool,
@@ -434,6 +443,7 @@ class _State:
     ) -> None:  # fmt: skip
         self.extra = extra
         self.defines: dict[str, list[Node]] = {}
+        self.nil_error = False  # a field of nil is an error (Go structs' nil pointers)
         self.source = source
         self.vars: list[tuple[str, object]] = [("$", data)]
         self.missing_error = missing_error
@@ -621,7 +631,7 @@ class _State:
         if receiver is None:
             # JSON's null: docker's typed structs make most of these nil maps (Labels),
             # whose missing keys print "<no value>"; the raw fallback's error otherwise
-            if self.missing_error:
+            if self.missing_error or self.nil_error:
                 raise _ExecError(node, f"nil pointer evaluating interface {{}}.{name}")
             return NO_VALUE
         if not isinstance(receiver, str | int | float | list | tuple) and not name.startswith("_"):

@@ -614,12 +614,15 @@ class Parser:
         i += 1
         node: Node
         if tok.kind == "field":
-            return FieldNode(tok.pos, "." + ".".join(tok.fields), tok.fields), i
+            # Go places a chain of fields at its second field (parse.Tree's newChain)
+            pos = tok.pos + 1 + len(tok.fields[0]) if len(tok.fields) > 1 else tok.pos
+            return FieldNode(pos, "." + ".".join(tok.fields), tok.fields), i
         if tok.kind == "var":
             if tok.value not in self.vars:
                 raise _fail(line, f'undefined variable "{tok.value}"')
             text = tok.value + "".join("." + f for f in tok.fields)
-            return VariableNode(tok.pos, text, tok.value, tok.fields), i
+            pos = tok.pos + len(tok.value) if tok.fields else tok.pos
+            return VariableNode(pos, text, tok.value, tok.fields), i
         if tok.kind == "dot":
             node = DotNode(tok.pos, ".")
         elif tok.kind == "ident":
@@ -659,6 +662,6 @@ class Parser:
             names = toks[i].fields
             if isinstance(node, LiteralNode | NilNode):
                 raise _fail(line, f"unexpected . after term {node.text!r}")
-            node = ChainNode(node.pos, node.text + "." + ".".join(names), node, names)
+            node = ChainNode(toks[i].pos, node.text + "." + ".".join(names), node, names)
             i += 1
         return node, i

@@ -102,4 +102,4 @@ def test_bad_template_is_a_template_parsing_error() -> None:
     assert str(err.value) == "template parsing error: template: :1: unclosed action"
     with pytest.raises(TemplateError) as err:
         render_rows("{{.Nope.X}}", ["text"])
-    assert str(err.value).startswith("template parsing error: template: :1:2: executing")
+    assert str(err.value).startswith("template parsing error: template: :1:7: executing")

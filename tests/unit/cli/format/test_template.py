@@ -188,7 +188,7 @@ def test_missing_key_error_mode_as_docker_inspect_fallback() -> None:
     with pytest.raises(TemplateError) as err:
         render("{{.State.Health.Status}}", INSPECT, missing_key="error")
     assert str(err.value) == (
-        'template: :1:2: executing "" at <.State.Health.Status>: nil pointer evaluating interface {}.Status'
+        'template: :1:8: executing "" at <.State.Health.Status>: nil pointer evaluating interface {}.Status'
     )
 
 
@@ -228,7 +228,7 @@ def test_parse_errors_read_as_go(tmpl: str, message: str) -> None:
     [
         (
             "{{.Args.Foo}}",
-            'template: :1:2: executing "" at <.Args.Foo>: can\'t evaluate field Foo in type []string',
+            'template: :1:7: executing "" at <.Args.Foo>: can\'t evaluate field Foo in type []string',
         ),
         (
             "x\n {{index .Args 5}}",
