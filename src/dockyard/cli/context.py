@@ -91,14 +91,16 @@ class Context:
         (Docker's ``Error response from daemon: ...``) are gathered and end the command
         with status 1 after all names were tried, as the docker CLI does for ``stop``,
         ``rm``, ``pause``... ``summary`` is a last line such as ``Error: failed to start
-        containers: a, b``."""
+        containers: a, b``. An action returning False is skipped silently (it reported
+        on its own)."""
         from dockyard.errors import DockyardError
 
         errors: list[str] = []
         failed: list[str] = []
         for name in names:
             try:
-                action(name)
+                if action(name) is False:
+                    continue
             except DockyardError as exc:
                 errors.append(error_text(exc))
                 failed.append(name)

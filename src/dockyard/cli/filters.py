@@ -11,6 +11,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
+def check_filter(value: str) -> str:
+    """The flag-time check of one ``--filter`` value (a usage error, as in Docker)."""
+    key, eq, _ = value.partition("=")
+    if not eq or not key.strip():
+        raise ValueError("bad format of filter (expected name=value)")
+    return value
+
+
 def parse_filters(values: Sequence[str]) -> dict[str, dict[str, bool]]:
     """``["status=exited", "label=a=b"]`` → ``{"status": {"exited": True}, ...}``; a value
     without ``=`` is Docker's ``bad format of filter (expected name=value)``."""

@@ -255,14 +255,17 @@ def run_command(name: str, ref: str, argv: list[str], *, host: str | None, debug
         status = func(ctx, argv)
         return int(status or 0)
     except StatusError as exc:
+        _flush_stdout()
         if exc.message:
             sys.stderr.write(exc.message if exc.message.endswith("\n") else exc.message + "\n")
         return exc.status
     except UsageError as exc:
+        _flush_stdout()
         text = exc.spec.usage_error(exc) if exc.spec is not None else exc.message + "\n"
         sys.stderr.write(text)
         return exc.status
     except DockyardError as exc:
+        _flush_stdout()
         sys.stderr.write(error_text(exc) + "\n")
         return 1
     except KeyboardInterrupt:
@@ -274,6 +277,15 @@ def run_command(name: str, ref: str, argv: list[str], *, host: str | None, debug
         except OSError:
             pass
         return 141
+
+
+def _flush_stdout() -> None:
+    """What a command printed comes before its error, as with the docker CLI's
+    unbuffered writes (stdout is block-buffered when it is a file or a pipe)."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

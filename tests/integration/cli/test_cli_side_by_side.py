@@ -120,6 +120,11 @@ def test_top_table(d: harness.Daemon, dy: CLI) -> None:
     ["run", "--stop-timeout", "x", "busybox"], ["run", "--rm", "busybox", "nonexistent-cmd"],
     ["run", "--rm", "--pull", "never", "no-such-image"], ["create", "--name", "x", "busybox"],
     ["run", "-it", "busybox"], ["run"],
+    ["logs", "--since", "bogus", "sbs-up"], ["stats", "--no-stream", "nope"],
+    ["commit", "sbs-up", "Bad/Name"], ["rm", "-f", "nope1", "nope2"],
+    ["container", "prune", "--filter", "bad"], ["ps", "--filter", "bad"],
+    ["port", "sbs-up", "80"], ["wait", "sbs-done", "nope"], ["kill", "-s", "BOGUS", "sbs-up"],
+    ["update", "--memory", "xx", "sbs-up"], ["cp", "nope:/x", "/tmp"], ["cp", "a", "b"],
 ])
 def test_same_errors(d: harness.Daemon, dy: CLI, args: list[str]) -> None:
     ours, theirs = both(d, dy, *args)

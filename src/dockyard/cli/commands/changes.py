@@ -37,15 +37,19 @@ COMMIT = Spec(f"{PROG} commit", f"{PROG} commit [OPTIONS] CONTAINER [REPOSITORY[
               aliases=[f"{PROG} container commit", f"{PROG} commit"])
 
 
-def split_reference(ref: str) -> tuple[str, str]:
-    """``repo[:tag]`` → ``(repo, tag)``: the tag is after the last ``:`` that comes
-    after the last ``/`` (``host:5000/x`` has none)."""
-    if "@" in ref:
-        raise StatusError(f"invalid reference format: {ref!r} is a digest reference", 125)
-    name, colon, tag = ref.rpartition(":")
-    if not colon or "/" in tag:
-        return ref, ""
-    return name, tag
+def split_reference(text: str) -> tuple[str, str]:
+    """``repo[:tag]`` → ``(familiar repository, tag)`` as the docker CLI sends them,
+    checked with Docker's grammar and words."""
+    from dockyard.errors import InvalidArgument
+    from dockyard.oci import reference
+
+    try:
+        ref = reference.parse_normalized_named(text)
+    except InvalidArgument as exc:
+        raise StatusError(str(exc), 1) from None
+    if ref.digest is not None:
+        raise StatusError("refusing to create a tag with a digest reference", 1)
+    return ref.familiar_name, ref.tag
 
 
 def commit(ctx: Context, argv: list[str]) -> int:
@@ -54,9 +58,6 @@ def commit(ctx: Context, argv: list[str]) -> int:
         "container": opts.args[0], "pause": opts.flag("pause")}
     if len(opts.args) == 2:
         repo, tag = split_reference(opts.args[1])
-        if repo != repo.lower():
-            raise StatusError(f"invalid reference format: repository name ({repo}) must "
-                              "be lowercase", 1)
         query["repo"] = repo
         if tag:
             query["tag"] = tag

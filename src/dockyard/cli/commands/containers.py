@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dockyard.cli.args import BOOL, INT, LIST, STRING, Flag, Spec
 from dockyard.cli.context import PROG, Context, StatusError
+from dockyard.cli.filters import check_filter
 from dockyard.client.http import quote
 
 P = PROG
@@ -118,7 +119,22 @@ def rm(ctx: Context, argv: list[str]) -> int:
     names = [n.strip("/") for n in opts.args]
     if any(not n for n in names):
         raise StatusError("Error: container name cannot be empty", 1)
-    return ctx.each(names, lambda n: client.delete(cpath(n), query).close())
+    from dockyard.cli.context import error_text
+    from dockyard.client.errors import APIError
+
+    def remove(name: str) -> bool:
+        try:
+            client.delete(cpath(name), query).close()
+        except APIError as exc:
+            if not (opts.flag("force") and exc.status == 404):
+                raise
+            # -f: a container that is not there is reported, not a failure (docker).
+            ctx.out.flush()
+            ctx.warn(error_text(exc))
+            return False
+        return True
+
+    return ctx.each(names, remove)
 
 
 # ---------------------------------------------------------------------- pause, unpause
@@ -234,7 +250,7 @@ def port(ctx: Context, argv: list[str]) -> int:
         key = f"{port_s}/{proto or 'tcp'}"
         bindings = ports.get(key)
         if not bindings:
-            raise StatusError(f"Error: No public port '{key}' published for "
+            raise StatusError(f"Error: No public port '{want}' published for "
                               f"{opts.args[0]}", 1)
         for b in bindings:
             ctx.out.write(f"{_host_port(b)}\n")
@@ -262,7 +278,7 @@ def _port_key(key: str) -> tuple[int, str]:
 PRUNE = Spec(f"{P} container prune", f"{P} container prune [OPTIONS]",
              "Remove all stopped containers", [
                  Flag("filter", LIST, 'Provide filter values (e.g. "until=<timestamp>")',
-                      metavar="filter"),
+                      metavar="filter", convert=check_filter),
                  Flag("force", BOOL, "Do not prompt for confirmation", short="f"),
              ], max_args=0)
 

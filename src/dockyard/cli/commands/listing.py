@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dockyard.cli.args import BOOL, INT, LIST, STRING, Flag, Spec
 from dockyard.cli.context import PROG, Context, StatusError
+from dockyard.cli.filters import check_filter
 from dockyard.cli.format.rows import Row
 
 TYPE_CHECKING = False
@@ -31,7 +32,7 @@ HEADERS = {
 PS = Spec(f"{PROG} ps", f"{PROG} ps [OPTIONS]", "List containers", [
     Flag("all", BOOL, "Show all containers (default shows just running)", short="a"),
     Flag("filter", LIST, "Filter output based on conditions provided", short="f",
-         metavar="filter"),
+         metavar="filter", convert=check_filter),
     Flag("format", STRING, "Format output using a custom template:\n"
          "'table':            Print output in table format with column headers (default)\n"
          "'table TEMPLATE':   Print output in table format using the given Go template\n"

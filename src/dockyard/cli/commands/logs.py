@@ -36,7 +36,7 @@ def logs(ctx: Context, argv: list[str]) -> int:
             try:
                 query[name] = api_timestamp(opts.text(name))
             except ValueError as exc:
-                raise StatusError(str(exc), 1) from None
+                raise StatusError(f'invalid value for "{name}": {exc}', 1) from None
     if opts.flag("timestamps"):
         query["timestamps"] = True
     if opts.flag("follow"):

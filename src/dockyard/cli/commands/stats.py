@@ -175,7 +175,8 @@ def stats(ctx: Context, argv: list[str]) -> int:
         collector.add(c)
     if not stream:
         collector.wait()
-        ctx.out.write(_render(fmt, collector, list(collector.threads), trunc=trunc))
+        if not named or len(collector.errors) < len(named):
+            ctx.out.write(_render(fmt, collector, list(collector.threads), trunc=trunc))
         return _fail_on_errors(collector, named)
     try:
         while True:
