@@ -133,10 +133,6 @@ class ContainerStats:
         self._cgroup_path = cgroup_path
         self.host_memory = host_memory()
 
-    async def sample(self, ref: str) -> StatsSample:
-        """One read now (zero for a container that does not run)."""
-        return await self._read(self._find(ref))
-
     async def _read(self, c: Container) -> StatsSample:
         if c.state.status not in (Status.RUNNING, Status.PAUSED):
             return zero_sample(c)
