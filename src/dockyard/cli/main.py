@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                              "information\n")
             return 125
     args = args[i:]
+    if args[:1] == ["help"] and len(args) > 1:
+        args = [*args[1:], "--help"]  # `dockyard help run` is `dockyard run --help`
     if not args or args[0] == "help":
         sys.stdout.write(_help())
         return 0

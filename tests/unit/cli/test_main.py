@@ -55,6 +55,8 @@ def test_help_version_and_unknown() -> None:
     r = run("container")
     assert r.returncode == 0 and "  ls        List containers" in r.stdout
     assert run("--bogus", "ps").returncode == 125
+    r = run("help", "container", "ls")
+    assert r.returncode == 0 and r.stdout.startswith("\nUsage:  dockyard ps [OPTIONS]")
 
 
 def test_no_daemon_is_a_clear_message_and_status_1_or_125_for_run() -> None:

@@ -125,10 +125,13 @@ class Collector:
         self.samples: dict[str, dict[str, Any]] = {}
         self.errors: dict[str, str] = {}
         self.threads: dict[str, threading.Thread] = {}
+        self.ended: set[str] = set()  # streams the daemon closed (the container stopped)
 
     def add(self, container: str) -> None:
-        if container in self.threads:
-            return
+        with self.lock:
+            if container in self.threads and container not in self.ended:
+                return
+            self.ended.discard(container)
         t = threading.Thread(target=self._collect, args=(container,), daemon=True)
         self.threads[container] = t
         t.start()
@@ -145,6 +148,8 @@ class Collector:
                 for sample in resp.iter_json():
                     with self.lock:
                         self.samples[container] = sample
+            with self.lock:
+                self.ended.add(container)
         except DockyardError as exc:
             with self.lock:
                 self.errors[container] = error_text(exc)
@@ -188,7 +193,9 @@ def stats(ctx: Context, argv: list[str]) -> int:
                 gone = [c for c in collector.errors if c in collector.threads]
             if named and gone and len(gone) == len(named):
                 return _fail_on_errors(collector, named)
-            shown = [c for c in collector.threads if c not in collector.errors]
+            with collector.lock:
+                shown = [c for c in collector.threads if c not in collector.errors
+                         and (named or opts.flag("all") or c not in collector.ended)]
             text = _render(fmt, collector, shown, trunc=trunc)
             screen = "\033[H" + "".join(f"{line}\033[K\n" for line in text.splitlines())
             ctx.out.write(screen + "\033[J")
