@@ -40,6 +40,9 @@ class TabWriter:
         self._widths: list[int] = []
 
     def write(self, text: str) -> None:
+        if "\v" not in text and "\f" not in text:
+            self._write_split(text)
+            return
         start = 0
         for i, ch in enumerate(text):
             if ch in "\t\v\n\f":
@@ -52,6 +55,25 @@ class TabWriter:
                         # a line of one cell cannot affect the following lines' layout
                         self._flush()
         self._cell.append(text[start:])
+
+    def _write_split(self, text: str) -> None:
+        """``write`` for text without ``\\v``/``\\f``: whole lines and cells by splitting."""
+        lines = text.split("\n")
+        for index, line in enumerate(lines):
+            cells = line.split("\t")
+            last = len(cells) - 1
+            for j, cell in enumerate(cells):
+                if j < last:
+                    self._cell.append(cell)
+                    self._terminate_cell(True)
+            if index < len(lines) - 1:
+                self._cell.append(cells[last])
+                ncells = self._terminate_cell(False)
+                self._lines.append([])
+                if ncells == 1:
+                    self._flush()
+            else:
+                self._cell.append(cells[last])
 
     def getvalue(self) -> str:
         """Flush and return everything written so far."""

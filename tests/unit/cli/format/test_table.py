@@ -103,3 +103,23 @@ def test_bad_template_is_a_template_parsing_error() -> None:
     with pytest.raises(TemplateError) as err:
         render_rows("{{.Nope.X}}", ["text"])
     assert str(err.value).startswith("template parsing error: template: :1:7: executing")
+
+
+def test_split_fast_path_equals_the_character_scan() -> None:
+    """Text without \\v or \\f is cut with str.split; with them, character by character
+    (\\v ends a cell as \\t does): both give the same layout, whatever the chunks."""
+    import random
+
+    rnd = random.Random(7)
+    pieces = ["a", "bb", "ccccc", "\t", "\n", "日", "", "x" * 16]
+    for _ in range(400):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 40)))
+        cut = rnd.randint(0, len(text))
+        fast = TabWriter()
+        fast.write(text[:cut])
+        fast.write(text[cut:])
+        soft = text.replace("\t", "\v")
+        scan = TabWriter()
+        scan.write(soft[:cut])
+        scan.write(soft[cut:])
+        assert fast.getvalue() == scan.getvalue(), repr(text)
