@@ -34,6 +34,11 @@ children they reaped included (dockerd's ``docker-untar``), sampled from ``/proc
 before and after. A busy machine stretches wall-clock times (a process waits for a CPU);
 it barely moves CPU times, which makes that column the steadier comparison here.
 
+The ``floor`` column is the same docker CLI command against ``ops_null.py``, a stub that
+does no file work (it drops what ``PUT`` sends and ``GET``s a tar made in advance): the
+CLI's own share (making or unpacking the tar on the host) that no engine can go below.
+When the floor alone is above the goal's share of dockerd's time, the verdict says so.
+
 Samples are interleaved (one per engine per round, the order alternating) so that a busy
 machine slows both columns alike; the load average is printed. Goal (issue 5): each row
 at most 0.5x dockerd's time, marked ``met`` or ``MISSED``.
@@ -56,6 +61,7 @@ import os
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -117,6 +123,8 @@ class Row:
     after: Callable[[Ctx, Engine, int], None] = lambda ctx, e, i: None
     """Untimed, after each sample (clean what it made)."""
     teardown: Callable[[Ctx, Engine], None] = lambda ctx, e: None
+    floor: bool = False
+    """Also time ``once`` against the no-work stub (``ops_null.py``): the CLI's own share."""
 
 
 def _cp_setup(ctx: Ctx, e: Engine) -> None:
@@ -218,9 +226,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 ROWS: list[Row] = [
-    Row("cp-in", "cp 100 MB dir in", GOAL, _cp_in, _cp_setup, _cp_in_after),
+    Row("cp-in", "cp 100 MB dir in", GOAL, _cp_in, _cp_setup, _cp_in_after, floor=True),
     Row("cp-out", "cp 100 MB dir out", GOAL, _cp_out, lambda ctx, e: None, _cp_out_after,
-        _cp_teardown),
+        _cp_teardown, floor=True),
     Row("commit", "commit 50 MB of changes", GOAL, _commit, _commit_setup, _commit_after,
         _commit_teardown),
     Row("stats", "stats --no-stream", GOAL, _stats_no_stream, _stats_setup),
@@ -264,15 +272,17 @@ def engine_cpu(e: Engine) -> dict[int, float]:
     return cpu_times(e.engine_pids())
 
 
-def run_row(row: Row, ctx: Ctx, engines: list[Engine], runs: int, warmup: int) -> Samples:
+def run_row(row: Row, ctx: Ctx, engines: list[Engine], runs: int, warmup: int,
+            null: Engine | None = None) -> Samples:
     s = Samples()
     for e in engines:
         try:
             row.setup(ctx, e)
         except RuntimeError as exc:
             s.notes[e.name] = str(exc).splitlines()[0][:160]
+    every = engines + ([null] if null is not None and row.floor else [])
     for i in range(warmup + runs):
-        order = engines if i % 2 == 0 else list(reversed(engines))
+        order = every if i % 2 == 0 else list(reversed(every))
         for e in order:
             if e.name in s.notes:
                 continue
@@ -282,7 +292,11 @@ def run_row(row: Row, ctx: Ctx, engines: list[Engine], runs: int, warmup: int) -
                 row.once(ctx, e, i)
                 seconds = time.perf_counter() - t0
                 after = engine_cpu(e)
-                row.after(ctx, e, i)
+                if e is null:
+                    with contextlib.suppress(RuntimeError):
+                        row.after(ctx, e, i)  # host-side cleaning only
+                else:
+                    row.after(ctx, e, i)
             except RuntimeError as exc:
                 s.notes[e.name] = str(exc).splitlines()[0][:160]
                 continue
@@ -296,23 +310,57 @@ def run_row(row: Row, ctx: Ctx, engines: list[Engine], runs: int, warmup: int) -
     return s
 
 
-def report_line(row: Row, s: Samples, ours: str, ref: str) -> str:
+class NullEngine(Engine):
+    """``ops_null.py``: the docker CLI against a server that does no file work."""
+
+    def start(self, tar: Path) -> None:
+        self.setup_env()
+        self.log_file = self.root / "null.log"
+        script = Path(__file__).resolve().parent / "ops_null.py"
+        with open(self.log_file, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, str(script), str(self.sock),
+                                          str(tar)], stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not self.sock.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ops_null.py did not start: {self.tail()}")
+            time.sleep(0.05)
+        self.version = "no-work stub"
+
+    def engine_pids(self) -> list[int]:
+        return [self.proc.pid] if self.proc is not None else []
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def report_line(row: Row, s: Samples, ours: str, ref: str, null: str) -> str:
     cells = []
     for name in (ours, ref):
         med, cpu = s.median(name), s.median(name, "cpu")
         vals = s.values.get(name, [])
         cells.append(f"{'NOT MEASURED':>27}" if med is None or cpu is None else
                      f"{med:>6.2f} s {min(vals):>5.2f}-{max(vals):<5.2f} {cpu:>5.2f} s")
-    m_o, m_r = s.median(ours), s.median(ref)
+    m_o, m_r, m_n = s.median(ours), s.median(ref), s.median(null)
     c_o, c_r = s.median(ours, "cpu"), s.median(ref, "cpu")
+    floor = f"{m_n:>6.2f} s" if m_n is not None else f"{'—':>8}"
     ratio = f"{m_o / m_r:.2f}x" if m_o is not None and m_r else "—"
     cpu_ratio = f"{c_o / c_r:.2f}x" if c_o is not None and c_r else "—"
     verdict = ""
     if row.goal is not None and m_o is not None and m_r:
         verdict = f"<={row.goal:g}x {'met' if m_o / m_r <= row.goal else 'MISSED'}"
-    line = (f"{row.label:<24} {cells[0]}  {cells[1]}  {ratio:>6} {cpu_ratio:>6}  "
+        if m_n is not None and m_n / m_r > row.goal:
+            verdict += f" (floor {m_n / m_r:.2f}x)"
+    line = (f"{row.label:<24} {cells[0]}  {cells[1]}  {floor}  {ratio:>6} {cpu_ratio:>6}  "
             f"{verdict}")
-    for name in (ours, ref):
+    for name in (ours, ref, null):
         if name in s.notes:
             line += f"\n{'':<26}{name}: {s.notes[name]}"
     return line
@@ -372,20 +420,30 @@ def main(argv: list[str] | None = None) -> int:
             if ids[ours.name] != ids[ref.name]:
                 raise RuntimeError(f"dockerd loaded busybox as {ids[ref.name]}")
             engines: list[Engine] = [ours, ref]
-            results: list[tuple[Row, Samples]] = []
-            for row in wanted:
-                log(f"{row.key} x {args.runs}")
-                results.append((row, run_row(row, ctx, engines, args.runs, args.warmup)))
-                loads.append(os.getloadavg())
+            null = NullEngine("floor", work / "null")
+            null.root.mkdir()
+            tar = work / "data100.tar"
+            subprocess.run(["tar", "-C", str(work), "-cf", str(tar),
+                            "--transform", "s,^data100,data,", "data100"], check=True)
+            null.start(tar)
+            try:
+                results: list[tuple[Row, Samples]] = []
+                for row in wanted:
+                    log(f"{row.key} x {args.runs}")
+                    results.append((row, run_row(row, ctx, engines, args.runs, args.warmup,
+                                                 null)))
+                    loads.append(os.getloadavg())
+            finally:
+                null.stop()
             out = [f"dockyardd vs dockerd, the docker CLI as the client; {args.runs} samples "
                    f"per row (+{args.warmup} warm-up), interleaved; work dir {work} "
                    f"(data {sizes[0]:.0f} MB and {sizes[1]:.0f} MB)",
                    f"engines: {ours.version} | {ref.version} (overlay2)", "",
                    f"{'':<24} {'dockyardd: wall median, min-max, cpu':>37}  "
-                   f"{'dockerd: the same':>27}  {'wall':>6} {'cpu':>6}",
-                   f"{'row':<24} {'':>27}  {'':>27}  {'ratio':>6} {'ratio':>6}  goal",
-                   "-" * 110]
-            out += [report_line(row, s, ours.name, ref.name) for row, s in results
+                   f"{'dockerd: the same':>27}  {'floor':>8}  {'wall':>6} {'cpu':>6}",
+                   f"{'row':<24} {'':>27}  {'':>27}  {'':>8}  {'ratio':>6} {'ratio':>6}  "
+                   "goal", "-" * 120]
+            out += [report_line(row, s, ours.name, ref.name, null.name) for row, s in results
                     if row.label]
             out.append("")
             out.append("load average (1/5/15 min): " + ", then ".join(
