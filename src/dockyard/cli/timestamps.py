@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from dockyard.cli.commands.runopts import go_duration
+from dockyard.cli.values import go_duration
 
 
 def api_timestamp(value: str, now: float | None = None) -> str:

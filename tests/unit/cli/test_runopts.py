@@ -7,14 +7,9 @@ from pathlib import Path
 import pytest
 
 from dockyard.cli.commands.run import CREATE, RUN, start_error_status
-from dockyard.cli.commands.runopts import (
-    create_request,
-    go_duration,
-    parse_mount,
-    parse_volume,
-    ram_in_bytes,
-)
+from dockyard.cli.commands.runopts import create_request, parse_mount, parse_volume
 from dockyard.cli.context import StatusError
+from dockyard.cli.values import go_duration, ram_in_bytes
 
 
 def body(*argv: str, environ: dict[str, str] | None = None, detach: bool = False,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dockyard.cli.args import INT, STRING, Flag, Spec
 from dockyard.cli.commands.containers import cpath
-from dockyard.cli.commands.runopts import memory_swap, nano_cpus, ram_in_bytes, restart_policy
 from dockyard.cli.context import PROG, Context, StatusError
+from dockyard.cli.values import memory_swap, nano_cpus, ram_in_bytes, restart_policy
 
 UPDATE = Spec(f"{PROG} update", f"{PROG} update [OPTIONS] CONTAINER [CONTAINER...]",
               "Update configuration of one or more containers", [
