@@ -186,6 +186,21 @@ def test_negotiate_lowers_the_version(fake: Fake) -> None:
     assert client.url("/info") == "/v1.41/info"
 
 
+def test_an_older_daemon_is_spoken_to_in_its_version(fake: Fake) -> None:
+    def handler(req: bytes, conn: socket.socket) -> None:
+        if req.startswith(b"GET /v1.45/"):
+            body = b'{"message":"client version 1.45 is too new. Maximum supported API version is 1.43"}'
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nAPI-Version: 1.43\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nAPI-Version: 1.43\r\nContent-Length: 2\r\n\r\n[]")
+
+    d, client = fake(handler)
+    assert client.get("/containers/json").json() == []
+    assert client.version == "1.43"
+    assert d.requests[1].startswith(b"GET /v1.43/containers/json ")
+
+
 def test_a_daemon_closing_without_answer_is_a_protocol_error(fake: Fake) -> None:
     _, client = fake(lambda _req, conn: None)
     with pytest.raises(ProtocolError, match="without an answer"):
