@@ -212,6 +212,9 @@ def test_system_tables_and_events(d: harness.Daemon, objects: dict[str, str]) ->
             assert_same_table(o + "\n", t + "\n")
         else:
             assert o == t
+    for fmt in ("{{json .}}", "{{range .Images}}{{.Repository}}:{{.Tag}} {{.Size}} {{end}}"):
+        ours, theirs = both(d, "system", "df", "-v", "--format", fmt)
+        assert TIME.sub("<T>", ours) == TIME.sub("<T>", theirs)
     until = str(int(time.time()))
     for args in (
         ["events", "--since", "0", "--until", until],

@@ -130,7 +130,7 @@ def image_rows(images: list[dict[str, Any]], *, trunc: bool, digests: bool, fmt:
         tags = [t for t in img.get("RepoTags") or [] if t != "<none>:<none>"]
         digs = [d for d in img.get("RepoDigests") or [] if d != "<none>@<none>"]
         if not tags and not digs:
-            rows.append(_image_row(img, "<none>", "<none>", "<none>", trunc, Row))
+            rows.append(image_row(img, "<none>", "<none>", "<none>", trunc, Row))
             continue
         repo_tags: dict[str, list[str]] = {}
         for ref in tags:
@@ -148,16 +148,16 @@ def image_rows(images: list[dict[str, Any]], *, trunc: bool, digests: bool, fmt:
                 repo_digs = []
             for tag in tag_list:
                 for digest in repo_digs or ["<none>"]:
-                    rows.append(_image_row(img, repo, tag, digest, trunc, Row))
+                    rows.append(image_row(img, repo, tag, digest, trunc, Row))
         for repo, repo_digs in repo_digests.items():
             if digests:
-                rows.extend(_image_row(img, repo, "<none>", d, trunc, Row) for d in repo_digs)
+                rows.extend(image_row(img, repo, "<none>", d, trunc, Row) for d in repo_digs)
             else:
-                rows.append(_image_row(img, repo, "<none>", "", trunc, Row))
+                rows.append(image_row(img, repo, "<none>", "", trunc, Row))
     return rows
 
 
-def _image_row(
+def image_row(
     img: dict[str, Any], repo: str, tag: str, digest: str, trunc: bool, row: type[Row]
 ) -> Row:
     from dockyard.cli.format import human

@@ -370,70 +370,60 @@ def df_summary_rows(df: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
-def _container_rows(conts: list[dict[str, Any]]) -> list[Row]:
+def _df_verbose_rows(df: dict[str, Any], *, trunc: bool) -> dict[str, list[Row]]:
+    """docker's ``diskUsageContext``: the rows of the four sections (IDs truncated only
+    for the tables)."""
+    from dockyard.cli.commands.images import familiar, image_row, split_tag
+    from dockyard.cli.commands.listing import container_row
     from dockyard.cli.format import human
     from dockyard.cli.format.rows import Row
 
-    rows = []
-    for c in conts:
-        image = str(c.get("Image", ""))
-        if image.startswith("sha256:"):
-            image = human.truncate_id(image)
-        rows.append(
-            Row(
-                {
-                    "ID": human.truncate_id(str(c.get("Id", ""))),
-                    "Image": image,
-                    "Command": human.command(str(c.get("Command", ""))),
-                    "LocalVolumes": str(
-                        sum(1 for m in c.get("Mounts") or [] if m.get("Type") == "volume")
-                    ),
-                    "Size": human.human_size(int(c.get("SizeRw") or 0), 3),
-                    "RunningFor": human.since(int(c.get("Created") or 0)),
-                    "Status": str(c.get("Status", "")),
-                    "Names": ",".join(str(n).lstrip("/") for n in c.get("Names") or []),
-                }
-            )
-        )
-    return rows
-
-
-def _df_verbose(df: dict[str, Any]) -> str:
-    from dockyard.cli.commands.images import IMAGE_HEADERS, image_rows
-    from dockyard.cli.format import human
-    from dockyard.cli.format.rows import Row
-    from dockyard.cli.format.table import render_rows
-
-    imgs = []
+    images = []
     for img in df.get("Images") or []:
         tags = [t for t in img.get("RepoTags") or [] if t != "<none>:<none>"]
-        first = dict(img, RepoTags=tags[:1], RepoDigests=[])  # docker shows the first tag only
-        imgs.append(first)
-    rows = image_rows(imgs, trunc=True, digests=False, fmt="")
-    parts = ["Images space usage:\n\n", render_rows(DF_IMAGES, rows, IMAGE_HEADERS)]
-    parts += [
-        "\nContainers space usage:\n\n",
-        render_rows(DF_CONTAINERS, _container_rows(df.get("Containers") or []), CONTAINER_HEADERS),
+        repo, tag = split_tag(tags[0]) if tags else ("<none>", "<none>")  # the first tag only
+        images.append(image_row(img, familiar(repo), tag or "<none>", "", trunc, Row))
+    containers = [
+        container_row(dict(c, SizeRootFs=0), trunc=trunc) for c in df.get("Containers") or []
     ]
     vols = [
         Row({"Name": str(v.get("Name", "")), "Links": str((v.get("UsageData") or {}).get("RefCount", 0)),
              "Size": (lambda s: "N/A" if s == -1 else human.human_size(s))(int((v.get("UsageData") or {}).get("Size", -1)))})
         for v in df.get("Volumes") or []
     ]  # fmt: skip
-    parts += ["\nLocal Volumes space usage:\n\n", render_rows(DF_VOLUMES, vols, VOLUME_HEADERS)]
-    cache = df.get("BuildCache") or []
-    b_total = sum(int(b.get("Size") or 0) for b in cache)
     builds = [
         Row({"ID": str(b.get("ID", ""))[:12], "CacheType": str(b.get("Type", "")), "Size": human.human_size(int(b.get("Size") or 0)),
              "CreatedSince": str(b.get("CreatedAt", "")), "LastUsedSince": str(b.get("LastUsedAt", "")),
              "UsageCount": str(b.get("UsageCount", 0)), "Shared": "true" if b.get("Shared") else "false"})
-        for b in cache
+        for b in df.get("BuildCache") or []
     ]  # fmt: skip
-    parts += [
-        f"\nBuild cache usage: {human.human_size(b_total)}\n\n",
-        render_rows(DF_BUILD, builds, BUILD_HEADERS),
-    ]
-    return "".join(parts)
+    return {
+        "Images": images,
+        "Containers": containers,
+        "Volumes": vols,
+        "BuildCache": builds,
+    }
+
+
+def _df_verbose(df: dict[str, Any]) -> str:
+    from dockyard.cli.commands.images import IMAGE_HEADERS
+    from dockyard.cli.format import human
+    from dockyard.cli.format.table import render_rows
+
+    rows = _df_verbose_rows(df, trunc=True)
+    b_total = sum(int(b.get("Size") or 0) for b in df.get("BuildCache") or [])
+    return "".join(
+        [
+            "Images space usage:\n\n",
+            render_rows(DF_IMAGES, rows["Images"], IMAGE_HEADERS),
+            "\nContainers space usage:\n\n",
+            render_rows(DF_CONTAINERS, rows["Containers"], CONTAINER_HEADERS),
+            "\nLocal Volumes space usage:\n\n",
+            render_rows(DF_VOLUMES, rows["Volumes"], VOLUME_HEADERS),
+            f"\nBuild cache usage: {human.human_size(b_total)}\n\n",
+            render_rows(DF_BUILD, rows["BuildCache"], BUILD_HEADERS),
+        ]
+    )
 
 
 def system_df(ctx: Context, argv: list[str]) -> int:
@@ -443,9 +433,18 @@ def system_df(ctx: Context, argv: list[str]) -> int:
     df = ctx.client().get("/system/df").json()
     fmt = opts.text("format") or "table"
     if opts.flag("verbose"):
-        if fmt != "table":
-            raise StatusError("--verbose with --format is not supported by dockyard yet", 1)
-        ctx.write(_df_verbose(df))
+        if fmt == "table":
+            ctx.write(_df_verbose(df))
+            return 0
+        # docker runs a custom template once over the four lists, without a newline
+        from dockyard.cli.format.table import prepare
+        from dockyard.cli.format.template import TemplateError, render
+
+        text, _ = prepare(fmt)
+        try:
+            ctx.write(render(text, _df_verbose_rows(df, trunc=False)))
+        except TemplateError as err:
+            raise StatusError(f"template parsing error: {err}", 1) from None
         return 0
     if fmt == "table":
         fmt = DF_TABLE
