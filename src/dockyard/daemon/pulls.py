@@ -15,7 +15,10 @@ Progress callbacks come from the image service's worker threads (one per layer).
 ``ProgressPipe`` is the thread-safe ``ProgressFn`` that hands each value to the loop
 (``call_soon_threadsafe`` into an ``asyncio.Queue``) and drops the byte-count lines of a
 layer that come faster than ``MIN_INTERVAL`` apart (the last one of a layer always goes:
-the next action of the layer follows it anyway), so the stream stays small.
+the next action of the layer follows it anyway), so the stream stays small. It also
+drops what a layer says after its final status (``Pull complete``, ``Pushed``...): the
+image service's threads may report a layer's steps slightly out of order, and the docker
+CLI shows a layer's last line.
 
 Events (moby's ``LogImageEvent`` for pulls and pushes): ``pull`` and ``push``, the actor
 and ``name`` being the familiar reference (``busybox:latest``), with the image's labels.
@@ -44,6 +47,10 @@ log = logging.getLogger(__name__)
 MIN_INTERVAL = 0.1
 """Seconds between two byte-count lines of one layer (at most 10 a second)."""
 
+FINAL_STATUSES = frozenset({"Pull complete", "Already exists", "Pushed",
+                            "Layer already exists"})
+"""The last status of a layer's line (and ``Mounted from <repo>``)."""
+
 ImageEventSink = Callable[[str, str, Mapping[str, str]], object]
 """``sink(action, actor_id, attributes)``: an image event."""
 
@@ -71,20 +78,30 @@ class ProgressPipe:
         self.min_interval = min_interval
         self.clock = clock
         self._last: dict[tuple[str, str], float] = {}
+        self._final: set[str] = set()
         self._lock = threading.Lock()
         self.dropped = 0
 
     def __call__(self, item: Progress) -> None:
-        if item.current is not None and item.total and item.current < item.total:
-            now = self.clock()
-            key = (item.id, item.status)
-            with self._lock:
+        with self._lock:
+            if item.id and item.id in self._final:
+                # A layer's line ends with its final status: anything after it (a late
+                # "Download complete" from another thread) would be drawn over it.
+                self.dropped += 1
+                return
+            if not item.id or item.status.startswith("Pulling from "):
+                self._final.clear()  # a new image (pull -a, push of every tag)
+            elif item.status in FINAL_STATUSES or item.status.startswith("Mounted from "):
+                self._final.add(item.id)
+            elif item.current is not None and item.total and item.current < item.total:
+                key = (item.id, item.status)
+                now = self.clock()
                 last = self._last.get(key)
                 if last is not None and now - last < self.min_interval:
                     self.dropped += 1
                     return
                 self._last[key] = now
-        self.put(item)
+            self.put(item)
 
     def put(self, item: Item | _Done) -> None:
         """Hand ``item`` to the loop (from any thread)."""

@@ -171,6 +171,34 @@ def test_progress_pipe_drops_fast_byte_counts_only() -> None:
     asyncio.run(main())
 
 
+def test_progress_pipe_keeps_a_layer_final_status_last() -> None:
+    async def main() -> None:
+        pipe = ProgressPipe(asyncio.get_running_loop())
+
+        def feed() -> None:
+            pipe(Progress("Pulling from x", "v1"))
+            pipe(Progress("Pull complete", "a"))
+            pipe(Progress("Download complete", "a"))  # late, from another thread: dropped
+            pipe(Progress(f"Digest: {DIGEST}"))
+            pipe(Progress("Pulling from x", "v2"))  # the next tag (pull -a): "a" again
+            pipe(Progress("Already exists", "a"))
+            pipe(Progress("Pushed", "b"))
+            pipe(Progress("Pushing", "b", 5, 10))
+
+        await asyncio.to_thread(feed)
+        await asyncio.sleep(0)
+        got = []
+        while not pipe.queue.empty():
+            item = pipe.queue.get_nowait()
+            assert isinstance(item, Progress)
+            got.append((item.status, item.id))
+        assert got == [("Pulling from x", "v1"), ("Pull complete", "a"),
+                       (f"Digest: {DIGEST}", ""), ("Pulling from x", "v2"),
+                       ("Already exists", "a"), ("Pushed", "b")]
+
+    asyncio.run(main())
+
+
 # --------------------------------------------------------------------------- routes
 
 
