@@ -176,8 +176,13 @@ class Event:
 
     def wire(self) -> object:
         """The Go struct's JSON: ``status``, ``id``, ``from``, ``time`` and ``timeNano``
-        are ``omitempty`` there."""
-        return {k: v for k, v in self._msg.items() if v or k not in _OMITEMPTY}
+        are ``omitempty`` there, the attributes a map (sorted keys)."""
+        wired = {k: v for k, v in self._msg.items() if v or k not in _OMITEMPTY}
+        actor = wired.get("Actor")
+        if isinstance(actor, dict) and isinstance(actor.get("Attributes"), dict):
+            attrs = actor["Attributes"]  # a Go map: its JSON keys are sorted
+            wired["Actor"] = {**actor, "Attributes": {k: attrs[k] for k in sorted(attrs)}}
+        return wired
 
 
 def pretty(msg: dict[str, Any]) -> str:
