@@ -1,6 +1,10 @@
 """Container routes: create, inspect, list, start, stop, kill, restart, wait, rm, resize,
 rename, pause, unpause, top, prune.
 
+The extension ``POST /dockyard/containers/settle`` answers 204 once the background
+cleanup of every removed container (unmount, snapshot, files: done after ``rm`` answered)
+has ended; for clients that check a removal left nothing behind.
+
 Attach is in ``attach`` (hijacking), logs in ``logs`` (streaming).
 """
 
@@ -83,6 +87,8 @@ class ContainerBackend(Protocol):
 
     async def sizes(self, cs: Sequence[Container]) -> Sequence[ContainerSize]: ...
 
+    async def settle(self) -> None: ...
+
 
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
@@ -109,6 +115,7 @@ class ContainerRouter:
         routes.add("POST", "/containers/{name}/unpause", self.unpause)
         routes.add("GET", "/containers/{name}/top", self.top)
         routes.add("POST", "/containers/prune", self.prune)
+        routes.add("POST", "/dockyard/containers/settle", self.settle)
 
     async def create(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -185,6 +192,10 @@ class ContainerRouter:
         if query_bool(request, "link"):
             raise InvalidArgument("links are not supported by dockyard")
         await self.backend.remove(request.match_info["name"], force=query_bool(request, "force"))
+        return no_content()
+
+    async def settle(self, request: web.Request) -> web.Response:
+        await self.backend.settle()
         return no_content()
 
     async def rename(self, request: web.Request) -> web.Response:

@@ -41,6 +41,10 @@ class ContainerLister(Protocol):
     async def list(self, *, all: bool = False, limit: int = -1,
                    filters: Mapping[str, Sequence[str]] | None = None) -> list[Container]: ...
 
+    async def settle(self) -> None:
+        """Wait for the background cleanup of removed containers (their leases hold
+        their images until it ends)."""
+
 
 class ImportOptions(Protocol):
     """The fields of an import request (``apitypes.images.ImportRequest``)."""
@@ -134,6 +138,7 @@ class DaemonImages:
         """A snapshot of which containers use which image (the leases cover a container
         created after it)."""
         by_image: dict[str, list[ImageUser]] = {}
+        await self.containers.settle()
         for c in await self.containers.list(all=True):
             by_image.setdefault(c.image_id, []).append(ImageUser(c.id, c.state.running))
 
@@ -159,6 +164,8 @@ class DaemonImages:
     async def prune(self, filters: Mapping[str, Sequence[str]]) -> Report:
         """``docker image prune``: dangling images, or every unused one with the filter
         ``dangling=false`` (``-a``)."""
+        await self.containers.settle()
+
         def work() -> tuple[set[str], Report]:
             before = {str(s.id) for s in self.images.images()}
             return before, self.images.prune(filters=filters)

@@ -257,8 +257,17 @@ class Daemon:
                 pids.update(int(x) for x in (d / "cgroup.procs").read_text().split())
         return pids
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait (a running daemon) until the background cleanup of every removed container
+        has ended (``POST /dockyard/containers/settle``)."""
+        if self.proc is not None and self.proc.poll() is None:
+            resp = self.request("POST", "/dockyard/containers/settle", timeout=timeout)
+            assert resp.status == 204, (resp.status, resp.body)
+
     def leftovers(self) -> list[str]:
-        """What a clean removal of every container should not leave behind."""
+        """What a clean removal of every container should not leave behind (once the
+        daemon's background cleanups have ended)."""
+        self.settle()
         out = [f"mount {m}" for m in mounts_under(str(self.root))]
         # The parent itself stays, and the supervisor's spare cgroups (its pool of
         # pre-placed processes, ".spare-<pid>-<rand>") live as long as the supervisor.

@@ -11,7 +11,8 @@ The exit (the watch's answer, under the lock): stop the health monitor, ask the 
 manager (``restart``) whether the policy restarts it, record "exited" (or "restarting",
 with the restart count one higher) with the code and time, tell the supervisor to forget
 it, unmount the rootfs, publish ``die``, answer ``next-exit``/``not-running`` waiters
-(each exit answers them, as moby's ``SetRestarting`` does), then ``AutoRemove`` — or,
+(each exit answers them, as moby's ``SetRestarting`` does), then ``AutoRemove`` (which
+leaves forgetting and unmounting to the removal's background cleanup: ``cleanup``) — or,
 after the backoff delay, start it again (``start`` event; no ``restart`` event, as in
 Docker). A start that fails unwinds what it did and records the error with Docker's exit
 code (127: no such executable; 126: permission denied; else 128).
@@ -230,6 +231,9 @@ class Runner:
         return bundle
 
     async def _create_and_start(self, entry: Entry, c: Container) -> int:
+        if entry.task_left:  # an AutoRemove that failed: what it left is ours again
+            await self._forget_run(c)
+            entry.task_left = False
         bundle = await asyncio.to_thread(self._write_bundle, c)
         cfg = c.config
         log_path = c.log_path if c.host_config.log_config.type == "json-file" else None
@@ -346,11 +350,13 @@ class Runner:
                             health=monitor_stopped(c.state.health))
             await self.save(entry, replace(c, state=state, restart_count=c.restart_count
                                            + (delay is not None)))
-            try:
-                await self.sv.delete(c.id)
-            except errors.NotFound:
-                log.debug("the supervisor had forgotten %s already", c.short_id)
-            await asyncio.to_thread(self.rootfs.unmount, self.run.rootfs(c.id))
+            auto_remove = delay is None and c.host_config.auto_remove and not entry.removing
+            if auto_remove:
+                # The removal below answers its waiters first and leaves forgetting the
+                # task and unmounting to its background cleanup.
+                entry.task_left = True
+            else:
+                await self._forget_run(c)
             entry.watcher = None
             if oom:
                 self.event(c, "oom")
@@ -366,8 +372,16 @@ class Runner:
                 task = asyncio.create_task(self._restart_later(entry, delay))
                 self.restarts.set_pending(c.id, task)
                 return
-        if c.host_config.auto_remove and not entry.removing:
+        if auto_remove:
             await self._auto_remove(entry)
+
+    async def _forget_run(self, c: Container) -> None:
+        """The supervisor forgets the exited task; the rootfs is unmounted."""
+        try:
+            await self.sv.delete(c.id)
+        except errors.NotFound:
+            log.debug("the supervisor had forgotten %s already", c.short_id)
+        await asyncio.to_thread(self.rootfs.unmount, self.run.rootfs(c.id))
 
     async def _restart_later(self, entry: Entry, delay_ns: int) -> None:
         """The restart policy's start, after the backoff delay, unless cancelled since."""

@@ -31,6 +31,7 @@ from dockyard import errors
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.containers import etcfiles, top
 from dockyard.daemon.containers import logs as logfiles
+from dockyard.daemon.containers.cleanup import Cleanups
 from dockyard.daemon.containers.config import CreateRequest
 from dockyard.daemon.containers.create import make_container
 from dockyard.daemon.containers.execs import ExecManager
@@ -77,6 +78,7 @@ from dockyard.runtime.supervisor.protocol import Status as TaskStatus
 log = logging.getLogger(__name__)
 
 FOLLOW_INTERVAL = 0.1
+CLOSE_CLEANUP_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,7 @@ class ContainerService:
         self.health = HealthMonitor(self.execs, self.runner)
         self.runner.health = self.health
         self._pruning = False
+        self.cleanups = Cleanups()
         self.blkio_weight = any(os.path.exists(f"/sys/fs/cgroup/blkio/{n}")
                                 for n in ("blkio.weight", "blkio.bfq.weight"))
 
@@ -349,7 +352,9 @@ class ContainerService:
         await self._remove(entry)
 
     async def _remove(self, entry: Entry) -> None:
-        """Remove a container that does not run (also AutoRemove's way)."""
+        """Remove a container that does not run (also AutoRemove's way): gone from the
+        API at once, its files, mount, snapshot (and the supervisor's exited task, when
+        the exit left it) removed in the background (``cleanup``)."""
         entry.removing = True
         async with entry.lock:
             if entry.gone:
@@ -363,7 +368,7 @@ class ContainerService:
             for p in entry.pending:
                 p.sock.close()
             entry.pending.clear()
-            await asyncio.to_thread(self._remove_files, c)
+            self.cleanups.add(c.id, self._cleanup(c, forget_task=entry.task_left))
             entry.gone = True
             self.table.discard(entry)
             self.runner.restarts.forget(c.id)
@@ -374,6 +379,19 @@ class ContainerService:
             resolve_futures(entry.removed_waiters, result)
             resolve_futures(entry.exit_waiters, result)
         log.info("removed container %s", c.short_id)
+
+    async def settle(self) -> None:
+        """Return once every removal's background cleanup has ended."""
+        await self.cleanups.settle()
+
+    async def _cleanup(self, c: Container, *, forget_task: bool) -> None:
+        if forget_task:
+            try:
+                await self.sv.delete(c.id)
+            except errors.NotFound:
+                log.debug("the supervisor had forgotten %s already", c.short_id)
+        await asyncio.to_thread(self._remove_files, c)
+        log.debug("cleaned up after container %s", c.short_id)
 
     def _remove_files(self, c: Container) -> None:
         rootfs = self.run.rootfs(c.id)
@@ -455,7 +473,9 @@ class ContainerService:
         for c in containers:
             entry = Entry(c)
             self.table.add(entry)
-            self.table.names.reserve(c.name, c.id)
+            if c.state.status is not Status.REMOVING:
+                # (A removed container's name may have been taken since.)
+                self.table.names.reserve(c.name, c.id)
             await self.execs.recover(c, tasks.get(c.id))  # before the container's exit
             await self._recover_one(entry, tasks.get(c.id))
         for cid, task in tasks.items():
@@ -553,6 +573,9 @@ class ContainerService:
         self.runner.restarts.close()
         self.health.close()
         self.execs.close()
+        if not await self.cleanups.settle(CLOSE_CLEANUP_TIMEOUT):
+            log.warning("%d removal(s) not cleaned up: the next start finishes them",
+                        self.cleanups.pending)
         await asyncio.sleep(0)
         self.sv.close()
 

@@ -41,6 +41,9 @@ class Entry:
     watcher: asyncio.Task[None] | None = None
     removing: bool = False
     gone: bool = False
+    task_left: bool = False
+    """The exit left the supervisor's exited task and the rootfs mount to the removal
+    that follows at once (``AutoRemove``): its cleanup deals with them."""
 
     @property
     def id(self) -> str:
