@@ -138,11 +138,29 @@ def _help() -> str:
     return GLOBAL_HELP.format(sections=f"Management Commands:\n{groups}\n\nCommands:\n{cmds}\n")
 
 
+# One-line descriptions of the verbs that name a function directly (not a command).
+VERB_HELP: dict[str, str] = {
+    C + "inspect:container_inspect": "Display detailed information on one or more containers",
+    C + "containers:prune": "Remove all stopped containers",
+    C + "images:image_inspect": "Display detailed information on one or more images",
+    C + "images:image_prune": "Remove unused images",
+    C + "images:image_base": "Make a base image (busybox, debian) without a registry",
+    C + "system:system_df": "Show docker disk usage",
+    C + "system:system_prune": "Remove unused data",
+    C + "manifest:inspect": "Display an image manifest, or manifest list",
+}
+
+
 def _group_help(group: str) -> str:
+    """The group's verbs, each target once (its aliases hidden, as docker lists them)."""
     desc, verbs = GROUPS[group]
     lines = [f"\nUsage:  {PROG} {group} COMMAND\n", desc, "", "Commands:"]
+    seen: set[str] = set()
     for verb, target in verbs.items():
-        text = COMMANDS[target][1] if target in COMMANDS else ""
+        if target in seen:
+            continue
+        seen.add(target)
+        text = COMMANDS[target][1] if target in COMMANDS else VERB_HELP.get(target, "")
         lines.append(f"  {verb.ljust(10)}{text}".rstrip())
     lines += ["", f"Run '{PROG} {group} COMMAND --help' for more information on a command.", ""]
     return "\n".join(lines)
