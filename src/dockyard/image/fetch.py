@@ -231,7 +231,8 @@ class Download:
             try:
                 skip = offset if resp.status == 200 else 0
                 for chunk in resp.stream(CHUNK, decode_content=False):
-                    self._check()
+                    if writer.offset < size:  # a whole blob is committed, never dropped
+                        self._check()
                     if skip:
                         cut = min(skip, len(chunk))
                         chunk, skip = chunk[cut:], skip - cut
@@ -302,7 +303,8 @@ class Download:
             try:
                 f = open(self.data_path, "rb")  # noqa: SIM115 - the reader owns and closes it
             except FileNotFoundError:
-                f = None  # committed meanwhile
+                self.wait()  # committed meanwhile (or discarded: its error is raised)
+                f = None
         if f is None:
             f = self.stores.content.open_blob(self.desc.digest)
         return LayerReader(self, f)

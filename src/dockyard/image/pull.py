@@ -405,8 +405,12 @@ def _apply(stores: Stores, d: Download, lease_id: str, diff_id: Digest, chain: D
             except Cancelled:
                 raise
             except DockyardError as e:
-                if d.error is not None:
-                    raise d.error from e
+                # Bytes that fail to unpack may be bytes that fail their digest: the
+                # download's verdict is the better error, so wait for it.
+                try:
+                    d.wait()
+                except DockyardError as cause:
+                    raise cause from e
                 raise type(e)(f"layer {index} ({d.desc.digest}): {e}") from e
         d.wait_verified()  # the blob's digest is checked before the snapshot is visible
         try:
