@@ -290,6 +290,15 @@ def test_template_errors_match(d: harness.Daemon, objects: dict[str, str]) -> No
         )
         theirs = run(["docker", "image", "inspect", "-f", tmpl, "busybox"], d)
         assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr), tmpl
+    for args in (["tag", "busybox", "Bad:x"], ["rmi", "sbs/none:1"], ["image", "inspect", "sbs/none:1"],
+                 ["history", "sbs/none"]):  # fmt: skip
+        ours = run([sys.executable, "-m", "dockyard.cli", *args], d)
+        theirs = run(["docker", *args], d)
+        assert (ours.returncode, ours.stdout, ours.stderr) == (
+            theirs.returncode,
+            theirs.stdout,
+            theirs.stderr,
+        ), args
     ours = run([sys.executable, "-m", "dockyard.cli", "images", "--format", "{{.Nope}}"], d)
     theirs = run(["docker", "images", "--format", "{{.Nope}}"], d)
     assert ours.returncode == theirs.returncode == 1

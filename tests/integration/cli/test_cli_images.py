@@ -159,6 +159,12 @@ def test_tag_and_rmi_with_errors(d: harness.Daemon, tags: list[str]) -> None:
     missing = dy(d, "tag", "cli-e/nope", "x:1", check=False)
     assert missing.returncode == 1 and "No such image" in missing.stderr
     assert dy(d, "tag", "busybox", "a@sha256:00", check=False).returncode == 1
+    bad = dy(d, "tag", "busybox", "Bad:x", check=False)
+    assert (bad.returncode, bad.stderr) == (
+        1,
+        'Error parsing reference: "Bad:x" is not a valid repository/tag: '
+        "invalid reference format: repository name (library/Bad) must be lowercase\n",
+    )
 
 
 def test_history_formats(d: harness.Daemon) -> None:

@@ -264,10 +264,19 @@ TAG = Spec(
 def tag(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(TAG, argv)
     source, target = opts.args
-    if "@" in target:
+    from dockyard.errors import InvalidArgument
+    from dockyard.oci import reference
+
+    try:  # the docker client's ImageTag checks both names first, in its words
+        ref = reference.parse_normalized_named(target)
+    except InvalidArgument as err:
+        raise StatusError(
+            f'Error parsing reference: "{target}" is not a valid repository/tag: {err}', 1
+        ) from None
+    if ref.digest is not None:
         raise StatusError("refusing to create a tag with a digest reference", 1)
-    repo, tag_name = split_tag(target)
-    ctx.client().post(ipath(source, "tag"), {"repo": repo, "tag": tag_name or "latest"}).close()
+    query = {"repo": ref.familiar_name, "tag": ref.tag or "latest"}
+    ctx.client().post(ipath(source, "tag"), query).close()
     return 0
 
 
