@@ -8,12 +8,12 @@ import base64
 import json
 import stat
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.apitypes.times import format_ns
 from dockyard.archive import Change
 from dockyard.archive.scoped import PathStat
-from dockyard.daemon.containers.commit import CommitRequest
 from dockyard.errors import InvalidArgument
 from dockyard.oci.manifest import ContainerConfig
 
@@ -21,6 +21,20 @@ __all__ = ["CommitRequest", "PathStat", "changes_json", "go_file_mode", "parse_c
            "path_stat_header", "path_stat_json"]
 
 PATH_STAT_HEADER = "X-Docker-Container-Path-Stat"
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRequest:
+    """``POST /commit``: its query and the optional config override in its body."""
+
+    container: str
+    repo: str = ""
+    tag: str = ""
+    comment: str = ""
+    author: str = ""
+    pause: bool = True
+    changes: tuple[str, ...] = ()
+    config: ContainerConfig | None = None
 
 # Go's os.FileMode type bits (io/fs).
 MODE_DIR = 1 << 31

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from typing import Protocol
 
 from dockyard import errors
 from dockyard.daemon.containers.config import ContainerConfig as DaemonConfig
@@ -35,17 +35,34 @@ from dockyard.oci.manifest import ContainerConfig, HealthConfig
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class CommitRequest:
-    container: str
-    repo: str = ""
-    tag: str = ""
-    comment: str = ""
-    author: str = ""
-    pause: bool = True
-    changes: tuple[str, ...] = ()
-    config: ContainerConfig | None = None
-    """The client's config override (the request body), or None."""
+class CommitOptions(Protocol):
+    """The fields of a commit request (``apitypes.files.CommitOptions``)."""
+
+    @property
+    def container(self) -> str: ...
+
+    @property
+    def repo(self) -> str: ...
+
+    @property
+    def tag(self) -> str: ...
+
+    @property
+    def comment(self) -> str: ...
+
+    @property
+    def author(self) -> str: ...
+
+    @property
+    def pause(self) -> bool: ...
+
+    @property
+    def changes(self) -> tuple[str, ...]: ...
+
+    @property
+    def config(self) -> ContainerConfig | None:
+        """The client's config override (the request body), or None."""
+        ...
 
 
 def image_config_of(c: DaemonConfig) -> ContainerConfig:
@@ -109,7 +126,7 @@ def merge(user: ContainerConfig, base: ContainerConfig) -> ContainerConfig:
         stop_signal=user.stop_signal or base.stop_signal)
 
 
-def new_config(req: CommitRequest, container: DaemonConfig) -> ContainerConfig:
+def new_config(req: CommitOptions, container: DaemonConfig) -> ContainerConfig:
     base = image_config_of(container)
     plain, onbuild = split_changes(req.changes)
     config = apply_changes(req.config if req.config is not None else base, plain)
@@ -124,7 +141,7 @@ class Committer:
         self.runner = runner
         self.images = images
 
-    async def commit(self, req: CommitRequest) -> str:
+    async def commit(self, req: CommitOptions) -> str:
         """The new image's ID."""
         entry = self.table.find(req.container)
         c = entry.container
