@@ -219,3 +219,19 @@ def test_start_ai_and_the_terminal_restored(dy: CLI, terminals: list[Terminal]) 
         os.close(master)
         if slave >= 0:
             os.close(slave)
+
+
+def test_cp_reports_the_size_on_a_terminal(dy: CLI, terminals: list[Terminal],
+                                           tmp_path: Path) -> None:
+    dy("run", "-d", "--name", "cli-pty-cp", "busybox", "sleep", "300")
+    (tmp_path / "f").write_text("abc\n")
+    t = Terminal(dy, "cp", str(tmp_path / "f"), "cli-pty-cp:/tmp/")
+    terminals.append(t)
+    t.expect(b"Successfully copied 2.05kB to cli-pty-cp:/tmp/\r\n")  # as docker words it
+    assert t.wait() == 0
+    t = Terminal(dy, "cp", "cli-pty-cp:/tmp/f", str(tmp_path / "back"))
+    terminals.append(t)
+    t.expect(f"Successfully copied 2.05kB to {tmp_path / 'back'}\r\n".encode())
+    assert t.wait() == 0
+    assert (tmp_path / "back").read_text() == "abc\n"
+    assert dy("cp", "-q", str(tmp_path / "f"), "cli-pty-cp:/tmp/g").stderr == ""

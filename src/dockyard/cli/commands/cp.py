@@ -88,6 +88,21 @@ def has_magic(path: str) -> bool:
     return any(c in _MAGIC for c in os.path.basename(path.rstrip("/")))
 
 
+class Copied:
+    """Bytes of archive moved, for docker's ``Successfully copied 2.05kB to ...`` (shown
+    when stderr is a terminal and ``-q`` was not given)."""
+
+    __slots__ = ("total",)
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def count(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.total += len(chunk)
+            yield chunk
+
+
 # ---------------------------------------------------------------------- the command
 
 def cp(ctx: Context, argv: list[str]) -> int:
@@ -107,6 +122,8 @@ def cp(ctx: Context, argv: list[str]) -> int:
             raise StatusError("source can not be empty", 1)
     client = ctx.client()
     chown = opts.text("chown")
+    copied = Copied()
+    show = not opts.flag("quiet") and ctx.err.isatty()
     try:
         if dest_container:
             owner = resolve_container_owner(client, dest_container, chown) if chown else None
@@ -116,7 +133,9 @@ def cp(ctx: Context, argv: list[str]) -> int:
             for src in local:
                 copy_in(ctx, client, src, dest_container, dest_path,
                         archive=opts.flag("archive"), follow=opts.flag("follow-link"),
-                        owner=owner)
+                        owner=owner, copied=copied)
+            if show:
+                _report(ctx, copied, f"{dest_container}:{dest_path}")
             return 0
         owner = resolve_local_owner(chown) if chown else None
         many = len(parsed) > 1 or any(has_magic(p) for _, p in parsed)
@@ -128,13 +147,22 @@ def cp(ctx: Context, argv: list[str]) -> int:
                                   "several sources", 1)
         for container, path in parsed:
             if has_magic(path):
-                copy_out_glob(client, container, path, dest_path, owner=owner)
+                copy_out_glob(client, container, path, dest_path, owner=owner,
+                              copied=copied)
             else:
                 copy_out(ctx, client, container, path, dest, owner=owner,
-                         follow=opts.flag("follow-link"))
+                         follow=opts.flag("follow-link"), copied=copied)
     except APIError as exc:
         raise StatusError(error_text(exc), 1) from None
+    if show and dest != "-":
+        _report(ctx, copied, os.path.abspath(dest_path))
     return 0
+
+
+def _report(ctx: Context, copied: Copied, where: str) -> None:
+    from dockyard.cli.format.human import human_size
+
+    ctx.err.write(f"Successfully copied {human_size(copied.total, 3)} to {where}\n")
 
 
 # ---------------------------------------------------------------------- owners
@@ -273,13 +301,15 @@ def expand_local(paths: list[str]) -> list[str]:
 
 
 def copy_in(ctx: Context, client: Client, src: str, container: str, dest: str, *,
-            archive: bool, follow: bool, owner: tuple[int, int] | None) -> None:
+            archive: bool, follow: bool, owner: tuple[int, int] | None,
+            copied: Copied | None = None) -> None:
     query: dict[str, str | bool] = {"noOverwriteDirNonDir": True,
                                     "copyUIDGID": archive or owner is not None}
     if src == "-":
         query["path"] = dest
+        chunks = _file_chunks(ctx.stdin.buffer.fileno())
         client.put(cpath(container, "archive"), query,
-                   data=_file_chunks(ctx.stdin.buffer.fileno())).close()
+                   data=copied.count(chunks) if copied else chunks).close()
         return
     try:
         st = os.stat(src) if follow else os.lstat(src)
@@ -306,8 +336,8 @@ def copy_in(ctx: Context, client: Client, src: str, container: str, dest: str, *
             raise StatusError(f"Error response from daemon: Could not find the file "
                               f"{put_dir} in container {container}", 1)
     query["path"] = put_dir
-    client.put(cpath(container, "archive"), query,
-               data=tar_stream(src, root, follow=follow, owner=owner)).close()
+    tar = tar_stream(src, root, follow=follow, owner=owner, copied=copied)
+    client.put(cpath(container, "archive"), query, data=tar).close()
 
 
 def _file_chunks(fd: int) -> Iterator[bytes]:
@@ -318,14 +348,18 @@ def _file_chunks(fd: int) -> Iterator[bytes]:
         yield data
 
 
-def tar_stream(src: str, root: str, *, follow: bool,
-               owner: tuple[int, int] | None) -> Iterator[bytes]:
+def tar_stream(src: str, root: str, *, follow: bool, owner: tuple[int, int] | None,
+               copied: Copied | None = None) -> Iterator[bytes]:
     """A tar of ``src`` with its root entry named ``root`` (``.`` for a directory's
-    contents), made by a thread and read from a pipe as it is written."""
+    contents), made by a thread and read from a pipe as it is written. ``copied`` gets
+    the archive's size as Go's tar writer would make it (without Python's padding of the
+    last record to 10 KiB)."""
     rfd, wfd = os.pipe()
     failure: list[BaseException] = []
+    size: list[int] = []
 
     def rename(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mtime = int(info.mtime)  # a float needs a PAX record per file (Go sends none)
         if owner is not None:
             info.uid, info.gid = owner
             info.uname = info.gname = ""
@@ -338,6 +372,7 @@ def tar_stream(src: str, root: str, *, follow: bool,
                                  dereference=False) as tar:
                 top = os.path.realpath(src) if follow else src
                 tar.add(top, arcname=root, recursive=True, filter=rename)
+                size.append(tar.offset + 2 * tarfile.BLOCKSIZE)  # + the end-of-archive
         except BaseException as exc:  # handed to the reading side
             failure.append(exc)
 
@@ -352,6 +387,8 @@ def tar_stream(src: str, root: str, *, follow: bool,
                 yield data
     finally:
         thread.join()
+    if copied is not None and size:
+        copied.total += size[0]
     if failure:
         exc = failure[0]
         raise StatusError(f"cannot archive {src}: {exc}", 1) from exc
@@ -362,8 +399,8 @@ def tar_stream(src: str, root: str, *, follow: bool,
 class ResponseReader:
     """A file-like ``read`` over a response body (for ``tarfile``'s stream mode)."""
 
-    def __init__(self, resp: Response) -> None:
-        self._chunks = resp.iter_raw()
+    def __init__(self, resp: Response, copied: Copied | None = None) -> None:
+        self._chunks = copied.count(resp.iter_raw()) if copied else resp.iter_raw()
         self._buf = b""
 
     def read(self, n: int = -1) -> bytes:
@@ -380,7 +417,8 @@ class ResponseReader:
 
 
 def copy_out(ctx: Context, client: Client, container: str, src: str, dest: str, *,
-             owner: tuple[int, int] | None, follow: bool) -> None:
+             owner: tuple[int, int] | None, follow: bool, copied: Copied | None = None
+             ) -> None:
     path = src
     if follow:
         st = container_stat(client, container, src)
@@ -415,12 +453,12 @@ def copy_out(ctx: Context, client: Client, container: str, src: str, dest: str, 
                 raise StatusError(f"no such directory: {parent}", 1)
             target_dir, new_root = parent, os.path.basename(os.path.normpath(dest))
         tar_root = str(st.get("name") or base)
-        extract(ResponseReader(resp), target_dir,
+        extract(ResponseReader(resp, copied), target_dir,
                 lambda name: rebase(name, tar_root, new_root), owner=owner)
 
 
 def copy_out_glob(client: Client, container: str, pattern: str, dest_dir: str, *,
-                  owner: tuple[int, int] | None) -> None:
+                  owner: tuple[int, int] | None, copied: Copied | None = None) -> None:
     """Copy the entries of the pattern's directory whose names match it into
     ``dest_dir`` (one archive of the directory, filtered as it streams)."""
     parent = os.path.dirname(pattern.rstrip("/")) or "/"
@@ -441,7 +479,7 @@ def copy_out_glob(client: Client, container: str, pattern: str, dest_dir: str, *
             matched.add(first)
             return rel
 
-        extract(ResponseReader(resp), dest_dir, select, owner=owner)
+        extract(ResponseReader(resp, copied), dest_dir, select, owner=owner)
     if not matched:
         raise StatusError(f"Error response from daemon: Could not find the file {pattern} "
                           f"in container {container}", 1)
