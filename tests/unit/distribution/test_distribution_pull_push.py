@@ -6,6 +6,7 @@ resume with Range."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import tarfile
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from registry_fakes import Fault, FaultProxy, ThreadRegistry
 
+from dockyard.archive import Compression
 from dockyard.distribution import RegistryAuth, RegistryConfig
 from dockyard.distribution.client import Repository
 from dockyard.errors import (
@@ -28,9 +30,12 @@ from dockyard.errors import (
     Unavailable,
 )
 from dockyard.image import Image, ImageService
+from dockyard.image import push as push_module
 from dockyard.image.create import commit_image, image_config_doc, store_layer
 from dockyard.image.progress import Progress
+from dockyard.image.push import GZIP_LABEL
 from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import parse_digest
 from dockyard.oci.manifest import ContainerConfig, canonical_json, new_index
 from dockyard.oci.platform import Platform
 
@@ -350,3 +355,37 @@ def test_layer_unpacks_while_it_downloads(svc: ImageService, registry: ThreadReg
         stall.release.set()
         t.join(30)
     assert result and svc.get(f"{proxy.host}/s/lw:v1").id == img.id
+
+
+def test_uncompressed_layers_compressed_once(svc: ImageService, registry: ThreadRegistry,
+                                             proxy: FaultProxy,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image whose layers are stored uncompressed (a legacy docker load) is pushed with
+    gzip layers made once: the next push reuses the same compressed blob."""
+    stores = svc.stores
+    name = f"{proxy.host}/plain/layers:v1"
+    with stores.meta.leases.temporary("test") as lease:
+        desc, diff_id = store_layer(stores, lease.id, io.BytesIO(layer_tar({"x": b"x" * 5000})),
+                                    compression=Compression.NONE)
+        assert desc.media_type == mt.OCI_LAYER and desc.digest == diff_id
+        doc = image_config_doc(ContainerConfig(), [diff_id], platform=Platform("linux", "amd64"),
+                               created="2026-01-01T00:00:00Z")
+        img = commit_image(stores, lease.id, canonical_json(doc), [desc], [name])
+    first = svc.push(name, config=FAST)
+    assert first.digest != str(img.manifest.digest)  # the manifest names the gzip layer
+    gz = stores.content.info(desc.digest).labels[GZIP_LABEL]
+    with Repository.open(proxy.host, "plain/layers", None, FAST) as repo:
+        pushed_desc, raw = repo.fetch_manifest("v1")
+    assert pushed_desc.digest == parse_digest(first.digest)
+    [layer] = json.loads(raw)["layers"]
+    assert layer["mediaType"] == mt.OCI_LAYER_GZIP and layer["digest"] == gz
+    def no_recompression(*args: object, **kw: object) -> None:
+        raise AssertionError("compressed again")
+
+    monkeypatch.setattr(push_module, "CompressingWriter", no_recompression)
+    events: list[Progress] = []
+    again = svc.push(name, config=FAST, progress=events.append)
+    assert again.digest == first.digest
+    assert [e.status for e in events].count("Layer already exists") == 1
+    svc.remove(name, force=True)
+    assert svc.pull(name, config=FAST).image.id == img.id
