@@ -134,11 +134,17 @@ class TreeTarWriter:
         return None
 
     def _file(self, dir_fd: int, name: str, arcname: str, st: os.stat_result) -> None:
-        fd = os.open(name, _FILE, dir_fd=dir_fd)
+        # Checked through an O_PATH descriptor before it is opened for reading: a name
+        # swapped for a device node or a fifo is never opened (a device's open can act).
+        path_fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
-            now = os.fstat(fd)
+            now = os.fstat(path_fd)
             if not stat.S_ISREG(now.st_mode) or now.st_ino != st.st_ino:
                 raise OSError(errno.ENOENT, "replaced while archived", arcname)
+            fd = os.open(f"/proc/self/fd/{path_fd}", _FILE & ~os.O_NOFOLLOW)
+        finally:
+            os.close(path_fd)
+        try:
             e = entry_from_stat(arcname, now, xattrs=_xattrs(dir_fd, name))
             self._header(e)
             left = e.size
