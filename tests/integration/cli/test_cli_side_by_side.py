@@ -131,3 +131,36 @@ def test_same_errors(d: harness.Daemon, dy: CLI, args: list[str]) -> None:
     assert ours[0] == theirs[0]
     assert ours[2].replace("dockyard", "docker") == theirs[2]
     assert ours[1] == theirs[1]
+
+
+CREATE_FLAGS = [
+    "-i", "-t", "-e", "A=1", "-l", "x=y", "-w", "/tmp", "-u", "1000", "--memory", "64m",
+    "--memory-swap", "128m", "--cpus", "0.5", "--cpu-shares", "100", "--pids-limit", "50",
+    "--read-only", "--cap-add", "NET_ADMIN", "--cap-drop", "MKNOD", "--init",
+    "--restart", "on-failure:2", "--stop-signal", "SIGINT", "--stop-timeout", "3",
+    "--log-opt", "max-size=1m", "--network", "none", "--tmpfs", "/run:size=1m",
+    "--ulimit", "nofile=100:200", "--health-cmd", "true", "--health-interval", "2s",
+    "-v", "/tmp:/host:ro", "--mount", "type=bind,src=/tmp,dst=/m,readonly",
+    "--hostname", "hh", "--shm-size", "2m", "--oom-score-adj", "5",
+    "--security-opt", "no-new-privileges", "--group-add", "10", "--add-host", "a:1.2.3.4",
+    "--dns", "1.1.1.1", "--sysctl", "net.ipv4.ip_forward=1", "--entrypoint", "sh",
+    "busybox", "-c", "true",
+]
+
+
+def test_create_flags_make_the_same_container(d: harness.Daemon, dy: CLI) -> None:
+    """The same flags through both CLIs: the daemon records the same Config and
+    HostConfig (so the create bodies carry the same meaning)."""
+    import json
+
+    dy("create", "--name", "sbs-flags-dy", *CREATE_FLAGS)
+    d.docker("create", "--name", "sbs-flags-dk", *CREATE_FLAGS, check=True)
+    try:
+        ours = d.request("GET", "/containers/sbs-flags-dy/json").json()
+        theirs = d.request("GET", "/containers/sbs-flags-dk/json").json()
+        for key in ("Config", "HostConfig"):
+            assert json.dumps(ours[key], sort_keys=True) == \
+                json.dumps(theirs[key], sort_keys=True), key
+        assert ours["Path"] == theirs["Path"] and ours["Args"] == theirs["Args"]
+    finally:
+        dy("rm", "sbs-flags-dy", "sbs-flags-dk", check=False)
