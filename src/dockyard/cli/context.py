@@ -56,7 +56,12 @@ class Context:
         if self._client is None:
             from dockyard.client.http import Client
 
-            self._client = Client(self.host)
+            trace = None
+            if self.debug:
+                def trace(line: str) -> None:
+                    self.err.write(f"DEBU[dockyard] {line}\n")
+
+            self._client = Client(self.host, trace=trace)
         return self._client
 
     def use_client(self, client: Client) -> None:

@@ -35,7 +35,7 @@ from dockyard.client.hosts import socket_path
 
 TYPE_CHECKING = False  # not `typing`'s: importing typing costs milliseconds of start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from typing import Any, TypeAlias
 
     QueryValue: TypeAlias = str | int | bool | Sequence[str] | None
@@ -275,11 +275,13 @@ class Client:
     daemon's (``/_ping``'s ``API-Version``) when it is older than ours."""
 
     def __init__(self, host: str, *, version: str = API_VERSION,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None,
+                 trace: Callable[[str], None] | None = None) -> None:
         self.host = host
         self.path = socket_path(host)
         self.version = version
         self.timeout = timeout
+        self.trace = trace  # called with each request line (the CLI's -D)
 
     # ------------------------------------------------------------------ requests
 
@@ -402,6 +404,8 @@ class Client:
         elif chunks is None and method in ("POST", "PUT"):
             hdrs["Content-Length"] = "0"
         hdrs.update(headers or {})
+        if self.trace is not None:
+            self.trace(f"{method} {self.url(path, query)}")
         head = f"{method} {self.url(path, query)} HTTP/1.1\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
         sock = self.connect()

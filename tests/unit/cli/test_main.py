@@ -71,6 +71,8 @@ def test_no_daemon_is_a_clear_message_and_status_1_or_125_for_run() -> None:
     assert "at unix:///elsewhere.sock" in r.stderr
     r = run("ps", env={"DOCKYARD_HOST": "", "DOCKER_HOST": "unix:///from-docker.sock"})
     assert "at unix:///from-docker.sock" in r.stderr
+    r = run("-D", "ps", "-a")
+    assert r.stderr.startswith("DEBU[dockyard] GET /v1.45/containers/json?all=1\n")
     r = run("-H", "tcp://1.2.3.4:2375", "ps")
     assert r.returncode == 1 and "unix socket only" in r.stderr
 
