@@ -36,6 +36,7 @@ from typing import BinaryIO, cast
 from dockyard import errors
 from dockyard.archive import Change, ChangeKind, DiffMode, changes
 from dockyard.archive.extract import extract
+from dockyard.archive.livechanges import live_changes
 from dockyard.archive.scoped import (
     PathStat,
     Resolved,
@@ -342,7 +343,7 @@ class ContainerFiles:
         mounts = sn.mounts(container_id)
         if sn.diff_mode is DiffMode.OVERLAY and mounts and mounts[0].type == "overlay":
             dirs = layer_dirs(mounts)
-            return changes(dirs.lowers, dirs.upper, mode=DiffMode.OVERLAY)
+            return live_changes(dirs.lowers, dirs.upper)
         view = None
         try:
             lower_mounts: list[Mount] = []
