@@ -146,22 +146,33 @@ def _isatty(stream: object) -> bool:
 
 
 def pull(ctx: Context, argv: list[str]) -> int:
-    from dockyard.oci import reference
-
     opts = ctx.parse(PULL, argv)
     quiet = opts.flag("quiet")
     ref, defaulted = _reference(opts.args[0], all_tags=opts.flag("all-tags"))
     if defaulted and not quiet:
         ctx.write(f"Using default tag: {ref.tag}\n")
+    _pull(ctx, ref, quiet=quiet, platform=opts.text("platform"))
+    ctx.write(f"{ref}\n")
+    return 0
+
+
+def pull_image(ctx: Context, image: str, *, quiet: bool = False, platform: str = "") -> None:
+    """The pull ``run`` and ``create`` do for a missing image: the progress (as ``docker
+    run`` shows it: no "Using default tag", no reference line after it)."""
+    ref, _ = _reference(image, all_tags=False)
+    _pull(ctx, ref, quiet=quiet, platform=platform)
+
+
+def _pull(ctx: Context, ref: Reference, *, quiet: bool, platform: str) -> None:
+    from dockyard.oci import reference
+
     query: dict[str, str | None] = {
         "fromImage": reference.familiar_name(ref),
         "tag": str(ref.digest) if ref.digest is not None else (ref.tag or None),
-        "platform": opts.text("platform") or None,
+        "platform": platform or None,
     }
     resp = ctx.client().post("/images/create", query, headers=_auth_header(ctx, ref))
     _show(ctx, resp, quiet=quiet)
-    ctx.write(f"{ref}\n")
-    return 0
 
 
 def push(ctx: Context, argv: list[str]) -> int:
