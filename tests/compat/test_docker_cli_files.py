@@ -189,7 +189,7 @@ def test_commit_run_history(d: harness.Daemon, pair: dict[str, str]) -> None:
 
 def test_hostile_container_swapping_a_symlink_to_root(d: harness.Daemon, work: Path) -> None:
     """moby's CVE-2018-15664 race: ``/d`` is swapped for a symlink to ``/`` in a loop while
-    docker cp goes through ``/d``. Reads and writes resolve inside the container (through
+    docker cp goes through ``/d`` (and docker diff walks the layer holding it). Reads and writes resolve inside the container (through
     the real ``/d``, or through the link to the container's own root), never the host's."""
     tag = "dy-hostile-" + secrets.token_hex(4)
     host_dir = Path("/tmp") / tag
@@ -217,6 +217,9 @@ def test_hostile_container_swapping_a_symlink_to_root(d: harness.Daemon, work: P
             assert b"HOST-SECRET" not in out.stdout
             docker_bytes(d, "cp", str(work / "payload"), f"{name}:/d/tmp/{tag}/")
             docker_bytes(d, "cp", str(work / "payload"), f"{name}:/d/tmp/{tag}/dropped")
+            # docker diff walks the container's layer while /d flips: never the host's /.
+            diff = d.docker("diff", name).stdout
+            assert "/d/work" not in diff and "/d/proc" not in diff, diff
         assert seen <= {b"in-d\n", b"in-root\n"} and seen, seen
         assert sorted(os.listdir(host_dir)) == ["secret"]
         assert (host_dir / "secret").read_text() == "HOST-SECRET\n"
