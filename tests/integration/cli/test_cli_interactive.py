@@ -148,6 +148,13 @@ def test_run_it_type_resize_detach_and_attach_again(dy: CLI,
     time.sleep(0.3)
     t2.type(b"stty size\r")
     t2.expect(b"40 120")  # attach resized the container's terminal to this window
+    t2.type(b"\x10\x11")
+    assert t2.wait() == 1  # docker's attach reports a detach as an error
+    assert b"read escape sequence" in t2.seen
+
+    t2 = Terminal(dy, "attach", "cli-pty", rows=40, cols=120)
+    terminals.append(t2)
+    time.sleep(0.3)
     t2.type(b"exit 3\r")
     assert t2.wait() == 3
     assert dy("inspect", "-f", "{{.State.ExitCode}}", "cli-pty").stdout == "3\n"
@@ -163,6 +170,11 @@ def test_exec_it_and_custom_detach_keys(dy: CLI, terminals: list[Terminal]) -> N
     t.expect(b"/dev/pts/")
     t.type(b"exit 4\r")
     assert t.wait() == 4
+    t = Terminal(dy, "exec", "-it", "cli-pty-exec", "sh")
+    terminals.append(t)
+    t.expect(b"# ")
+    t.type(b"\x10\x11")
+    assert t.wait() == 1 and b"read escape sequence" in t.seen
 
     t = Terminal(dy, "run", "-it", "--detach-keys", "ctrl-x,x", "--name", "cli-pty-keys",
                  "busybox", "sh")

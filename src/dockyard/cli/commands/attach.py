@@ -103,9 +103,9 @@ def attach(ctx: Context, argv: list[str]) -> int:
     conn = session.hijack()
     waiter = client.post(cpath(session.cid, "wait"))
     try:
-        outcome = session.run(conn)
-        if outcome == DETACHED:
-            return 0
+        if session.run(conn) == DETACHED:
+            # docker's attach (and exec) report the detach as an error; run and start don't
+            raise StatusError("read escape sequence", 1)
         return wait_status(waiter)
     finally:
         waiter.close()

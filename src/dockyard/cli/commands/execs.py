@@ -80,7 +80,7 @@ def exec_(ctx: Context, argv: list[str]) -> int:
 
     outcome = session(conn, stdin=stdin, tty=tty, keys=keys, resize=resize)
     if outcome == DETACHED:
-        return 0
+        raise StatusError("read escape sequence", 1)  # as docker exec reports it
     info = client.get(f"/exec/{quote(exec_id)}/json").json()
     code = info.get("ExitCode") if isinstance(info, dict) else None
     if code is None and isinstance(info, dict) and info.get("Running"):
