@@ -13,7 +13,8 @@ What the docker CLI's ``hijack.go`` does, in one thread with ``poll``:
 - detach keys (``ctrl-p,ctrl-q`` or ``--detach-keys``): with a TTY, the keys are passed
   on *and* watched here. The daemon holds back a partial sequence and, on the full one,
   ends the attachment without closing the process's stdin; this side then knows the
-  stream ended because of a detach (the container keeps running; the CLI exits 0). The
+  stream ended because of a detach (the container keeps running; ``run`` and ``start``
+  exit 0, ``attach`` and ``exec`` say ``read escape sequence`` and exit 1, as docker). The
   daemon must see the keys: if only the client caught them and closed the connection,
   the daemon would take the close for the end of input (``StdinOnce``) and end a shell;
 - window size: ``SIGWINCH`` → ``POST .../resize?h=&w=`` (also once after the start);
