@@ -53,11 +53,18 @@ from dockyard.daemon.containers.users import resolve_user
 from dockyard.daemon.layout import ExecRoot
 from dockyard.daemon.pipes import AsyncSource, stream_from_thread
 from dockyard.snapshots import Kind, Mount, layer_dirs
-from dockyard.snapshots.mount import mount_all, unmount
+from dockyard.snapshots.mount import mount_all, mounted_under, unmount
 
 log = logging.getLogger(__name__)
 
 _ROOT = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def _is_mount_point(path: str) -> bool:
+    """Whether something is mounted at ``path`` (by the mount table: a bind mount of a
+    directory of the same filesystem, as the native snapshotter makes, has the same
+    device as its parent, which fools ``os.path.ismount``)."""
+    return os.path.realpath(path) in mounted_under(path)
 
 
 class _RootHold:
@@ -93,13 +100,13 @@ class _RootHold:
         return self.fd
 
     def _open_mounted(self, c: Container, target: str) -> int:
-        if not self.files.rootfs.is_mounted(target):
+        if not _is_mount_point(target):
             raise errors.Conflict(f"container {c.id} is {c.state.status.value}: its "
                                   "filesystem is not mounted")
         return os.open(target, _ROOT)
 
     def _mount(self, container_id: str, target: str) -> None:
-        if self.files.rootfs.is_mounted(target):
+        if _is_mount_point(target):
             self.files.rootfs.unmount(target)
         self.files.rootfs.mount(container_id, target)
 
