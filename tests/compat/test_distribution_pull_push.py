@@ -10,6 +10,8 @@ made here is removed at the end even when a test fails.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -343,3 +346,87 @@ def test_reference_registry_round_trip(dd: harness.Daemon,
     finally:
         dd.docker("logout", host, timeout=30)
         dd.docker("rmi", "-f", f"{repo}:r1", timeout=60)
+
+
+@contextlib.contextmanager
+def throttled_proxy(upstream: str, rate: int) -> Iterator[str]:
+    """A loopback TCP proxy to ``upstream`` (host:port) that sends the answers back at
+    ``rate`` bytes a second: a registry slow enough to leave a pull in the middle."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    host, port = upstream.rsplit(":", 1)
+    socks: list[socket.socket] = [listener]
+
+    def pump(src: socket.socket, dst: socket.socket, slow: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(32768):
+                dst.sendall(data)
+                if slow:
+                    time.sleep(len(data) / rate)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                server = socket.create_connection((host, int(port)))
+                socks.extend((client, server))
+                for args in ((client, server, False), (server, client, True)):
+                    threading.Thread(target=pump, args=args, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def test_a_client_that_leaves_cancels_the_pull(dd: harness.Daemon, registry: Registry) -> None:
+    """The pull stops when its client goes away (nothing named, no error logged), and the
+    next pull finishes the work."""
+    repo = f"{registry.host}/cancel/app"
+    auth = base64.urlsafe_b64encode(json.dumps(
+        {"username": USER, "password": PASSWORD}).encode()).decode()
+    name = f"mk-{os.getpid()}-cancel"
+    try:
+        ok(dd, "run", "--name", name, "busybox", "sh", "-c",
+           "head -c 24000000 /dev/urandom > /blob")
+        ok(dd, "commit", name, f"{repo}:v1")
+        ok(dd, "login", "-u", USER, "--password-stdin", registry.host,
+           input=PASSWORD.encode())
+        ok(dd, "push", f"{repo}:v1")
+        ok(dd, "rmi", f"{repo}:v1")  # its own layer goes with it: the pull downloads it
+        with throttled_proxy(registry.host, 8_000_000) as slow:
+            ref = f"{slow}/cancel/app"
+            sock = socket.socket(socket.AF_UNIX)
+            sock.settimeout(60)
+            sock.connect(str(dd.socket))
+            sock.sendall(f"POST /v1.45/images/create?fromImage={ref}&tag=v1 HTTP/1.1\r\n"
+                         f"Host: d\r\nX-Registry-Auth: {auth}\r\nContent-Length: 0\r\n"
+                         "\r\n".encode())
+            seen = b""
+            while b'"Downloading"' not in seen:
+                data = sock.recv(65536)
+                assert data, seen
+                seen += data
+            sock.close()
+            harness.wait_for(lambda: "the client went away; cancelling" in dd.tail(200), 30,
+                             "the daemon to notice")
+            harness.wait_for(lambda: "transfer cancelled" in dd.tail(200), 30,
+                             "the pull to stop")
+            assert dd.docker("image", "inspect", f"{ref}:v1").returncode == 1
+        out = ok(dd, "pull", f"{repo}:v1")  # straight from the registry, logged in
+        assert "Status: Downloaded newer image" in out, out
+        assert ok(dd, "run", "--rm", f"{repo}:v1", "wc", "-c", "/blob").split()[0] == "24000000"
+    finally:
+        dd.docker("rm", "-f", name, timeout=60)
+        dd.docker("logout", registry.host, timeout=30)
+        dd.docker("rmi", "-f", f"{repo}:v1", timeout=60)
+        images = dd.docker("images", "--format", "{{.Repository}}:{{.Tag}}", timeout=30).stdout
+        for line in images.split():
+            if "/cancel/app" in line:
+                dd.docker("rmi", "-f", line, timeout=60)
+
