@@ -62,7 +62,7 @@ class Transport:
         self.config = config
         self._candidates = [endpoint] if endpoint else endpoints(host, config,
                                                                   for_push=for_push)
-        self._pools: dict[bool, urllib3.PoolManager] = {}
+        self._pools: dict[tuple[str, bool], urllib3.PoolManager] = {}
         self._lock = threading.Lock()
         self._endpoint: Endpoint | None = None
         self._sleep = sleep
@@ -82,11 +82,15 @@ class Transport:
             ep, _ = self._ping()
         return ep
 
-    def _pool(self, insecure: bool) -> urllib3.PoolManager:
+    def _pool(self, ep: Endpoint) -> urllib3.PoolManager:
+        """The pools of ``ep``, with the TLS trust of its host (``certs.d/<host:port>``:
+        a mirror's own, not docker.io's)."""
+        host = urllib3.util.parse_url(ep.url).netloc or self.host
         with self._lock:
-            pm = self._pools.get(insecure)
+            pm = self._pools.get((host, ep.insecure))
             if pm is None:
-                pm = self._pools[insecure] = pool_manager(self.host, self.config, insecure)
+                pm = self._pools[host, ep.insecure] = pool_manager(host, self.config,
+                                                                   ep.insecure)
             return pm
 
     def ping(self) -> urllib3.BaseHTTPResponse:
@@ -97,7 +101,7 @@ class Transport:
         errors: list[str] = []
         for ep in self._candidates:
             url = f"{ep.url}/v2/"
-            pm = self._pool(ep.insecure)
+            pm = self._pool(ep)
 
             def get(pm: urllib3.PoolManager = pm, url: str = url
                     ) -> urllib3.BaseHTTPResponse:
@@ -122,7 +126,7 @@ class Transport:
              ) -> urllib3.BaseHTTPResponse:
         """One request, no auth, with retries (the token server is reached by this)."""
         ep = self.endpoint
-        return self._retrying(lambda: self._pool(ep.insecure).request(
+        return self._retrying(lambda: self._pool(ep).request(
             method, url, headers={"User-Agent": USER_AGENT, **headers}, body=body,
             preload_content=True), method, url)
 
@@ -151,7 +155,7 @@ class Transport:
 
             def send(h: dict[str, str] = h) -> urllib3.BaseHTTPResponse:
                 data: Any = body() if callable(body) else body
-                return self._pool(ep.insecure).request(
+                return self._pool(ep).request(
                     method, url, headers=h, body=data, preload_content=not stream,
                     decode_content=False, chunked=callable(body))
 
