@@ -18,7 +18,9 @@ calls follow what dockerd does on the wire (DESIGN.md, "The registry"):
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 
@@ -157,6 +159,27 @@ class Repository:
             raise InvalidArgument(f"registry {self.domain} stored manifest {ref} as {got}, "
                                   f"expected {digest}")
         return digest
+
+    def tags(self, page: int = 1000) -> list[str]:
+        """Every tag of the repository (``GET /tags/list``, following ``Link`` pages), as
+        ``docker pull --all-tags`` needs them."""
+        path = f"/v2/{self.name}/tags/list?n={page}"
+        out: list[str] = []
+        for _ in range(10_000):
+            resp = self.transport.request("GET", path, scopes=self.scopes)
+            if resp.status != 200:
+                raise self._fail("GET", resp, path)
+            try:
+                doc = json.loads(resp.data)
+            except ValueError as e:
+                raise InvalidArgument(f"registry {self.domain}: unreadable tag list: {e}") from e
+            tags = doc.get("tags") if isinstance(doc, dict) else None
+            out += [t for t in tags or [] if isinstance(t, str)]
+            m = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", resp.headers.get("Link", ""))
+            if m is None:
+                return out
+            path = m.group(1)
+        raise InvalidArgument(f"registry {self.domain}: too many tag pages")
 
     # ----------------------------------------------------------------- blobs
 

@@ -81,7 +81,8 @@ from .unpack import snapshot_exists
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Progress", "ProgressFn", "PullResult", "PushResult", "no_progress", "pull"]
+__all__ = ["Progress", "ProgressFn", "PullResult", "PushResult", "no_progress", "pull",
+           "remote_tags"]
 
 RESUME_LEASE_PREFIX = "pull-resume-"
 RESUME_LEASE_TTL = 24 * 3600.0
@@ -133,6 +134,19 @@ def pull(stores: Stores, ref: str, *, auth: RegistryAuth | None = None, platform
     except (NotFound, PermissionDenied) as e:
         raise pull_error(e, reference.familiar_name(named),
                          reference.familiar_string(named)) from e
+
+
+def remote_tags(ref: str, *, auth: RegistryAuth | None = None,
+                config: RegistryConfig | None = None) -> list[str]:
+    """The tags of ``ref``'s repository on its registry (``docker pull --all-tags``: pull
+    ``<repo>:<tag>`` for each)."""
+    named = parse_pull_reference(ref)
+    with Repository.open(named.domain, named.path, auth, config or RegistryConfig()) as repo:
+        try:
+            return repo.tags()
+        except (NotFound, PermissionDenied) as e:
+            raise pull_error(e, reference.familiar_name(named),
+                             reference.familiar_string(named)) from e
 
 
 def resolve_remote(named: reference.Reference, auth: RegistryAuth | None,

@@ -87,8 +87,10 @@ class ImageService:
 
     # -- making ----------------------------------------------------------------------------
 
-    def unpack(self, ref: str) -> UnpackResult:
-        return unpack(self.stores, self.get(ref))
+    def unpack(self, ref: str | Image) -> UnpackResult:
+        """Every layer of the image (a reference, or the ``Image`` already resolved) a
+        committed snapshot."""
+        return unpack(self.stores, ref if isinstance(ref, Image) else self.get(ref))
 
     def is_unpacked(self, ref: str) -> bool:
         return is_unpacked(self.stores, self.get(ref))
@@ -135,6 +137,11 @@ class ImageService:
         return pull.pull(self.stores, ref, auth=auth, platform=platform, progress=progress,
                          config=config, cancel=cancel)
 
+    def remote_tags(self, ref: str, *, auth: RegistryAuth | None = None,
+                    config: RegistryConfig | None = None) -> list[str]:
+        """The tags of ``ref``'s repository on its registry (``docker pull -a``)."""
+        return pull.remote_tags(ref, auth=auth, config=config)
+
     def push(self, ref: str, *, auth: RegistryAuth | None = None,
              progress: ProgressFn | None = None, config: RegistryConfig | None = None,
              cancel: threading.Event | None = None) -> PushResult:
@@ -169,11 +176,12 @@ class ImageService:
 
     # -- use by containers ---------------------------------------------------------------
 
-    def hold(self, lease_id: str, ref: str, *, hard: bool = False,
+    def hold(self, lease_id: str, ref: str | Image, *, hard: bool = False,
              labels: Mapping[str, str] | None = None) -> Lease:
-        """Protect the image (and its content) for a container: ``rmi`` then refuses it
-        unless forced (never, with ``hard``, for a running container)."""
-        image = self.get(ref)
+        """Protect the image (a reference, or the ``Image`` already resolved) and its
+        content for a container: ``rmi`` then refuses it unless forced (never, with
+        ``hard``, for a running container)."""
+        image = ref if isinstance(ref, Image) else self.get(ref)
         leases = self.stores.meta.leases
         lease = leases.create(lease_id, labels=labels, hard=hard)
         leases.add(lease.id, Resource.image(image.id))

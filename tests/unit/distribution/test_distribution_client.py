@@ -18,7 +18,7 @@ from dockyard.distribution import RegistryAuth, RegistryConfig, check_login
 from dockyard.distribution.client import Repository
 from dockyard.distribution.endpoints import Endpoint
 from dockyard.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
-from dockyard.image.pull import parse_pull_reference, resolve_remote
+from dockyard.image.pull import parse_pull_reference, remote_tags, resolve_remote
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.descriptor import Descriptor
 from dockyard.oci.digest import digest_bytes
@@ -224,3 +224,15 @@ def test_tls_trust_from_certs_d(start_registry: Callable[..., ThreadRegistry],
     with Repository.open(reg.host, "t/s", None, cfg, push=True, endpoint=secure) as repo:
         top, _ = push_image(repo, "v1", b"over tls")
         assert repo.resolve("v1") == top
+
+
+def test_tags_follow_pages(registry: ThreadRegistry, proxy: FaultProxy) -> None:
+    with Repository.open(proxy.host, "t/list", None, FAST, push=True) as repo:
+        for tag in ("v1", "v2", "v3"):
+            push_image(repo, tag, b"same layer")
+        assert sorted(repo.tags(page=2)) == ["v1", "v2", "v3"]
+    assert proxy.count("GET", "/v2/t/list/tags/list") == 2
+
+    assert sorted(remote_tags(f"{proxy.host}/t/list", config=FAST)) == ["v1", "v2", "v3"]
+    with pytest.raises(NotFound, match=r"repository .* not found|name unknown"):
+        remote_tags(f"{proxy.host}/no/such", config=FAST)
