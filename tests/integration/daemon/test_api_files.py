@@ -329,3 +329,25 @@ def test_compressed_put_and_http10_get(daemon: Daemon, containers: Callable[...,
     with tarfile.open(fileobj=io.BytesIO(body)) as t:
         member = t.extractfile("z/big")
         assert member is not None and member.read() == big
+
+
+def test_etc_files_and_mounts(daemon: Daemon, containers: Callable[..., str],
+                              tmp_path: Path) -> None:
+    """``/etc/hosts`` and friends come from the daemon's files, as the container sees them;
+    a path in a bind or tmpfs mount is refused (501), never answered from the directory
+    the mount hides."""
+    (tmp_path / "inbind").write_text("bound")
+    cid = containers(["sleep", "1000"], Hostname="filesbox",
+                     HostConfig={"Binds": [f"{tmp_path}:/mnt/b"], "Tmpfs": {"/run2": ""}})
+    _, t = get_tar(daemon, cid, "/etc/hostname")
+    member = t.extractfile("hostname")
+    assert member is not None and member.read() == b"filesbox\n"
+    _, t = get_tar(daemon, cid, "/etc/hosts")
+    member = t.extractfile("hosts")
+    assert member is not None and b"127.0.0.1\tlocalhost" in member.read()
+    for path in ("/mnt/b", "/mnt/b/inbind", "/run2"):
+        assert daemon.request("GET", f"/containers/{cid}/archive?path={path}").status == 501
+        assert daemon.request("HEAD", f"/containers/{cid}/archive?path={path}").status == 501
+    r = put_tar(daemon, cid, "/mnt/b", make_tar(("x", b"x", {})))
+    assert r.status == 501 and "mount" in r.json()["message"]
+    assert sorted(os.listdir(tmp_path)) == ["inbind"]

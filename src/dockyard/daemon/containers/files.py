@@ -16,8 +16,11 @@ container (moby's CVE-2018-15664); nothing of the container is ever executed or 
 threads and streams: out through ``pipes.stream_from_thread``, in through
 ``pipes.blocking_reader``.
 
-What the daemon sees is the container's root filesystem; its bind mounts and the
-``/etc/hosts``-style files mounted into it are not part of it here (Docker shows them).
+What the daemon sees is the container's root filesystem. The files the runtime mounts
+over it (``/etc/hosts``, ``/etc/hostname``, ``/etc/resolv.conf``) are served from where
+the daemon keeps them; a path in a bind or tmpfs mount is refused (501) rather than
+answered from the directory under the mount, which the container does not see (Docker
+mounts them into its view; so could a later version, in a private mount namespace).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from dockyard.archive.livechanges import live_changes
 from dockyard.archive.scoped import (
     PathStat,
     Resolved,
+    container_abs_path,
+    fd_path,
     resolve_dir,
     resolve_for_read,
     stat_resolved,
@@ -58,6 +63,53 @@ from dockyard.snapshots.mount import mount_all, mounted_under, unmount
 log = logging.getLogger(__name__)
 
 _ROOT = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+ETC_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
+def _in_mounts(c: Container, root: int, res: Resolved) -> Resolved:
+    """``res``, or what the container sees there when a mount of its own covers it.
+
+    The daemon works on the container's root filesystem; the files the runtime mounts
+    over it (``/etc/hosts``, ``/etc/hostname``, ``/etc/resolv.conf``) are the daemon's
+    own and are served from where the daemon keeps them. Bind mounts and tmpfs mounts are
+    not reachable this way: a path in one is refused rather than answered from the
+    directory under the mount (which the container does not see)."""
+    try:
+        where = fd_path(root, res.dir_fd)
+        if where is None:
+            return res
+        inside = where if res.base == "." else posixpath.join(where, res.base)
+        hc = c.host_config
+        etc = dict(zip(ETC_FILES, (c.hosts_path, c.hostname_path, c.resolv_conf_path),
+                       strict=True))
+        taken = {b.destination for b in (*hc.binds, *hc.mounts)} | \
+            {t.destination for t in hc.tmpfs}
+        if inside in etc and inside not in taken and etc[inside] and \
+                os.path.isfile(etc[inside]):
+            host = etc[inside]
+            fd = os.open(os.path.dirname(host), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            swapped = Resolved(fd, os.path.basename(host), res.abs_path)
+            res.close()
+            return swapped
+        _refuse_mounts(c, inside, res.abs_path)
+        return res
+    except BaseException:
+        res.close()
+        raise
+
+
+def _refuse_mounts(c: Container, inside: str, shown: str) -> None:
+    """``NotImplementedByDockyard`` when ``inside`` is in a bind or tmpfs mount of ``c``."""
+    hc = c.host_config
+    for dest in {b.destination for b in (*hc.binds, *hc.mounts)} | \
+            {t.destination for t in hc.tmpfs}:
+        d = posixpath.normpath(dest)
+        if inside == d or inside.startswith(d.rstrip("/") + "/"):
+            raise errors.NotImplementedByDockyard(
+                f"{shown} is in a mount of the container ({d}): dockyard's docker cp does "
+                "not reach into bind or tmpfs mounts yet")
 
 
 def _is_mount_point(path: str) -> bool:
@@ -242,7 +294,14 @@ class ContainerFiles:
             await hold.release()
 
     @staticmethod
-    def _not_found(exc: errors.NotFound, ref: str) -> errors.NotFound:
+    def _not_found(exc: errors.NotFound, ref: str, c: Container | None = None,
+                   path: str = "") -> errors.DockyardError:
+        if c is not None:
+            try:
+                inside = container_abs_path(path).removesuffix("/.").rstrip("/") or "/"
+                _refuse_mounts(c, inside, path)
+            except errors.NotImplementedByDockyard as refused:
+                return refused
         return errors.NotFound(f"{exc} in container {ref}")
 
     # ------------------------------------------------------------------ archive
@@ -250,14 +309,15 @@ class ContainerFiles:
     async def stat_path(self, ref: str, path: str) -> PathStat:
         """``HEAD /containers/{id}/archive``."""
         entry = self.table.find(ref)
+        c = entry.container
         async with self._root(entry) as root:
             def work() -> PathStat:
-                with resolve_for_read(root, path) as res:
+                with _in_mounts(c, root, resolve_for_read(root, path)) as res:
                     return stat_resolved(root, res)
             try:
                 return await asyncio.to_thread(work)
             except errors.NotFound as exc:
-                raise self._not_found(exc, ref) from None
+                raise self._not_found(exc, ref, entry.container, path) from None
 
     async def get_archive(self, ref: str, path: str) -> ArchiveStream:
         """``GET /containers/{id}/archive``: resolved and stat'ed now (errors before any
@@ -267,7 +327,7 @@ class ContainerFiles:
         root = await hold.acquire()
         try:
             def resolve() -> tuple[Resolved, PathStat]:
-                res = resolve_for_read(root, path)
+                res = _in_mounts(entry.container, root, resolve_for_read(root, path))
                 try:
                     return res, stat_resolved(root, res)
                 except BaseException:
@@ -276,7 +336,7 @@ class ContainerFiles:
             try:
                 res, st = await asyncio.to_thread(resolve)
             except errors.NotFound as exc:
-                raise self._not_found(exc, ref) from None
+                raise self._not_found(exc, ref, entry.container, path) from None
         except BaseException:
             await hold.release()
             raise
@@ -305,7 +365,7 @@ class ContainerFiles:
                 if copy_uid_gid and c.config.user:
                     user = resolve_user(f"/proc/self/fd/{root}", c.config.user)
                     chown = (user.uid, user.gid)
-                with resolve_dir(root, path) as res:
+                with _in_mounts(c, root, resolve_dir(root, path)) as res:
                     extract(cast(BinaryIO, pumped), res.dir_fd,
                             no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, chown=chown,
                             where=res.abs_path)
@@ -313,7 +373,7 @@ class ContainerFiles:
                 await asyncio.to_thread(work)
             except errors.NotFound as exc:
                 if str(exc).startswith("Could not find"):
-                    raise self._not_found(exc, ref) from None
+                    raise self._not_found(exc, ref, entry.container, path) from None
                 raise
             finally:
                 await pumped.stop()
