@@ -207,7 +207,8 @@ def test_tls_trust_from_certs_d(start_registry: Callable[..., ThreadRegistry],
     """A verified HTTPS endpoint trusts ``<certs_dir>/<host:port>/ca.crt`` and refuses a
     certificate it cannot verify."""
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days",
                     "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
                    timeout=60)
@@ -232,7 +233,6 @@ def test_tags_follow_pages(registry: ThreadRegistry, proxy: FaultProxy) -> None:
             push_image(repo, tag, b"same layer")
         assert sorted(repo.tags(page=2)) == ["v1", "v2", "v3"]
     assert proxy.count("GET", "/v2/t/list/tags/list") == 2
-
     assert sorted(remote_tags(f"{proxy.host}/t/list", config=FAST)) == ["v1", "v2", "v3"]
     with pytest.raises(NotFound, match=r"repository .* not found|name unknown"):
         remote_tags(f"{proxy.host}/no/such", config=FAST)
