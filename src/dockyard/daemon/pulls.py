@@ -27,7 +27,6 @@ and ``name`` being the familiar reference (``busybox:latest``), with the image's
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -35,9 +34,7 @@ from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
 from dockyard.distribution import RegistryAuth, RegistryConfig, check_login
-from dockyard.distribution.client import Repository
-from dockyard.distribution.errors import request_error
-from dockyard.errors import NotFound, Unavailable
+from dockyard.errors import NotFound
 from dockyard.image import Image, ImageService
 from dockyard.image.progress import Progress, PullResult, PushResult
 from dockyard.oci import reference
@@ -164,38 +161,6 @@ def _log_cancelled(future: asyncio.Future[T]) -> None:
         log.info("transfer finished although its client went away")
 
 
-def remote_tags(repo_ref: reference.Reference, auth: RegistryAuth,
-                config: RegistryConfig) -> list[str]:
-    """The tags a registry lists for a repository (``GET /v2/<name>/tags/list``, pages
-    followed through ``Link``), sorted; none is moby's "no tags" error."""
-    tags: list[str] = []
-    with Repository.open(repo_ref.domain, repo_ref.path, auth, config) as repo:
-        path: str | None = f"/v2/{repo_ref.path}/tags/list"
-        while path is not None:
-            resp = repo.transport.request("GET", path, scopes=(repo.pull_scope,))
-            if resp.status != 200:
-                raise request_error("GET", repo.transport.url(path), resp.status, resp.data)
-            try:
-                doc = json.loads(resp.data)
-            except ValueError as exc:
-                raise Unavailable(f"{repo.transport.url(path)}: bad tag list: {exc}") from None
-            found = doc.get("tags") if isinstance(doc, dict) else None
-            tags += [t for t in found or () if isinstance(t, str)]
-            path = _next_page(resp.headers.get("Link", ""))
-    if not tags:
-        raise NotFound(f"no tags available for {reference.familiar_name(repo_ref)}")
-    return sorted(set(tags))
-
-
-def _next_page(link: str) -> str | None:
-    """``<url>; rel="next"`` (RFC 5988) → url."""
-    for part in link.split(","):
-        target, _, params = part.partition(";")
-        if 'rel="next"' in params.replace(" ", "") and target.strip().startswith("<"):
-            return target.strip()[1:-1]
-    return None
-
-
 def familiar(ref: str) -> str:
     return reference.familiar_string(reference.parse(ref))
 
@@ -228,8 +193,11 @@ class DaemonRegistry:
         def work(pipe: ProgressPipe, cancel: threading.Event) -> list[PullResult]:
             refs = [ref]
             if parsed.is_name_only:  # docker pull -a: every tag the registry lists
-                refs = [str(reference.with_tag(parsed, tag))
-                        for tag in remote_tags(parsed, auth, self.config)]
+                tags = self.images.remote_tags(ref, auth=auth, config=self.config)
+                if not tags:
+                    raise NotFound("no tags available for "
+                                   f"{reference.familiar_name(parsed)}")
+                refs = [str(reference.with_tag(parsed, tag)) for tag in sorted(set(tags))]
             results = []
             for one in refs:
                 if cancel.is_set():

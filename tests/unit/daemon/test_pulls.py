@@ -46,6 +46,11 @@ class FakeImages:
         progress(Progress("Pushed", "0123456789ab"))
         return PushResult(ref.rsplit(":", 1)[1], DIGEST, 527)
 
+    def remote_tags(self, ref: str, *, auth: RegistryAuth, config: RegistryConfig
+                    ) -> list[str]:
+        self.calls.append(("tags", ref))
+        return ["fast2", "fast1", "fast2"] if ref.endswith("/app") else []
+
     def pull(self, ref: str, *, auth: RegistryAuth, platform: str, progress: Any,
              config: RegistryConfig, cancel: threading.Event) -> PullResult:
         self.calls.append(("pull", ref))
@@ -111,3 +116,23 @@ def test_pull_event_and_cancel() -> None:
 
     asyncio.run(main())
     assert events == [("pull", f"{REPO}:fast", {"team": "a", "name": f"{REPO}:fast"})]
+
+
+def test_pull_every_tag() -> None:
+    images = FakeImages([])
+    reg, events = registry(images)
+
+    async def main() -> None:
+        every = await reg.pull(REPO, auth=RegistryAuth())
+        await drain(every)
+        assert [r.reference for r in await every.wait()] == [f"{REPO}:fast1", f"{REPO}:fast2"]
+        none = await reg.pull("127.0.0.1:5000/empty", auth=RegistryAuth())
+        await drain(none)
+        with pytest.raises(errors.NotFound, match="no tags available for 127"):
+            await none.wait()
+
+    asyncio.run(main())
+    assert images.calls[:3] == [("tags", REPO), ("pull", f"{REPO}:fast1"),
+                                ("pull", f"{REPO}:fast2")]
+    assert [e[1] for e in events] == [f"{REPO}:fast1", f"{REPO}:fast2"]
+
