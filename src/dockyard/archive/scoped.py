@@ -74,13 +74,28 @@ class Resolved:
     """A path of the container, resolved: the object is ``base`` in the directory
     ``dir_fd`` (``base`` is ``"."`` when the object is that directory itself).
 
+    A path may be resolved in a *scope* other than the container's root (a bind mount's
+    source, as the container sees it at ``scope_prefix``): ``rescope`` records it, and the
+    scope's descriptor then belongs to this value.
+
     Lifecycle: made by ``resolve_for_read``/``resolve_dir``; ``close()`` releases the
-    descriptor.
+    descriptors.
     """
 
     def __init__(self, dir_fd: int, base: str, abs_path: str) -> None:
         self.dir_fd = dir_fd
         self.base = base
+        self.abs_path = abs_path
+        self.scope_path = abs_path
+        """The path as resolved in its scope (``abs_path`` in the container's root)."""
+        self.scope_fd = -1
+        self.scope_prefix = ""
+
+    def rescope(self, scope_fd: int, prefix: str, abs_path: str) -> None:
+        """This was resolved from ``scope_fd``, which the container sees at ``prefix``;
+        ``abs_path`` is the path the client asked for."""
+        self.scope_fd = scope_fd
+        self.scope_prefix = prefix
         self.abs_path = abs_path
 
     @property
@@ -95,6 +110,9 @@ class Resolved:
         if self.dir_fd >= 0:
             os.close(self.dir_fd)
             self.dir_fd = -1
+        if self.scope_fd >= 0:
+            os.close(self.scope_fd)
+            self.scope_fd = -1
 
     def __enter__(self) -> Resolved:
         return self
@@ -165,7 +183,7 @@ def link_target(root_fd: int, res: Resolved, link: str) -> str:
     """The full resolution of the symlink ``res`` in the container (moby's ``linkTarget``);
     lexical when the link dangles."""
     try:
-        fd = open_in_root(root_fd, res.abs_path, os.O_PATH)
+        fd = open_in_root(root_fd, res.scope_path, os.O_PATH)
     except OSError:
         fd = -1
     if fd >= 0:
@@ -175,7 +193,7 @@ def link_target(root_fd: int, res: Resolved, link: str) -> str:
             os.close(fd)
         if found is not None:
             return found
-    parent = posixpath.dirname(res.abs_path.rstrip("/")) or "/"
+    parent = posixpath.dirname(res.scope_path.rstrip("/")) or "/"
     return posixpath.normpath(link if link.startswith("/") else posixpath.join(parent, link))
 
 
@@ -183,6 +201,9 @@ def stat_resolved(root_fd: int, res: Resolved) -> PathStat:
     st = res.lstat()
     target = ""
     if stat.S_ISLNK(st.st_mode):
-        target = link_target(root_fd, res, os.readlink(res.base, dir_fd=res.dir_fd))
+        scope = res.scope_fd if res.scope_fd >= 0 else root_fd
+        target = link_target(scope, res, os.readlink(res.base, dir_fd=res.dir_fd))
+        if res.scope_prefix:
+            target = posixpath.join(res.scope_prefix, target.lstrip("/")).rstrip("/")
     return PathStat(name=res.name, size=st.st_size, mode=st.st_mode, mtime_ns=st.st_mtime_ns,
                     link_target=target)

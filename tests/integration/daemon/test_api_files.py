@@ -334,20 +334,43 @@ def test_compressed_put_and_http10_get(daemon: Daemon, containers: Callable[...,
 def test_etc_files_and_mounts(daemon: Daemon, containers: Callable[..., str],
                               tmp_path: Path) -> None:
     """``/etc/hosts`` and friends come from the daemon's files, as the container sees them;
-    a path in a bind or tmpfs mount is refused (501), never answered from the directory
-    the mount hides."""
-    (tmp_path / "inbind").write_text("bound")
-    cid = containers(["sleep", "1000"], Hostname="filesbox",
-                     HostConfig={"Binds": [f"{tmp_path}:/mnt/b"], "Tmpfs": {"/run2": ""}})
+    a path in a bind mount is resolved in its source, with the source as the lookup's root
+    (a link in it to ``/`` stays in it); a read-only bind refuses writes; a path in a tmpfs
+    mount is refused (501), never answered from the directory the mount hides."""
+    bind, ro = tmp_path / "rw", tmp_path / "ro"
+    bind.mkdir()
+    ro.mkdir()
+    (bind / "inbind").write_text("bound")
+    (bind / "esc").symlink_to("/")
+    cid = containers(["sh", "-c", "ln -s /mnt/b /blink && exec sleep 1000"],
+                     Hostname="filesbox",
+                     HostConfig={"Binds": [f"{bind}:/mnt/b", f"{ro}:/mnt/ro:ro"],
+                                 "Tmpfs": {"/run2": ""}})
+    harness.wait_for(lambda: daemon.request(
+        "HEAD", f"/containers/{cid}/archive?path=/blink").status == 200, 10, "the link")
     _, t = get_tar(daemon, cid, "/etc/hostname")
     member = t.extractfile("hostname")
     assert member is not None and member.read() == b"filesbox\n"
     _, t = get_tar(daemon, cid, "/etc/hosts")
     member = t.extractfile("hosts")
     assert member is not None and b"127.0.0.1\tlocalhost" in member.read()
-    for path in ("/mnt/b", "/mnt/b/inbind", "/run2"):
+    _, t = get_tar(daemon, cid, "/mnt/b/inbind")
+    member = t.extractfile("inbind")
+    assert member is not None and member.read() == b"bound"
+    _, t = get_tar(daemon, cid, "/blink/")            # a link into the bind mount
+    assert set(t.getnames()) == {"blink", "blink/inbind", "blink/esc"}
+    st = path_stat(daemon.request("HEAD", f"/containers/{cid}/archive?path=/mnt/b/esc"))
+    assert st["linkTarget"] == "/mnt/b"
+    r = daemon.request("GET", f"/containers/{cid}/archive?path=/mnt/b/esc/etc/passwd")
+    assert r.status == 404                            # not the host's /etc/passwd
+    assert put_tar(daemon, cid, "/mnt/b", make_tar(("put", b"x", {}))).status == 200
+    assert (bind / "put").read_bytes() == b"x"
+    r = put_tar(daemon, cid, "/mnt/b/esc", make_tar(("escaped", b"x", {})))
+    assert r.status == 200 and (bind / "escaped").exists()   # "/" of the bind: its source
+    assert not Path("/escaped").exists()
+    r = put_tar(daemon, cid, "/mnt/ro", make_tar(("x", b"x", {})))
+    assert r.status == 400 and r.json()["message"] == "mounted volume is marked read-only"
+    assert os.listdir(ro) == []
+    for path in ("/run2", "/run2/x"):
         assert daemon.request("GET", f"/containers/{cid}/archive?path={path}").status == 501
-        assert daemon.request("HEAD", f"/containers/{cid}/archive?path={path}").status == 501
-    r = put_tar(daemon, cid, "/mnt/b", make_tar(("x", b"x", {})))
-    assert r.status == 501 and "mount" in r.json()["message"]
-    assert sorted(os.listdir(tmp_path)) == ["inbind"]
+    assert put_tar(daemon, cid, "/run2", make_tar(("x", b"x", {}))).status == 501

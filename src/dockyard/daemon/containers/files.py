@@ -16,11 +16,13 @@ container (moby's CVE-2018-15664); nothing of the container is ever executed or 
 threads and streams: out through ``pipes.stream_from_thread``, in through
 ``pipes.blocking_reader``.
 
-What the daemon sees is the container's root filesystem. The files the runtime mounts
-over it (``/etc/hosts``, ``/etc/hostname``, ``/etc/resolv.conf``) are served from where
-the daemon keeps them; a path in a bind or tmpfs mount is refused (501) rather than
-answered from the directory under the mount, which the container does not see (Docker
-mounts them into its view; so could a later version, in a private mount namespace).
+What the daemon sees is the container's root filesystem, and what it mounts there itself:
+a path in a bind mount is resolved in the mount's source (with that source as the root
+of the lookup), ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` are the
+daemon's own files, a read-only bind refuses writes ("mounted volume is marked
+read-only"). A tmpfs mount lives only in the container's mount namespace: a path in one
+is refused (501) rather than answered from the directory under the mount. Archiving a
+directory that holds mount points archives the root filesystem's (empty) mount points.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from dockyard.archive.scoped import (
     stat_resolved,
 )
 from dockyard.archive.treetar import write_path, write_root
+from dockyard.daemon.containers.config import BindMount
 from dockyard.daemon.containers.model import Container
 from dockyard.daemon.containers.rootfs import RootfsManager
 from dockyard.daemon.containers.runner import Runner
@@ -68,48 +71,89 @@ _ROOT = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 ETC_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 
 
-def _in_mounts(c: Container, root: int, res: Resolved) -> Resolved:
-    """``res``, or what the container sees there when a mount of its own covers it.
+def _under(inside: str, dest: str) -> bool:
+    d = posixpath.normpath(dest)
+    return inside == d or inside.startswith(d.rstrip("/") + "/")
 
-    The daemon works on the container's root filesystem; the files the runtime mounts
-    over it (``/etc/hosts``, ``/etc/hostname``, ``/etc/resolv.conf``) are the daemon's
-    own and are served from where the daemon keeps them. Bind mounts and tmpfs mounts are
-    not reachable this way: a path in one is refused rather than answered from the
-    directory under the mount (which the container does not see)."""
+
+def _bind_of(c: Container, inside: str) -> tuple[str, BindMount] | None:
+    """The bind mount of ``c`` holding the container path ``inside`` (the deepest)."""
+    hits = [(posixpath.normpath(b.destination), b)
+            for b in (*c.host_config.binds, *c.host_config.mounts)
+            if _under(inside, b.destination)]
+    return max(hits, key=lambda h: len(h[0])) if hits else None
+
+
+def _refuse_tmpfs(c: Container, inside: str, shown: str) -> None:
+    for t in c.host_config.tmpfs:
+        if _under(inside, t.destination):
+            raise errors.NotImplementedByDockyard(
+                f"{shown} is in a tmpfs mount of the container ({t.destination}): "
+                "dockyard's docker cp does not reach into tmpfs mounts yet")
+
+
+def _lexical(abs_path: str) -> str:
+    return abs_path.removesuffix("/.").rstrip("/") or "/"
+
+
+def _resolve(c: Container, root: int, path: str, *, write: bool) -> Resolved:
+    """``path`` resolved as the container sees it: in its root filesystem, in the source of
+    a bind mount for a path in one (resolved there with the source as its root: a link in
+    it cannot leave it either), in the daemon's own file for ``/etc/hosts`` and the like."""
+    abs_path = container_abs_path(path)
+    inside = _lexical(abs_path)
+    _refuse_tmpfs(c, inside, abs_path)
+    hit = _bind_of(c, inside)
+    if hit is not None:
+        return _resolve_in_bind(hit, abs_path[len(hit[0]):], abs_path, write=write)
+    res = resolve_dir(root, path) if write else resolve_for_read(root, path)
     try:
         where = fd_path(root, res.dir_fd)
         if where is None:
             return res
-        inside = where if res.base == "." else posixpath.join(where, res.base)
-        hc = c.host_config
+        found = where if res.base == "." else posixpath.join(where, res.base)
+        _refuse_tmpfs(c, found, abs_path)
+        hit = _bind_of(c, found)
+        if hit is not None:  # a link led into a bind mount: resolve the rest in its source
+            rest = found[len(hit[0]):] + ("/" if abs_path.endswith("/") else "")
+            moved = _resolve_in_bind(hit, rest, abs_path, write=write)
+            res.close()
+            return moved
         etc = dict(zip(ETC_FILES, (c.hosts_path, c.hostname_path, c.resolv_conf_path),
                        strict=True))
-        taken = {b.destination for b in (*hc.binds, *hc.mounts)} | \
-            {t.destination for t in hc.tmpfs}
-        if inside in etc and inside not in taken and etc[inside] and \
-                os.path.isfile(etc[inside]):
-            host = etc[inside]
+        host = etc.get(found, "")
+        if not write and host and os.path.isfile(host):
             fd = os.open(os.path.dirname(host), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            swapped = Resolved(fd, os.path.basename(host), res.abs_path)
             res.close()
-            return swapped
-        _refuse_mounts(c, inside, res.abs_path)
+            return Resolved(fd, os.path.basename(host), abs_path)
         return res
     except BaseException:
         res.close()
         raise
 
 
-def _refuse_mounts(c: Container, inside: str, shown: str) -> None:
-    """``NotImplementedByDockyard`` when ``inside`` is in a bind or tmpfs mount of ``c``."""
-    hc = c.host_config
-    for dest in {b.destination for b in (*hc.binds, *hc.mounts)} | \
-            {t.destination for t in hc.tmpfs}:
-        d = posixpath.normpath(dest)
-        if inside == d or inside.startswith(d.rstrip("/") + "/"):
-            raise errors.NotImplementedByDockyard(
-                f"{shown} is in a mount of the container ({d}): dockyard's docker cp does "
-                "not reach into bind or tmpfs mounts yet")
+def _resolve_in_bind(hit: tuple[str, BindMount], rest: str, abs_path: str, *,
+                     write: bool) -> Resolved:
+    dest, bind = hit
+    if write and bind.read_only:
+        raise errors.InvalidArgument("mounted volume is marked read-only")
+    source = bind.source
+    if not os.path.isdir(source):  # a bound file
+        if rest.strip("/"):
+            raise errors.NotFound(f"Could not find the file {abs_path}")
+        if write:
+            raise errors.InvalidArgument("extraction point is not a directory")
+        fd = os.open(os.path.dirname(source), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return Resolved(fd, os.path.basename(source), abs_path)
+    scope = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        inner = rest or "/"
+        res = resolve_dir(scope, inner) if write else resolve_for_read(scope, inner)
+    except BaseException:
+        os.close(scope)
+        raise
+    res.rescope(scope, dest, abs_path)
+    return res
 
 
 def _is_mount_point(path: str) -> bool:
@@ -294,14 +338,7 @@ class ContainerFiles:
             await hold.release()
 
     @staticmethod
-    def _not_found(exc: errors.NotFound, ref: str, c: Container | None = None,
-                   path: str = "") -> errors.DockyardError:
-        if c is not None:
-            try:
-                inside = container_abs_path(path).removesuffix("/.").rstrip("/") or "/"
-                _refuse_mounts(c, inside, path)
-            except errors.NotImplementedByDockyard as refused:
-                return refused
+    def _not_found(exc: errors.NotFound, ref: str) -> errors.NotFound:
         return errors.NotFound(f"{exc} in container {ref}")
 
     # ------------------------------------------------------------------ archive
@@ -312,12 +349,12 @@ class ContainerFiles:
         c = entry.container
         async with self._root(entry) as root:
             def work() -> PathStat:
-                with _in_mounts(c, root, resolve_for_read(root, path)) as res:
+                with _resolve(c, root, path, write=False) as res:
                     return stat_resolved(root, res)
             try:
                 return await asyncio.to_thread(work)
             except errors.NotFound as exc:
-                raise self._not_found(exc, ref, entry.container, path) from None
+                raise self._not_found(exc, ref) from None
 
     async def get_archive(self, ref: str, path: str) -> ArchiveStream:
         """``GET /containers/{id}/archive``: resolved and stat'ed now (errors before any
@@ -327,7 +364,7 @@ class ContainerFiles:
         root = await hold.acquire()
         try:
             def resolve() -> tuple[Resolved, PathStat]:
-                res = _in_mounts(entry.container, root, resolve_for_read(root, path))
+                res = _resolve(entry.container, root, path, write=False)
                 try:
                     return res, stat_resolved(root, res)
                 except BaseException:
@@ -336,7 +373,7 @@ class ContainerFiles:
             try:
                 res, st = await asyncio.to_thread(resolve)
             except errors.NotFound as exc:
-                raise self._not_found(exc, ref, entry.container, path) from None
+                raise self._not_found(exc, ref) from None
         except BaseException:
             await hold.release()
             raise
@@ -365,7 +402,7 @@ class ContainerFiles:
                 if copy_uid_gid and c.config.user:
                     user = resolve_user(f"/proc/self/fd/{root}", c.config.user)
                     chown = (user.uid, user.gid)
-                with _in_mounts(c, root, resolve_dir(root, path)) as res:
+                with _resolve(c, root, path, write=True) as res:
                     extract(cast(BinaryIO, pumped), res.dir_fd,
                             no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, chown=chown,
                             where=res.abs_path)
@@ -373,7 +410,7 @@ class ContainerFiles:
                 await asyncio.to_thread(work)
             except errors.NotFound as exc:
                 if str(exc).startswith("Could not find"):
-                    raise self._not_found(exc, ref, entry.container, path) from None
+                    raise self._not_found(exc, ref) from None
                 raise
             finally:
                 await pumped.stop()
