@@ -226,3 +226,21 @@ def test_hostile_container_swapping_a_symlink_to_root(d: harness.Daemon, work: P
     finally:
         d.docker("rm", "-f", name)
         shutil.rmtree(host_dir)
+
+
+def test_cp_through_a_bind_mount(d: harness.Daemon, work: Path) -> None:
+    name = "cpb" + secrets.token_hex(3)
+    host = work / "vol"
+    host.mkdir()
+    (host / "from-host").write_text("h\n")
+    (work / "to-bind").write_text("c\n")
+    try:
+        d.docker("run", "-d", "--name", name, "-v", f"{host}:/vol", "busybox", "sleep",
+                 "1000", check=True)
+        d.docker("cp", str(work / "to-bind"), f"{name}:/vol/", check=True)
+        assert (host / "to-bind").read_text() == "c\n"
+        assert d.docker("exec", name, "cat", "/vol/to-bind", check=True).stdout == "c\n"
+        d.docker("cp", f"{name}:/vol/from-host", str(work / "back"), check=True)
+        assert (work / "back").read_text() == "h\n"
+    finally:
+        d.docker("rm", "-f", name)
