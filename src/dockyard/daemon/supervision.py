@@ -6,10 +6,11 @@ fork server: the daemon never forks a container itself. ``connect`` runs at star
 or, when one already serves it (the daemon restarted while containers ran: live restore),
 reconnects to it.
 
-``AsyncSupervisor`` wraps the blocking ``SupervisorClient`` for the event loop: ordinary
-requests run in a worker thread (the client serialises them on one connection); ``wait``
-is native asyncio, one unix connection per waited container and no thread, because a
-daemon with many running containers waits on all of them at once.
+``AsyncSupervisor`` serves the event loop natively, without worker threads: ordinary
+requests share one connection, replies matched by ``seq`` (``svchannel``); ``wait`` has
+one unix connection per waited container, because a daemon with many running containers
+waits on all of them at once. The blocking ``SupervisorClient`` stays for start-up
+(before the loop runs).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from dockyard import errors
+from dockyard.daemon.svchannel import SupervisorChannel
+from dockyard.runtime.detachkeys import keys_to_wire
 from dockyard.runtime.supervisor.client import (
     ContainerInfo,
     ExecInfo,
@@ -76,56 +79,71 @@ def connect(state_dir: str, *, log_level: str = "INFO") -> tuple[SupervisorClien
 
 
 class AsyncSupervisor:
-    """The supervisor's operations as coroutines."""
+    """The supervisor's operations as coroutines: requests on one shared connection
+    (``svchannel``), a connection of its own per ``wait``."""
 
     def __init__(self, client: SupervisorClient, runtime: RuntimeSpec) -> None:
         self.client = client
         self.runtime = runtime
+        self.channel = SupervisorChannel(client.socket_path, timeout=client.timeout)
 
     async def create(self, container_id: str, bundle: str, *, log_path: str | None,
                      log_options: Mapping[str, str], tty: bool, stdin: bool,
                      console_size: tuple[int, int] | None) -> ContainerInfo:
-        return await asyncio.to_thread(
-            self.client.create, container_id, bundle, self.runtime, log_path=log_path,
-            log_options=log_options, tty=tty, stdin=stdin, console_size=console_size)
+        args: dict[str, Any] = {"id": container_id, "bundle": bundle,
+                                "runtime": self.runtime.to_wire(), "log_path": log_path,
+                                "log_options": dict(log_options), "tty": tty, "stdin": stdin}
+        if console_size is not None:
+            args["console_size"] = list(console_size)
+        return ContainerInfo.from_wire((await self.channel.call("create", args))["container"])
 
     async def start(self, container_id: str) -> ContainerInfo:
-        return await asyncio.to_thread(self.client.start, container_id)
+        return ContainerInfo.from_wire(
+            (await self.channel.call("start", {"id": container_id}))["container"])
 
     async def kill(self, container_id: str, signum: int, *, all: bool = False) -> None:
-        await asyncio.to_thread(self.client.kill, container_id, signum, all=all)
+        await self.channel.call("kill", {"id": container_id, "signal": signum, "all": all,
+                                         "exec_id": None})
 
     async def state(self, container_id: str) -> ContainerInfo:
-        return await asyncio.to_thread(self.client.state, container_id)
+        return ContainerInfo.from_wire(
+            (await self.channel.call("state", {"id": container_id}))["container"])
 
     async def list(self) -> list[ContainerInfo]:
-        return await asyncio.to_thread(self.client.list)
+        return [ContainerInfo.from_wire(c)
+                for c in (await self.channel.call("list", {}))["containers"]]
 
     async def delete(self, container_id: str) -> None:
         """Forget a stopped container (the supervisor refuses a running one)."""
-        await asyncio.to_thread(self.client.delete, container_id)
+        await self.channel.call("delete", {"id": container_id, "force": False,
+                                           "exec_id": None})
 
     async def resize(self, container_id: str, height: int, width: int) -> None:
-        await asyncio.to_thread(self.client.resize, container_id, height, width)
+        await self.channel.call("resize", {"id": container_id, "height": height,
+                                           "width": width, "exec_id": None})
 
     async def attach_socket(self, sock: socket.socket, container_id: str, *, stdin: bool,
                             stdout: bool, stderr: bool, close_stdin: bool,
                             detach_keys: bytes = b"") -> None:
-        await asyncio.to_thread(self.client.attach_socket, sock, container_id, stdin=stdin,
-                                stdout=stdout, stderr=stderr, close_stdin=close_stdin,
-                                detach_keys=detach_keys)
+        """Hand ``sock`` (a hijacked connection) to the supervisor, which streams on it
+        from now on; the caller may close its copy once this returns."""
+        await self.channel.call(
+            "attach", {"id": container_id, "exec_id": None, "stdin": stdin, "stdout": stdout,
+                       "stderr": stderr, "close_stdin": close_stdin, "framing": None,
+                       "detach_keys": keys_to_wire(detach_keys)},
+            fds=[sock.fileno()])
 
     async def pause(self, container_id: str) -> None:
-        await asyncio.to_thread(self.client.pause, container_id)
+        await self.channel.call("pause", {"id": container_id})
 
     async def resume(self, container_id: str) -> None:
-        await asyncio.to_thread(self.client.resume, container_id)
+        await self.channel.call("resume", {"id": container_id})
 
     async def exec(self, container_id: str, exec_id: str, process: Mapping[str, Any], *,
                    console_size: tuple[int, int] | None) -> ExecInfo:
         """Start a detached exec (no stdin; its output is read and dropped)."""
-        return await asyncio.to_thread(self.client.exec, container_id, exec_id, process,
-                                       console_size=console_size)
+        args = _exec_args(container_id, exec_id, process, False, console_size)
+        return ExecInfo.from_wire((await self.channel.call("exec", args))["exec"])
 
     async def exec_socket(self, sock: socket.socket, container_id: str, exec_id: str,
                           process: Mapping[str, Any], *, stdin: bool, stdout: bool,
@@ -133,26 +151,31 @@ class AsyncSupervisor:
                           framing: Framing, detach_keys: bytes = b"") -> ExecInfo:
         """Start an exec streaming on ``sock`` (a hijacked connection) from its first
         byte; the supervisor closes the stream only after the exit is recorded."""
-        return await asyncio.to_thread(
-            self.client.exec_socket, sock, container_id, exec_id, process, stdin=stdin,
-            stdout=stdout, stderr=stderr, close_stdin=True, console_size=console_size,
-            framing=framing, detach_keys=detach_keys)
+        args = _exec_args(container_id, exec_id, process, stdin, console_size)
+        args.update({"attach": True, "stdout": stdout, "stderr": stderr,
+                     "close_stdin": True, "framing": framing.value,
+                     "detach_keys": keys_to_wire(detach_keys)})
+        return ExecInfo.from_wire(
+            (await self.channel.call("exec", args, fds=[sock.fileno()]))["exec"])
 
     async def kill_exec(self, container_id: str, exec_id: str, signum: int) -> None:
         """Signal one exec's process (a health probe past its timeout)."""
-        await asyncio.to_thread(self.client.kill, container_id, signum, exec_id=exec_id)
+        await self.channel.call("kill", {"id": container_id, "signal": signum, "all": False,
+                                         "exec_id": exec_id})
 
     async def exec_state(self, container_id: str, exec_id: str) -> ExecInfo:
-        return await asyncio.to_thread(self.client.exec_state, container_id, exec_id)
+        return ExecInfo.from_wire((await self.channel.call(
+            "state", {"id": container_id, "exec_id": exec_id}))["exec"])
 
     async def delete_exec(self, container_id: str, exec_id: str) -> None:
         """Forget an exec that has exited (the daemon holds its exit code now)."""
-        await asyncio.to_thread(self.client.delete, container_id, exec_id=exec_id)
+        await self.channel.call("delete", {"id": container_id, "force": False,
+                                           "exec_id": exec_id})
 
     async def resize_exec(self, container_id: str, exec_id: str, height: int,
                           width: int) -> None:
-        await asyncio.to_thread(self.client.resize, container_id, height, width,
-                                exec_id=exec_id)
+        await self.channel.call("resize", {"id": container_id, "height": height,
+                                           "width": width, "exec_id": exec_id})
 
     async def wait(self, container_id: str, exec_id: str | None = None) -> ExitStatus:
         """The container's (or exec's) exit, once it has happened and is recorded (its
@@ -185,4 +208,14 @@ class AsyncSupervisor:
             writer.close()
 
     def close(self) -> None:
+        self.channel.close()
         self.client.close()
+
+
+def _exec_args(container_id: str, exec_id: str, process: Mapping[str, Any], stdin: bool,
+               console_size: tuple[int, int] | None) -> dict[str, Any]:
+    args: dict[str, Any] = {"id": container_id, "exec_id": exec_id,
+                            "process": dict(process), "stdin": stdin}
+    if console_size is not None:
+        args["console_size"] = list(console_size)
+    return args

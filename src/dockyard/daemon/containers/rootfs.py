@@ -46,13 +46,21 @@ class RootfsManager:
     def prepare(self, container_id: str, image: Image) -> None:
         stores = self.images.stores
         lease = lease_id(container_id)
-        self.images.hold(lease, str(image.id), labels={"dockyard.container": container_id})
+        self.images.hold(lease, image, labels={"dockyard.container": container_id})
         try:
             stores.meta.leases.add(lease, Resource.snapshot(self.driver, container_id))
-            result = self.images.unpack(str(image.id))
-            parent = None if result.chain_id is None else str(result.chain_id)
-            stores.snapshotter.prepare(container_id, parent,
-                                       labels={"dockyard.container": "true"})
+            top = image.config.chain_id()
+            labels = {"dockyard.container": "true"}
+            try:
+                # The image's top layer is a committed snapshot already (it was unpacked
+                # before): the common case, without the unpack's look at every layer.
+                stores.snapshotter.prepare(container_id, None if top is None else str(top),
+                                           labels=labels)
+            except NotFound:
+                result = self.images.unpack(image)
+                stores.snapshotter.prepare(
+                    container_id, None if result.chain_id is None else str(result.chain_id),
+                    labels=labels)
         except BaseException:
             self.images.release(lease)
             raise
