@@ -9,6 +9,12 @@ worker threads, and a pull runs one thread per layer. It sits below ``dockyard.i
 - ``check_login``: what ``POST /auth`` does (ping ``/v2/``, answer the challenge).
 - ``Repository`` (``client``): one repository of one registry, with the blob and manifest
   operations a pull or a push needs (see its docstring for the lifecycle).
+
+Below it: ``transport`` (one registry: the endpoint a ping chooses, credentials, retries),
+``tokens`` (``WWW-Authenticate`` challenges, Bearer tokens per scope), ``endpoints``
+(HTTPS/HTTP, insecure registries, ``certs.d`` trust, mirrors) and ``errors`` (registry
+answers as ``dockyard.errors`` kinds with Docker's words). The pull and push pipelines that
+use it are ``dockyard.image.pull`` and ``dockyard.image.push``.
 """
 
 from __future__ import annotations
