@@ -66,6 +66,7 @@ from dockyard.oci.platform import (
     best_match,
     format_platform,
     host_platform,
+    matches,
     parse_platform,
 )
 from dockyard.snapshots import layer_dirs
@@ -128,7 +129,8 @@ def pull(stores: Stores, ref: str, *, auth: RegistryAuth | None = None, platform
         target = resolve_remote(named, auth, cfg)
         with target.repo, stores.meta.leases.temporary("pull") as lease:
             try:
-                return _pull(stores, named, target, want, lease.id, report, cfg, stop)
+                return _pull(stores, named, target, want, lease.id, report, cfg, stop,
+                             strict=bool(platform))
             finally:
                 stop.set()
     except (NotFound, PermissionDenied) as e:
@@ -201,7 +203,9 @@ def _pick(index_desc: Descriptor, raw: bytes, want: Platform) -> Descriptor:
 
 def _pull(stores: Stores, named: reference.Reference, target: RemoteTarget,
           want: Platform, lease_id: str, report: ProgressFn, cfg: RegistryConfig,
-          stop: StopFlag) -> PullResult:
+          stop: StopFlag, *, strict: bool = False) -> PullResult:
+    """The pull itself; ``strict``: a platform was asked for, and a single-platform image
+    must be of it (as moby checks)."""
     top = target.desc
     raw = _document(stores, target, top, lease_id)
     manifest_desc = top
@@ -213,6 +217,11 @@ def _pull(stores: Stores, named: reference.Reference, target: RemoteTarget,
                                        "manifest schema 1 is not supported")
     manifest = parse_manifest(raw, manifest_desc.media_type, str(manifest_desc.digest))
     config = _config(stores, target, manifest, lease_id)
+    if strict and not mt.is_index(top.media_type) and not matches(want, config.platform):
+        raise NotImplementedByDockyard(
+            f"image with reference {reference.familiar_string(named)} was found but its "
+            f"platform ({format_platform(config.platform)}) does not match the specified "
+            f"platform ({format_platform(want)})")
     if len(manifest.layers) != len(config.diff_ids):
         raise InvalidArgument(f"manifest {manifest.digest}: {len(manifest.layers)} layers but "
                               f"the config lists {len(config.diff_ids)} diff_ids")

@@ -178,6 +178,12 @@ def test_index_pull_picks_platform(svc: ImageService, registry: ThreadRegistry,
     with pytest.raises(NotImplementedByDockyard, match="no matching manifest for "
                        "linux/s390x in the manifest list entries"):
         svc.pull(f"{proxy.host}/m/p:multi", platform="linux/s390x", config=FAST)
+    # a single-platform image must be of the platform asked for (none asked: any)
+    with pytest.raises(NotImplementedByDockyard, match=re.escape(
+            f"image with reference {proxy.host}/m/p:arm64 was found but its platform "
+            "(linux/arm64) does not match the specified platform (linux/amd64)")):
+        svc.pull(f"{proxy.host}/m/p:arm64", platform="linux/amd64", config=FAST)
+    assert svc.pull(f"{proxy.host}/m/p:arm64", config=FAST).image.id == arm.id
 
 
 def test_missing_manifest_text(svc: ImageService, registry: ThreadRegistry) -> None:
