@@ -8,7 +8,10 @@ import hashlib
 import json
 import shutil
 import subprocess
+import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -236,3 +239,79 @@ def test_tags_follow_pages(registry: ThreadRegistry, proxy: FaultProxy) -> None:
     assert sorted(remote_tags(f"{proxy.host}/t/list", config=FAST)) == ["v1", "v2", "v3"]
     with pytest.raises(NotFound, match=r"repository .* not found|name unknown"):
         remote_tags(f"{proxy.host}/no/such", config=FAST)
+
+
+class _OAuthRegistry:
+    """A registry whose token server only takes OAuth2 refresh tokens (POST), as Docker
+    Hub's does for identity tokens; it records the token requests."""
+
+    def __init__(self) -> None:
+        self.token_requests: list[dict[str, list[str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None
+                      = None) -> None:
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(n).decode())
+                outer.token_requests.append(form)
+                if form.get("grant_type") == ["refresh_token"] and \
+                        form.get("refresh_token") == ["identity"]:
+                    self._send(200, b'{"access_token":"granted","expires_in":60}')
+                else:
+                    self._send(401, b'{"details":"incorrect username or password"}')
+
+            def do_HEAD(self) -> None:
+                if self.headers.get("Authorization") != "Bearer granted":
+                    realm = f"http://127.0.0.1:{outer.port}/token"
+                    self._send(401, headers={"WWW-Authenticate": f'Bearer realm="{realm}",'
+                                             'service="fake",scope="repository:x/y:pull"'})
+                    return
+                self._send(200, b"{}" * 10, {"Content-Type": mt.OCI_MANIFEST,
+                                             "Docker-Content-Digest": "sha256:" + "a" * 64})
+
+            do_GET = do_HEAD
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_identity_token_refresh_grant() -> None:
+    fake = _OAuthRegistry()
+    try:
+        host = f"127.0.0.1:{fake.port}"
+        with Repository.open(host, "x/y", RegistryAuth(identity_token="identity"), FAST,
+                             endpoint=Endpoint(f"http://{host}", True)) as repo:
+            d = repo.resolve("v1")
+        assert str(d.digest) == "sha256:" + "a" * 64
+        [form] = fake.token_requests
+        assert form["grant_type"] == ["refresh_token"] and form["service"] == ["fake"]
+        assert form["scope"] == ["repository:x/y:pull"] and form["client_id"] == ["dockyard"]
+        with pytest.raises(PermissionDenied) as e, Repository.open(
+                host, "x/y", RegistryAuth(identity_token="stale"), FAST,
+                endpoint=Endpoint(f"http://{host}", True)) as repo:
+            repo.resolve("v1")
+        assert str(e.value) == (f'Head "http://{host}/v2/x/y/manifests/v1": unauthorized: '
+                                "incorrect username or password")
+    finally:
+        fake.stop()
