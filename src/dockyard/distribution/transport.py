@@ -110,7 +110,7 @@ class Transport:
             # HTTPS to an insecure (maybe plain HTTP) registry fails fast: no retries
             retry = not (ep.insecure and ep.url.startswith("https://"))
             try:
-                r = self._retrying(get, "GET", url, retry_errors=retry)
+                r = self._retrying(get, "GET", url, retry_errors=retry, retry_refused=False)
             except Unavailable as e:
                 errors.append(str(e))
                 log.debug("registry %s: endpoint %s failed: %s", self.host, ep.url, e)
@@ -169,7 +169,11 @@ class Transport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _retrying(self, send: Callable[[], urllib3.BaseHTTPResponse], method: str, url: str,
-                  *, retry_errors: bool = True) -> urllib3.BaseHTTPResponse:
+                  *, retry_errors: bool = True, retry_refused: bool = True
+                  ) -> urllib3.BaseHTTPResponse:
+        """``send()`` again on connection errors and 5xx, with backoff. ``retry_refused``
+        false: a refused connection fails at once (the ping: nothing listens there, as
+        Docker concludes; a registry that goes away in the middle is retried)."""
         delay = self.config.backoff
         attempts = 1 + (self.config.retries if retry_errors else 0)
         for attempt in range(attempts):
@@ -177,7 +181,7 @@ class Transport:
             try:
                 resp = send()
             except Urllib3Error as e:
-                if last:
+                if last or (not retry_refused and "connection refused" in reason(e)):
                     raise Unavailable(f'{method.capitalize()} "{url}": {reason(e)}') from e
                 log.info("%s %s: %s; retrying in %.1fs", method, url, reason(e), delay)
             else:
