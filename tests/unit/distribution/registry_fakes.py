@@ -82,7 +82,8 @@ class Fault:
 
     method: str
     path: str
-    action: str  # "status" | "truncate" | "corrupt" | "drop" | "redirect" | "stall"
+    action: str  # "status" | "truncate" | "corrupt" | "drop" | "redirect" | "stall" |
+    #              "norange" (the request is forwarded without its Range header)
     arg: int = 0  # the status, or the bytes sent before cutting
     times: int = 1
     location: str = ""  # where "redirect" sends the client (307)
@@ -173,7 +174,9 @@ class FaultProxy:
                     return
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
                 try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP
+                               and not (fault is not None and fault.action == "norange"
+                                        and k.lower() == "range")}
                     conn.request(method, path, body=body if body or method in (
                         "PUT", "POST", "PATCH") else None, headers=headers)
                     resp = conn.getresponse()

@@ -395,3 +395,21 @@ def test_uncompressed_layers_compressed_once(svc: ImageService, registry: Thread
     assert [e.status for e in events].count("Layer already exists") == 1
     svc.remove(name, force=True)
     assert svc.pull(name, config=FAST).image.id == img.id
+
+
+def test_resume_when_the_registry_ignores_range(svc: ImageService, registry: ThreadRegistry,
+                                                proxy: FaultProxy) -> None:
+    """A registry that answers a Range request with the whole blob (200): the bytes the
+    ingest has are skipped, the rest appended."""
+    img = _pushed(svc, proxy, "no/range", layers=1)
+    name = f"{proxy.host}/no/range:v1"
+    layer = img.manifest.layers[0]
+    proxy.faults.append(Fault("GET", f"/blobs/{layer.digest}", "truncate", 20_000, times=3))
+    with pytest.raises(Unavailable):
+        svc.pull(name, config=FAST)
+    [status] = svc.stores.content.list_statuses("pull-")
+    assert status.offset > 0
+    proxy.faults[:] = [Fault("GET", f"/blobs/{layer.digest}", "norange")]
+    assert svc.pull(name, config=FAST).image.id == img.id
+    assert proxy.ranges(f"/blobs/{layer.digest}")[-1] == f"bytes={status.offset}-"
+    assert proxy.faults[0].hits == 1
