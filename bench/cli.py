@@ -19,7 +19,8 @@ cgroup parent and busybox made through the daemon), and two clients taking turns
 Each row is timed N times (after 2 warm-up runs); the rows are interleaved (one sample
 per row per round, the order rotating), so a machine busy with other work slows every row
 alike; the median and p90 are printed in milliseconds with each dockyard row's median as
-a multiple of the docker CLI's. Goals (issue 6): ``dockyard ps`` under 80 ms and
+a multiple of the docker CLI's, and the client process's own CPU time (user + system,
+from ``getrusage``): the figure a busy machine inflates least. Goals (issue 6): ``dockyard ps`` under 80 ms and
 ``dockyard run --rm busybox true`` under 100 ms end to end, marked ``met`` or
 ``MISSED``; the load average is printed under the table.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,15 +49,19 @@ from daemon_engines import DOCKER, Dockyardd, log
 GOALS_MS = {"dockyard ps": 80.0, "dockyard run --rm busybox true": 100.0}
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system of the client process) milliseconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, env=env, timeout=120, check=False)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: "
                            f"{p.stderr.decode(errors='replace').strip()}")
-    return elapsed * 1000.0
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed * 1000.0, cpu * 1000.0
 
 
 def p90(values: list[float]) -> float:
@@ -96,7 +102,7 @@ def main() -> int:
         env = dict(engine.env)
         env["DOCKYARD_HOST"] = env["DOCKER_HOST"]
         py_env = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-        rows: dict[str, Callable[[], float]] = {
+        rows: dict[str, Callable[[], tuple[float, float]]] = {
             "python -I -S -c pass": lambda: timed([sys.executable, "-I", "-S", "-c", "pass"],
                                                   env),
             "dockyard ps": lambda: timed([dockyard, "ps"], env),
@@ -109,7 +115,7 @@ def main() -> int:
                 [DOCKER, "run", "--rm", "busybox", "true"], env),
         }
         names = list(rows)
-        samples: dict[str, list[float]] = {n: [] for n in names}
+        samples: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
         for _ in range(2):
             for n in names:
                 rows[n]()
@@ -125,18 +131,21 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def report(samples: dict[str, list[float]], which: str) -> None:
-    med = {n: statistics.median(v) for n, v in samples.items()}
+def report(samples: dict[str, list[tuple[float, float]]], which: str) -> None:
+    med = {n: statistics.median(w for w, _ in v) for n, v in samples.items()}
+    cpu = {n: statistics.median(c for _, c in v) for n, v in samples.items()}
     ref = {"dockyard ps": "docker ps",
            "python -m dockyard.cli ps": "docker ps",
            "dockyard run --rm busybox true": "docker run --rm busybox true"}
-    print(f"\n{'row':34s} {'median ms':>10s} {'p90 ms':>8s} {'vs docker':>10s}  goal")
+    print(f"\n{'row':34s} {'median ms':>10s} {'p90 ms':>8s} {'vs docker':>10s} "
+          f"{'client CPU ms':>14s}  goal")
     for n, v in samples.items():
         ratio = f"{med[n] / med[ref[n]]:.2f}x" if n in ref else ""
         goal = ""
         if n in GOALS_MS:
             goal = f"< {GOALS_MS[n]:.0f} ms " + ("met" if med[n] < GOALS_MS[n] else "MISSED")
-        print(f"{n:34s} {med[n]:10.1f} {p90(v):8.1f} {ratio:>10s}  {goal}")
+        print(f"{n:34s} {med[n]:10.1f} {p90([w for w, _ in v]):8.1f} {ratio:>10s} "
+              f"{cpu[n]:14.1f}  {goal}")
     load = os.getloadavg()
     print(f"\ndockyard: {which}")
     print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
