@@ -348,14 +348,18 @@ class Runner:
                             else Status.RESTARTING, pid=0, exit_code=status.exit_code,
                             finished_ns=finished, oom_killed=oom, error="",
                             health=monitor_stopped(c.state.health))
-            await self.save(entry, replace(c, state=state, restart_count=c.restart_count
-                                           + (delay is not None)))
+            ended = replace(c, state=state, restart_count=c.restart_count
+                            + (delay is not None))
             auto_remove = delay is None and c.host_config.auto_remove and not entry.removing
             if auto_remove:
-                # The removal below answers its waiters first and leaves forgetting the
-                # task and unmounting to its background cleanup.
+                # The removal below records it (``removing``, with this exit) and answers
+                # its waiters at once, leaving forgetting the task and unmounting to its
+                # background cleanup. (A daemon that dies before finds the record running
+                # and the task exited: it processes this exit again.)
+                entry.container = ended
                 entry.task_left = True
             else:
+                await self.save(entry, ended)
                 await self._forget_run(c)
             entry.watcher = None
             if oom:
