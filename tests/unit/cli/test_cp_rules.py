@@ -66,6 +66,7 @@ def test_rebase() -> None:
     assert rebase(".", ".", ".") == "."
     assert rebase("other/x", "etc", "copy") is None
     assert rebase("etc/x", "etc", "") == "x"
+    assert rebase("/bin/sh", "/", "rootfs") == "rootfs/bin/sh"  # the archive of "/"
 
 
 def test_owners() -> None:

@@ -491,7 +491,8 @@ def rebase(name: str, old_root: str, new_root: str) -> str | None:
     name = name.rstrip("/")
     old = old_root.rstrip("/")
     if old in ("", "."):
-        rel = name[2:] if name.startswith("./") else ("" if name == "." else name)
+        # The root's archive: "/x" as Docker names it (older daemons: "./x").
+        rel = name[2:] if name.startswith("./") else ("" if name == "." else name.lstrip("/"))
     elif name == old:
         rel = ""
     elif name.startswith(old + "/"):
