@@ -79,3 +79,12 @@ def test_stats_figures_as_docker_computes_them() -> None:
         "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
         "BLOCK I/O", "PIDS"]
     assert stats_row("x", None, trunc=True).CPUPerc == "--"
+
+
+def test_quiet_ids_match_the_template_path() -> None:
+    from dockyard.cli.commands.listing import QUIET, _short
+
+    rows = [container_row(CONTAINER, trunc=True), container_row(CONTAINER, trunc=False)]
+    assert render_rows(QUIET, rows, HEADERS) == (
+        _short(CONTAINER["Id"]) + "\n" + CONTAINER["Id"] + "\n")  # type: ignore[operator]
+    assert _short("sha256:" + "c" * 64) == "c" * 12

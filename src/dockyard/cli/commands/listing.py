@@ -74,6 +74,11 @@ def ps(ctx: Context, argv: list[str]) -> int:
         query.update(filters_query(opts.values("filter")))
     containers = ctx.client().get("/containers/json", query).json() or []
     trunc = not opts.flag("no-trunc")
+    if fmt == QUIET:
+        # `ps -q` (scripts' favourite) needs no template engine: the IDs, one a line.
+        ids = [str(c.get("Id", "")) for c in containers]
+        ctx.out.write("".join(f"{_short(i) if trunc else i}\n" for i in ids))
+        return 0
     rows = [container_row(c, trunc=trunc) for c in containers]
     from dockyard.cli.format.table import render_rows
     from dockyard.cli.format.template import TemplateError
@@ -83,6 +88,11 @@ def ps(ctx: Context, argv: list[str]) -> int:
     except TemplateError as err:
         raise StatusError(str(err), 1) from None
     return 0
+
+
+def _short(ident: str) -> str:
+    """``stringid.TruncateID`` (as ``format.human.truncate_id``, without its imports)."""
+    return ident.partition(":")[2][:12] if ":" in ident else ident[:12]
 
 
 def container_row(c: dict[str, Any], *, trunc: bool) -> Row:
