@@ -275,6 +275,19 @@ def test_stats_and_update(dy: CLI) -> None:
               "cli-stats").stdout == "33554432 10\n"
     r = dy("update", "cli-stats", check=False)
     assert r.returncode == 1 and "one or more flags" in r.stderr
+    # Streaming: the table is redrawn in place (cursor home, lines erased) every 0.5 s.
+    proc = subprocess.Popen([dy.path, "stats", "--format", "{{.Name}} {{.PIDs}}",
+                             "cli-stats"], stdout=subprocess.PIPE, env=dy.env)
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 20
+        while seen.count(b"\033[Hcli-stats 1\033[K\n") < 2 and time.monotonic() < deadline:
+            seen += proc.stdout.read1(4096)
+        assert seen.count(b"\033[Hcli-stats 1\033[K\n") >= 2, seen
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_cp_both_ways(dy: CLI, tmp_path: Path) -> None:
