@@ -24,6 +24,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import gc
 import logging
 import os
 import signal
@@ -194,6 +195,11 @@ async def serve(services: Services) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
+    # What start-up made (modules, the app, the recovered state) lives as long as the
+    # daemon: frozen out of the collector's sight, a full collection no longer walks it
+    # (one cost a request 100-200 ms on a busy machine).
+    gc.collect()
+    gc.freeze()
     try:
         for path in services.config.socket_paths:
             os.makedirs(os.path.dirname(path), exist_ok=True)
