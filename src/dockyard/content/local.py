@@ -259,9 +259,13 @@ class LocalContentStore:
         if not had:
             raise NotFound(f"no ingest for ref {ref!r}")
 
-    def clean_stale_ingests(self, older_than: float) -> list[str]:
+    def clean_stale_ingests(self, older_than: float,
+                            keep: Callable[[str], bool] | None = None) -> list[str]:
         """Remove ingests idle for ``older_than`` seconds and not locked by a writer, and
-        any removal leftovers; returns the refs (or directory names) removed."""
+        any removal leftovers; returns the refs (or directory names) removed. With
+        ``keep``, an idle ingest is removed at any age when its header is unreadable, its
+        ref is not its directory's or ``keep(ref)`` is false (start-up recovery keeps only
+        the ingests a pull can resume)."""
         removed = []
         cutoff = time.time_ns() - int(older_than * 1e9)
         with os_errors("clean stale ingests"):
@@ -277,9 +281,11 @@ class LocalContentStore:
                     continue  # a writer has it: live
                 try:
                     last = ingest.last_activity_ns(d)
-                    if last is not None and last > cutoff:
-                        continue
                     header = ingest.read_header(d)
+                    if last is not None and last > cutoff and (
+                            keep is None or (header is not None and keep(header.ref)
+                                             and self.layout.ingest_dir(header.ref) == d)):
+                        continue
                     if last is None and header is None:
                         # Only our lock file: the directory vanished under us and try_lock
                         # recreated it. Tidy it away without reporting an ingest.

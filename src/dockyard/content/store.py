@@ -154,7 +154,9 @@ class ContentStore(Protocol):
         """Store ``data`` in one call (present already: its info, as success)."""
         ...
 
-    def clean_stale_ingests(self, older_than: float) -> list[str]:
+    def clean_stale_ingests(self, older_than: float,
+                            keep: Callable[[str], bool] | None = None) -> list[str]:
         """Remove ingests untouched for ``older_than`` seconds that no writer holds;
-        returns their refs."""
+        returns their refs. With ``keep``, an idle ingest whose ref it refuses (or whose
+        header is unreadable, or not its directory's) goes whatever its age."""
         ...

@@ -35,7 +35,8 @@ from dockyard.oci.manifest import detect_media_type
 from .auth import RegistryAuth
 from .config import RegistryConfig
 from .endpoints import Endpoint
-from .errors import request_error
+from .errors import challenge_error, request_error
+from .tokens import parse_challenges
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,13 @@ class Repository:
 
     def _fail(self, method: str, resp: urllib3.BaseHTTPResponse, path: str) -> Exception:
         body = resp.data if resp.status != 200 else b""
-        return request_error(method, self.transport.url(path), resp.status, body)
+        challenge = None
+        if resp.status == 401:
+            for c in parse_challenges(resp.headers.get("WWW-Authenticate", "")):
+                if c.scheme == "bearer" and (challenge := challenge_error(
+                        c.params.get("error", ""), c.params.get("error_description", ""))):
+                    break
+        return request_error(method, self.transport.url(path), resp.status, body, challenge)
 
     # ----------------------------------------------------------------- manifests
 

@@ -82,9 +82,29 @@ def codes(body: bytes) -> set[str]:
     return {e.code for e in parse_errors(body)}
 
 
-def request_error(method: str, url: str, status: int, body: bytes) -> DockyardError:
-    """The error for a failed request (``Head "<url>": <what>``), by status."""
-    text = f'{method.capitalize()} "{url}": {describe(status, body)}'
+CHALLENGE_ERRORS = {"invalid_token": "UNAUTHORIZED", "insufficient_scope": "DENIED"}
+"""A Bearer challenge's ``error`` (RFC 6750 3.1) as the registry error code it stands for
+(docker/distribution's ``HandleErrorResponse``)."""
+
+
+def challenge_error(error: str, description: str = "") -> RegistryError | None:
+    """The registry error a 401's Bearer challenge carries (``error="insufficient_scope"``
+    → ``denied: requested access to the resource is denied``), or ``None``."""
+    code = CHALLENGE_ERRORS.get(error)
+    if code is None:
+        return None
+    default = ("requested access to the resource is denied" if code == "DENIED"
+               else "authentication required")
+    return RegistryError(code, description or default)
+
+
+def request_error(method: str, url: str, status: int, body: bytes,
+                  challenge: RegistryError | None = None) -> DockyardError:
+    """The error for a failed request (``Head "<url>": <what>``), by status. A Bearer
+    challenge's error comes first and alone, as moby reports the first of the merged
+    errors (a private repository: ``denied: ...``, not the body's ``unauthorized``)."""
+    what = str(challenge) if challenge is not None else describe(status, body)
+    text = f'{method.capitalize()} "{url}": {what}'
     if status in (401, 403):
         return PermissionDenied(text)
     if status == 404:

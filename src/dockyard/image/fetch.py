@@ -126,6 +126,9 @@ class Download:
         self.written = 0
         self.resumed_from = 0
         self.data_path: str | None = None
+        self.announced = False
+        """"Download complete" is said: the layer's "Extracting" lines may follow (set
+        before the state turns VERIFIED, so a "Pull complete" always comes after it)."""
 
     # ----------------------------------------------------------------- the worker
 
@@ -178,6 +181,7 @@ class Download:
             self._transfer(w)
             self.progress(Progress("Verifying Checksum", self.short))
             if w.offset == self.desc.size and w.digest() == self.desc.digest:
+                self._announce()
                 with self.cond:
                     self.state = State.VERIFIED
                     self.cond.notify_all()
@@ -189,11 +193,17 @@ class Download:
                 self._discard()
                 raise InvalidArgument(f"filesystem layer verification failed for digest "
                                       f"{self.desc.digest}: {e}") from e
-        self.progress(Progress("Download complete", self.short))
+        self._announce()
+
+    def _announce(self) -> None:
+        if not self.announced:
+            self.progress(Progress("Download complete", self.short))
+            self.announced = True
 
     def _present(self, labels: dict[str, str]) -> None:
         if labels:
             self.stores.content.update_labels(self.desc.digest, labels)
+        self._announce()
         with self.cond:
             self.written = self.desc.size
             self.state = State.RUNNING
@@ -318,6 +328,7 @@ class LayerReader:
         self.f = f
         self.pos = 0
         self.throttle = Throttle(download.desc.size)
+        self.extracting_said = False
 
     def read(self, size: int = -1) -> bytes:
         d = self.d
@@ -342,10 +353,15 @@ class LayerReader:
                 return b""
             self.pos += len(data)
             # While the layer still downloads its "Downloading" lines tell the progress
-            # (one status per layer at a time, as the docker CLI draws one bar per id).
-            if d.state in _ENDED and self.throttle.due(self.pos, total):
-                d.progress(Progress("Extracting", d.short, self.pos, total))
+            # (one status per layer at a time, as the docker CLI draws one bar per id);
+            # "Extracting" only once "Download complete" is said, as Docker orders them.
+            if d.announced and self.throttle.due(self.pos, total):
+                self.say_extracting()
             return data
+
+    def say_extracting(self) -> None:
+        self.d.progress(Progress("Extracting", self.d.short, self.pos, self.d.desc.size))
+        self.extracting_said = True
 
     def close(self) -> None:
         self.f.close()

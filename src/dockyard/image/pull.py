@@ -435,7 +435,9 @@ def _apply(stores: Stores, d: Download, lease_id: str, diff_id: Digest, chain: D
                 except DockyardError as cause:
                     raise cause from e
                 raise type(e)(f"layer {index} ({d.desc.digest}): {e}") from e
-        d.wait_verified()  # the blob's digest is checked before the snapshot is visible
+            d.wait_verified()  # the blob's digest is checked before the snapshot is visible
+            if not reader.extracting_said:  # the unpack kept up with the download
+                reader.say_extracting()
         try:
             sn.commit(str(chain), key)
             committed = True

@@ -11,23 +11,34 @@ Under ``<data-root>`` (each part's own layout is drawn in its owner)::
 ``Stores.open`` creates what is missing and *recovers* from a crash before handing the
 stores out: the snapshotter drops directories its records do not know, the leases of
 processes that are gone are dropped, and a garbage collection sweeps what they protected
-(half-loaded blobs, half-unpacked snapshots) along with ingests nobody is writing.
+(half-loaded blobs, half-unpacked snapshots). Partial ingests are kept as containerd keeps
+them: a pull's (``pull-<digest>``, see ``image.fetch``) idle for less than a day stays for
+the next pull to resume with ``Range``, even across a daemon restart; older ones, those of
+other writers (a load cannot resume) and those whose header is unreadable are removed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from typing import NamedTuple
 
 from dockyard.content import ContentStore, LocalContentStore
 from dockyard.errors import InvalidArgument
-from dockyard.metadata import GcResult, MetadataStore
+from dockyard.metadata import DEFAULT_INGEST_AGE, GcResult, MetadataStore
 from dockyard.snapshots import Snapshotter
 from dockyard.snapshots.plugins import DEFAULT, SNAPSHOTTERS
 
 log = logging.getLogger(__name__)
+
+RESUMABLE_INGEST = re.compile(r"pull-sha256:[0-9a-f]{64}")
+"""The refs of the ingests a pull resumes (``image.fetch.ingest_ref``)."""
+
+
+def resumable(ref: str) -> bool:
+    return RESUMABLE_INGEST.fullmatch(ref) is not None
 
 
 class Stores(NamedTuple):
@@ -45,7 +56,7 @@ class Stores(NamedTuple):
 
     @classmethod
     def open(cls, root: str, snapshotter: str = DEFAULT, *, recover: bool = True,
-             recover_ingest_age: float = 0.0) -> Stores:
+             recover_ingest_age: float = DEFAULT_INGEST_AGE) -> Stores:
         """Open (creating) the stores under ``root``; see the module docstring."""
         root = os.path.abspath(root)
         factory = SNAPSHOTTERS.get(snapshotter)
@@ -73,15 +84,18 @@ class Stores(NamedTuple):
             raise
         return stores
 
-    def recover(self, ingest_age: float = 0.0) -> GcResult:
+    def recover(self, ingest_age: float = DEFAULT_INGEST_AGE) -> GcResult:
         """Clean what a crash left: unknown snapshot directories, orphaned leases, and then
-        everything only they protected (a garbage collection)."""
+        everything only they protected (a garbage collection); the idle ingests but those
+        a pull can resume that are younger than ``ingest_age``."""
         removed_dirs = self.snapshotter.cleanup()
         dropped = self.meta.leases.drop_orphans()
         if removed_dirs or dropped:
             log.info("recovery: %d snapshot directories removed, leases dropped: %s",
                      len(removed_dirs), ", ".join(dropped) or "none")
-        return self.collect(ingest_age=ingest_age)
+        result = self.collect(ingest_age=ingest_age)
+        gone = self.content.clean_stale_ingests(ingest_age, keep=resumable)
+        return result._replace(ingests=result.ingests + tuple(gone)) if gone else result
 
     def collect(self, ingest_age: float | None = None) -> GcResult:
         """A garbage collection of content and snapshots (``metadata.gc``)."""

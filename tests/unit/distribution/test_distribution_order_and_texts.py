@@ -1,0 +1,107 @@
+"""A pull's progress lines in Docker's order per layer, moby's words for a private
+repository pulled without credentials, and partial pull ingests kept across a restart
+(``Stores.open``'s recovery) while other idle ingests go."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from registry_fakes import FaultProxy, ThreadRegistry
+from test_distribution_pull_push import FAST, make_image, random_layers, svc
+
+from dockyard.content.writer import LocalWriter
+from dockyard.distribution import RegistryAuth, RegistryConfig
+from dockyard.errors import NotFound
+from dockyard.image import ImageService
+from dockyard.image.progress import Progress
+from dockyard.oci.digest import digest_bytes
+
+__all__ = ["svc"]  # the fixture, shared with the pull/push tests
+
+ORDER = ["Pulling fs layer", "Waiting", "Downloading", "Verifying Checksum",
+         "Download complete", "Extracting", "Pull complete"]
+
+
+def test_progress_order_per_layer(svc: ImageService, registry: ThreadRegistry,
+                                  proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each layer: Pulling fs layer → (Waiting) → Downloading → Verifying Checksum →
+    Download complete → Extracting → Pull complete, even when the blob's commit (an fsync)
+    is slower than the unpack's snapshot commit."""
+    name = f"{proxy.host}/order/app:v1"
+    img = make_image(svc, name, random_layers(3, 400_000))
+    svc.push(name, config=FAST)
+    svc.remove(name, force=True)
+    commit = LocalWriter.commit
+
+    def slow_commit(self: LocalWriter, *args: object, **kwargs: object) -> None:
+        time.sleep(0.3)
+        commit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LocalWriter, "commit", slow_commit)
+    events: list[Progress] = []
+    two = RegistryConfig(retries=2, backoff=0.01, timeout=10, max_concurrent_downloads=2)
+    assert svc.pull(name, config=two, progress=events.append).image.id == img.id
+    for layer in img.manifest.layers:
+        short = layer.digest.hex[:12]
+        seen = [e.status for e in events if e.id == short]
+        ranks = [ORDER.index(s) for s in seen]
+        assert ranks == sorted(ranks), seen
+        assert seen[0] == "Pulling fs layer" and seen[-1] == "Pull complete", seen
+        for needed in ("Downloading", "Verifying Checksum", "Download complete",
+                       "Extracting"):
+            assert needed in seen, seen
+
+
+def test_private_repository_without_credentials(
+        svc: ImageService, auth_registry: Callable[[str], ThreadRegistry]) -> None:
+    """moby's translatePullError over distribution's HandleErrorResponse: the 401's
+    ``error="insufficient_scope"`` is ``denied``, not the body's ``unauthorized``."""
+    reg = auth_registry("token")
+    name = f"{reg.host}/secret/app:v1"
+    make_image(svc, name, [{"a": b"a"}])
+    svc.push(name, auth=RegistryAuth(username="alice", password="wonderland"), config=FAST)
+    svc.remove(name, force=True)
+    with pytest.raises(NotFound) as e:
+        svc.pull(name, config=FAST)
+    assert str(e.value) == (f"pull access denied for {reg.host}/secret/app, repository does "
+                            "not exist or may require 'docker login': denied: requested "
+                            "access to the resource is denied")
+
+
+def _ingest(svc: ImageService, ref: str, data: bytes, age: float = 0.0) -> str:
+    w = svc.stores.content.writer(ref)
+    with w:
+        w.write(data)
+    d = svc.stores.content.layout.ingest_dir(ref)  # type: ignore[attr-defined]
+    if age:
+        t = time.time() - age
+        for name in os.listdir(d):
+            os.utime(os.path.join(d, name), (t, t))
+    return str(d)
+
+
+def test_recovery_keeps_young_pull_ingests(tmp_path: Path) -> None:
+    """A restart keeps a pull's partial ingest younger than a day (the next pull resumes
+    it); older ones, other writers' and ones with an unreadable header go."""
+    root = str(tmp_path / "root")
+    young = f"pull-{digest_bytes(b'young')}"
+    old = f"pull-{digest_bytes(b'old')}"
+    with ImageService.open(root, "native") as svc:
+        _ingest(svc, young, b"x" * 1000)
+        _ingest(svc, old, b"y" * 10, age=25 * 3600)
+        _ingest(svc, "load-something", b"z" * 10)
+        broken = _ingest(svc, f"pull-{digest_bytes(b'broken')}", b"w")
+        os.unlink(os.path.join(broken, "ref"))
+    with ImageService.open(root, "native") as svc:
+        statuses = svc.stores.content.list_statuses()
+        assert [(s.ref, s.offset) for s in statuses] == [(young, 1000)]
+        assert not os.path.exists(broken)
+        w = svc.stores.content.writer(young)
+        with w:
+            assert w.offset == 1000
+            w.write(io.BytesIO(b"x").read())
