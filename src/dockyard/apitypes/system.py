@@ -7,14 +7,14 @@ from typing import Any
 
 from dockyard.apitypes.distribution import registry_info_json
 from dockyard.apitypes.times import format_ns
-from dockyard.apitypes.version import API_VERSION, MIN_API_VERSION
+from dockyard.apitypes.version import API_VERSION, min_api_version
 from dockyard.daemon.systeminfo import ENGINE_NAME, SystemInfo, VersionInfo
 
 
 def version_json(v: VersionInfo) -> dict[str, Any]:
     details = {"ApiVersion": API_VERSION, "Arch": v.arch, "BuildTime": "",
                "Experimental": "false", "GitCommit": "", "GoVersion": f"python{v.python_version}",
-               "KernelVersion": v.kernel_version, "MinAPIVersion": MIN_API_VERSION, "Os": v.os}
+               "KernelVersion": v.kernel_version, "MinAPIVersion": min_api_version(), "Os": v.os}
     return {
         "Platform": {"Name": ENGINE_NAME},
         "Components": [
@@ -23,7 +23,7 @@ def version_json(v: VersionInfo) -> dict[str, Any]:
         ],
         "Version": v.engine_version,
         "ApiVersion": API_VERSION,
-        "MinAPIVersion": MIN_API_VERSION,
+        "MinAPIVersion": min_api_version(),
         "GitCommit": "",
         "GoVersion": f"python{v.python_version}",
         "Os": v.os,
