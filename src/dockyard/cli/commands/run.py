@@ -170,16 +170,11 @@ def _display_ref(image: str) -> str:
 
 def pull_image(ctx: Context, client: Client, image: str, *, quiet: bool,
                platform: str = "") -> None:
-    """Pull ``image`` with ``dockyard pull``'s code (credentials, progress display), its
-    output on stderr as the docker CLI's ``run`` shows it."""
-    from dockyard.cli.commands.distribution import pull
+    """Pull ``image`` with ``dockyard pull``'s code (credentials, progress display, as
+    ``docker run`` shows it), its output on stderr as the docker CLI's ``run`` writes it."""
+    from dockyard.cli.commands.distribution import pull_image as pull
 
     sub = Context(ctx.host, debug=ctx.debug, log_level=ctx.log_level, environ=ctx.environ,
                   stdin=ctx.stdin, stdout=ctx.err, stderr=ctx.err)
     sub.use_client(client)
-    argv = ["-q"] if quiet else []
-    if platform:
-        argv += ["--platform", platform]
-    status = pull(sub, [*argv, image])
-    if status:
-        raise StatusError("", status)
+    pull(sub, image, quiet=quiet, platform=platform)

@@ -1,0 +1,78 @@
+"""``dockyard run`` of an image the daemon does not have: "Unable to find image ...
+locally", the pull's progress on stderr (dockyard pull's code), then the container
+runs; ``--pull never`` refuses. Against our own registry (``dockyard registry serve``,
+no auth, loopback HTTP)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_helpers import CLI, harness
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("cli-registry")
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard.registry.cli", "serve",
+                             "--listen", "127.0.0.1:0", "--storage", str(root / "store")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        m = re.search(r"listening on http://(127\.0\.0\.1:\d+)", line)
+        assert m, f"registry did not start: {line!r}"
+        yield m.group(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def dy() -> Iterator[CLI]:
+    if os.geteuid() != 0:
+        pytest.skip("the daemon needs root")
+    daemon = harness.new_daemon(prefix="dyd-cli-pull-")
+    try:
+        daemon.start()
+        cli = CLI(daemon)
+        cli.env["DOCKER_CONFIG"] = str(daemon.root / "docker-config")
+        yield cli
+        cli.remove_all()
+        assert daemon.errors() == [], daemon.tail(80)
+    finally:
+        daemon.cleanup()
+
+
+def test_run_pulls_a_missing_image(dy: CLI, registry: str) -> None:
+    ref = f"{registry}/cli/busybox:1"
+    dy("tag", "busybox", ref)
+    dy("push", ref, timeout=120)
+    dy("rmi", ref)
+    r = dy("run", "--rm", "--pull", "never", ref, "true", check=False)
+    assert r.returncode == 125 and "No such image" in r.stderr
+    r = dy("run", "--rm", ref, "echo", "pulled and ran", timeout=120)
+    assert r.stdout == "pulled and ran\n"
+    assert r.stderr.startswith(f"Unable to find image '{ref}' locally\n")
+    assert "Pulling from cli/busybox" in r.stderr
+    assert "Using default tag" not in r.stderr
+    assert dy("images", "-q", ref).stdout.strip() != ""
+    dy("rmi", ref)
+    r = dy("run", "--rm", "-q", ref, "true", timeout=120)  # -q: no progress at all
+    assert r.stderr == f"Unable to find image '{ref}' locally\n"
+    dy("rmi", ref)
