@@ -20,6 +20,7 @@ the owners in the archive are kept.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import logging
@@ -136,8 +137,15 @@ def extract(stream: BinaryIO, dir_fd: int, *, no_overwrite_dir_non_dir: bool = F
         x = _Extractor(dir_fd, no_overwrite_dir_non_dir, chown, where or "/")
         try:
             reader = TarReader(cast(DecompressingReader, source), lim)
-            for entry in reader.entries():
-                x.apply(entry, reader)
+            try:
+                for entry in reader.entries():
+                    x.apply(entry, reader)
+            except BaseException:
+                # What was made stays (as with Docker), but not half-made: the directories
+                # get their modes and times (they were made 0700 to fill them safely).
+                with contextlib.suppress(OSError, InvalidArgument):
+                    x.finish_dirs()
+                raise
             x.finish_dirs()
         finally:
             x.close()
@@ -238,6 +246,11 @@ class _Extractor:
             self._xattrs(pfd, name, e)
             os.chmod(fd, e.mode)
             os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+        except BaseException:
+            # A file cut short (the stream ended, a refused xattr) is not left behind.
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=pfd)
+            raise
         finally:
             os.close(fd)
 

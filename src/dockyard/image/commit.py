@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, cast
 
 from dockyard.archive import DiffMode
@@ -105,9 +105,12 @@ def snapshot_from_upper(stores: Stores, lease_id: str, key: str, layer: Descript
 def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerConfig, *,
                     names: Sequence[str] = (), author: str = "", comment: str = "",
                     created_by: str = "", container_id: str = "",
-                    created: str | None = None) -> Image:
+                    created: str | None = None,
+                    container_fields: Mapping[str, Any] | None = None) -> Image:
     """A child image of ``parent`` adding the changes of active snapshot ``key`` (the
-    snapshot must not change meanwhile: the caller pauses or stops the container)."""
+    snapshot must not change meanwhile: the caller pauses or stops the container).
+    ``container_fields``: the container-only keys moby's committed config keeps
+    (``Hostname``, ``Image``, ...), written before the image config's own."""
     docker = _docker_types(parent)
     when = created or format_time()
     with stores.meta.leases.temporary("commit") as lease:
@@ -115,7 +118,7 @@ def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerCo
             stores, lease.id, key, media_type=mt.DOCKER_LAYER if docker else mt.OCI_LAYER)
         empty = diff_id == EMPTY_LAYER_DIFF_ID
         doc: dict[str, Any] = json.loads(parent.config.raw)
-        doc["config"] = config.to_json()
+        doc["config"] = {**(container_fields or {}), **config.to_json()}
         doc["created"] = when
         doc.pop("author", None)
         doc.pop("comment", None)

@@ -97,12 +97,14 @@ class ImageService:
 
     def commit(self, snapshot_key: str, parent: Image, config: ContainerConfig, *,
                names: Sequence[str] = (), author: str = "", comment: str = "",
-               created_by: str = "", container_id: str = "") -> Image:
+               created_by: str = "", container_id: str = "",
+               container_fields: Mapping[str, Any] | None = None) -> Image:
         """``docker commit``: a child of ``parent`` adding the changes of the active
         snapshot ``snapshot_key`` (quiescent while this runs)."""
         return commit.commit_snapshot(self.stores, snapshot_key, parent, config, names=names,
                                       author=author, comment=comment, created_by=created_by,
-                                      container_id=container_id)
+                                      container_id=container_id,
+                                      container_fields=container_fields)
 
     def import_image(self, stream: BinaryIO, *, repository: str = "", tag: str = "",
                      changes: Sequence[str] = (), message: str = "",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Protocol
 
 from dockyard import errors
@@ -78,25 +79,48 @@ def image_config_of(c: DaemonConfig) -> ContainerConfig:
                                c.healthcheck.start_interval, c.healthcheck.retries))
 
 
+_CONTINUATION = re.compile(r"\\[ \t]*$")
+
+
+def instructions(changes: tuple[str, ...]) -> list[str]:
+    """The instructions of the ``changes``, parsed as moby does: joined with newlines into
+    one Dockerfile, whose lines ending in ``\\`` continue on the next (comment lines and
+    empty lines inside a continuation skipped)."""
+    out: list[str] = []
+    current: str | None = None
+    for raw in "\n".join(changes).splitlines():
+        if current is None:
+            raw = raw.strip()
+            if not raw or raw.startswith("#"):
+                continue
+        elif not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        text = raw.rstrip() if current is None else raw
+        trimmed = _CONTINUATION.sub("", text)
+        current = (current or "") + trimmed
+        if trimmed == text:
+            out.append(current.strip())
+            current = None
+    if current is not None and current.strip():
+        out.append(current.strip())
+    return out
+
+
 def split_changes(lines: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """(changes for ``image.changes``, ONBUILD triggers): one instruction per line."""
     plain: list[str] = []
     onbuild: list[str] = []
-    for text in lines:
-        for line in text.splitlines():
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            word, _, arg = line.partition(" ")
-            if word.upper() == "ONBUILD":
-                trigger = arg.strip()
-                first = trigger.partition(" ")[0].upper()
-                if not trigger or first in ("ONBUILD", "FROM", "MAINTAINER"):
-                    raise errors.InvalidArgument(f"{first or 'ONBUILD'} isn't allowed as an "
-                                                 "ONBUILD trigger")
-                onbuild.append(trigger)
-            else:
-                plain.append(line)
+    for line in instructions(lines):
+        word, _, arg = line.partition(" ")
+        if word.upper() == "ONBUILD":
+            trigger = arg.strip()
+            first = trigger.partition(" ")[0].upper()
+            if not trigger or first in ("ONBUILD", "FROM", "MAINTAINER"):
+                raise errors.InvalidArgument(f"{first or 'ONBUILD'} isn't allowed as an "
+                                             "ONBUILD trigger")
+            onbuild.append(trigger)
+        else:
+            plain.append(line)
     return plain, onbuild
 
 
@@ -124,6 +148,18 @@ def merge(user: ContainerConfig, base: ContainerConfig) -> ContainerConfig:
         working_dir=user.working_dir or base.working_dir,
         volumes=tuple(sorted(set(user.volumes) | set(base.volumes))),
         stop_signal=user.stop_signal or base.stop_signal)
+
+
+def container_fields(req: CommitOptions, c: DaemonConfig) -> dict[str, object]:
+    """The container-only keys of moby's committed config: without an override body moby
+    commits the container's whole ``Config`` (its ``Hostname``, the ``Image`` it was
+    created from, ...); with one, the override's (which dockyard does not keep: none)."""
+    if req.config is not None:
+        return {}
+    return {"Hostname": c.hostname, "Domainname": c.domainname,
+            "AttachStdin": c.attach_stdin, "AttachStdout": c.attach_stdout,
+            "AttachStderr": c.attach_stderr, "Tty": c.tty, "OpenStdin": c.open_stdin,
+            "StdinOnce": c.stdin_once, "Image": c.image}
 
 
 def new_config(req: CommitOptions, container: DaemonConfig) -> ContainerConfig:
@@ -165,7 +201,8 @@ class Committer:
         try:
             image = await asyncio.to_thread(
                 self.images.commit, c.id, parent, config, names=names, author=req.author,
-                comment=req.comment, created_by=created_by, container_id=c.id)
+                comment=req.comment, created_by=created_by, container_id=c.id,
+                container_fields=container_fields(req, c.config))
         finally:
             if froze:
                 try:

@@ -377,7 +377,9 @@ class ContainerFiles:
         except BaseException:
             await hold.release()
             raise
-        name = "." if res.name == "/" else res.name
+        # Docker's rebase name: the last element, "/" for the root (its entries are
+        # "/", "/bin", ...: the docker CLI maps them onto the destination by that name).
+        name = res.name
 
         def work(out: BinaryIO) -> None:
             write_path(res.dir_fd, res.base, name, out)
