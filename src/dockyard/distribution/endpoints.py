@@ -18,7 +18,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import ssl
+import threading
+import warnings
 from dataclasses import dataclass
 
 import urllib3
@@ -159,9 +162,30 @@ def ssl_context(host: str, config: RegistryConfig, insecure: bool) -> ssl.SSLCon
     return ctx
 
 
+_QUIET_HOSTS: set[str] = set()
+_QUIET_LOCK = threading.Lock()
+
+
+def quiet_unverified(host: str) -> None:
+    """No ``InsecureRequestWarning`` for ``host`` (an insecure registry: its certificate
+    is not checked on purpose, as Docker's --insecure-registry): a warnings filter for
+    that host's own message only, added once; other hosts still warn."""
+    name = (urllib3.util.parse_url(f"//{host}").host or host).strip("[]")
+    with _QUIET_LOCK:
+        if name in _QUIET_HOSTS:
+            return
+        _QUIET_HOSTS.add(name)
+        warnings.filterwarnings(
+            "ignore", message=re.escape(f"Unverified HTTPS request is being made to host "
+                                        f"'{name}'."),
+            category=urllib3.exceptions.InsecureRequestWarning)
+
+
 def pool_manager(host: str, config: RegistryConfig, insecure: bool) -> urllib3.PoolManager:
     """A connection pool manager for one registry (its TLS trust and timeouts)."""
     ctx = ssl_context(host, config, insecure)
+    if insecure:
+        quiet_unverified(host)
     return urllib3.PoolManager(
         num_pools=8, maxsize=max(config.max_concurrent_downloads,
                                  config.max_concurrent_uploads, 4),

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import urllib3
 from registry_fakes import FaultProxy, ThreadRegistry
 from test_distribution_pull_push import FAST, make_image, random_layers, svc
 
 from dockyard.content.writer import LocalWriter
-from dockyard.distribution import RegistryAuth, RegistryConfig
+from dockyard.distribution import RegistryAuth, RegistryConfig, endpoints
+from dockyard.distribution.client import Repository
+from dockyard.distribution.endpoints import Endpoint
 from dockyard.errors import NotFound
 from dockyard.image import ImageService
 from dockyard.image.progress import Progress
@@ -105,3 +110,29 @@ def test_recovery_keeps_young_pull_ingests(tmp_path: Path) -> None:
         with w:
             assert w.offset == 1000
             w.write(io.BytesIO(b"x").read())
+
+
+def test_no_insecure_request_warning_for_an_insecure_registry(
+        start_registry: Callable[..., ThreadRegistry], tmp_path: Path) -> None:
+    """HTTPS to an insecure registry (certificate not checked) raises no urllib3
+    InsecureRequestWarning; the filter names that host only."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    "/CN=localhost", "-keyout", str(key), "-out", str(cert)], check=True,
+                   capture_output=True, timeout=60)
+    reg = start_registry(tls_cert=str(cert), tls_key=str(key))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        # catch_warnings restores the filters on exit: ours is added inside, so re-add
+        endpoints._QUIET_HOSTS.discard("127.0.0.1")
+        with Repository.open(reg.host, "t/tls", None, FAST, push=True,
+                             endpoint=Endpoint(f"https://{reg.host}", insecure=True)) as repo:
+            repo.transport.ping()
+            with pytest.raises(NotFound):
+                repo.resolve("v1")
+        warnings.warn("Unverified HTTPS request is being made to host 'example.org'. x",
+                      urllib3.exceptions.InsecureRequestWarning, stacklevel=1)
+    texts = [str(w.message) for w in caught
+             if issubclass(w.category, urllib3.exceptions.InsecureRequestWarning)]
+    assert texts == ["Unverified HTTPS request is being made to host 'example.org'. x"], texts
