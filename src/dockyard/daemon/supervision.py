@@ -97,6 +97,16 @@ class AsyncSupervisor:
             args["console_size"] = list(console_size)
         return ContainerInfo.from_wire((await self.channel.call("create", args))["container"])
 
+    def create_blocking(self, container_id: str, bundle: str, *, log_path: str | None,
+                        log_options: Mapping[str, str], tty: bool, stdin: bool,
+                        console_size: tuple[int, int] | None) -> ContainerInfo:
+        """``create`` from a worker thread that has more blocking work around it (the
+        start's bundle before, the loopback after): one thread for all, no hop back to
+        the loop in between."""
+        return self.client.create(container_id, bundle, self.runtime, log_path=log_path,
+                                  log_options=log_options, tty=tty, stdin=stdin,
+                                  console_size=console_size)
+
     async def start(self, container_id: str) -> ContainerInfo:
         return ContainerInfo.from_wire(
             (await self.channel.call("start", {"id": container_id}))["container"])

@@ -270,6 +270,11 @@ class ExecManager:
             return
         try:
             await asyncio.to_thread(self.store.save, rec)
+        except FileNotFoundError as exc:
+            if rec.container_id in self.table.entries:
+                log.error("could not record exec %s: %s", rec.id[:12], exc)
+            else:  # its container was removed meanwhile
+                log.debug("exec %s of a removed container not recorded", rec.id[:12])
         except OSError as exc:
             log.error("could not record exec %s: %s", rec.id[:12], exc)
 

@@ -78,8 +78,13 @@ class ExecStore:
         return os.path.join(self.directory(container_id), exec_id + ".json")
 
     def save(self, rec: ExecRecord) -> None:
+        """Write the record (``FileNotFoundError`` if the container's directory is gone:
+        it was removed meanwhile, and is not made again)."""
         path = self.path(rec.container_id, rec.id)
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        try:
+            os.mkdir(os.path.dirname(path), 0o700)
+        except FileExistsError:
+            pass
         raw = json.dumps({"schema": SCHEMA_VERSION, "exec": to_doc(rec)},
                          separators=(",", ":")).encode()
         tmp = path + ".tmp"

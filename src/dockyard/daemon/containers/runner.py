@@ -57,7 +57,7 @@ from dockyard.daemon.layout import ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
 from dockyard.daemon.times import parse_rfc3339
 from dockyard.runtime.detachkeys import detach_sequence
-from dockyard.runtime.supervisor.protocol import ExitStatus
+from dockyard.runtime.supervisor.protocol import ContainerInfo, ExitStatus
 from dockyard.runtime.supervisor.records import write_json_durably
 
 log = logging.getLogger(__name__)
@@ -234,27 +234,39 @@ class Runner:
         if entry.task_left:  # an AutoRemove that failed: what it left is ours again
             await self._forget_run(c)
             entry.task_left = False
-        bundle = await asyncio.to_thread(self._write_bundle, c)
-        cfg = c.config
-        log_path = c.log_path if c.host_config.log_config.type == "json-file" else None
-        size = c.host_config.console_size
-        created = False
+        created: list[ContainerInfo] = []
         try:
-            info = await self.sv.create(
-                c.id, bundle, log_path=log_path,
-                log_options=dict(c.host_config.log_config.config), tty=cfg.tty,
-                stdin=cfg.open_stdin, console_size=size if size[0] and size[1] else None)
-            created = True
-            if c.host_config.network_mode != "host":
-                await asyncio.to_thread(netns.loopback_up, info.pid)
+            info = await asyncio.to_thread(self._make_task, c, created)
             await self._hand_pending(entry, c)
             await self.sv.start(c.id)
             return info.pid
         except BaseException:
             if created:
                 await self._discard_task(c.id)
-            await asyncio.to_thread(self.rootfs.unmount, self.run.rootfs(c.id))
+                await asyncio.to_thread(self.rootfs.unmount, self.run.rootfs(c.id))
             raise
+
+    def _make_task(self, c: Container, created: list[ContainerInfo]) -> ContainerInfo:
+        """The bundle (rootfs mounted, config.json), the supervisor's create (the init
+        waits before execve; appended to ``created``), and loopback up in its network
+        namespace: blocking, in one worker thread. Unmounts what it mounted if the
+        create fails."""
+        bundle = self._write_bundle(c)
+        cfg = c.config
+        size = c.host_config.console_size
+        try:
+            info = self.sv.create_blocking(
+                c.id, bundle,
+                log_path=c.log_path if c.host_config.log_config.type == "json-file" else None,
+                log_options=dict(c.host_config.log_config.config), tty=cfg.tty,
+                stdin=cfg.open_stdin, console_size=size if size[0] and size[1] else None)
+        except BaseException:
+            self.rootfs.unmount(self.run.rootfs(c.id))
+            raise
+        created.append(info)
+        if c.host_config.network_mode != "host":
+            netns.loopback_up(info.pid)
+        return info
 
     async def _discard_task(self, container_id: str) -> None:
         """Kill and forget a half-started container in the supervisor."""

@@ -147,25 +147,20 @@ class ContainerService:
     # ------------------------------------------------------------------ create
 
     async def create(self, req: CreateRequest) -> CreateResult:
-        image = await asyncio.to_thread(self._image, req.config.image)
         container_id = new_id()
-        if req.name:
-            name = validate_name(req.name)
-            self.table.names.reserve(name, container_id)
-        else:
-            name = self.table.names.reserve_generated(container_id)
         try:
-            c = make_container(req, image.config.config, image_id=str(image.id),
-                               container_id=container_id, name=name,
-                               created_ns=time.time_ns(), driver=self.rootfs.driver,
-                               swap_accounting=self.runner.swap_accounting,
-                               blkio_weight=self.blkio_weight,
-                               init_path=self.config.init_path)
-            c = replace(c, log_path=self.data.log(c.id),
-                        hostname_path=self.data.etc_file(c.id, "hostname"),
-                        hosts_path=self.data.etc_file(c.id, "hosts"),
-                        resolv_conf_path=self.data.etc_file(c.id, "resolv.conf"))
-            await asyncio.to_thread(self._create_files, c, image)
+            if req.name:
+                name = validate_name(req.name)
+                self.table.names.reserve(name, container_id)
+            else:
+                name = self.table.names.reserve_generated(container_id)
+        except errors.DockyardError:
+            # A missing image is reported first, as before the name (moby's order).
+            await asyncio.to_thread(self._image, req.config.image)
+            raise
+        try:
+            # One worker thread for the image, the checks and the files.
+            c, image = await asyncio.to_thread(self._make, req, container_id, name)
         except BaseException:
             self.table.names.release(name)
             raise
@@ -177,6 +172,22 @@ class ContainerService:
                             "dockyard has no volumes yet")
         log.info("created container %s (%s) from %s", c.short_id, c.name, c.config.image)
         return CreateResult(c.id, tuple(warnings))
+
+    def _make(self, req: CreateRequest, container_id: str, name: str
+              ) -> tuple[Container, Image]:
+        """The container of ``req`` made, its files and snapshot too (blocking)."""
+        image = self._image(req.config.image)
+        c = make_container(req, image.config.config, image_id=str(image.id),
+                           container_id=container_id, name=name, created_ns=time.time_ns(),
+                           driver=self.rootfs.driver,
+                           swap_accounting=self.runner.swap_accounting,
+                           blkio_weight=self.blkio_weight, init_path=self.config.init_path)
+        c = replace(c, log_path=self.data.log(c.id),
+                    hostname_path=self.data.etc_file(c.id, "hostname"),
+                    hosts_path=self.data.etc_file(c.id, "hosts"),
+                    resolv_conf_path=self.data.etc_file(c.id, "resolv.conf"))
+        self._create_files(c, image)
+        return c, image
 
     def _image(self, ref: str) -> Image:
         try:

@@ -13,6 +13,7 @@ not finish, and ``load_all`` reports it for removal.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -83,5 +84,14 @@ class ContainerStore:
 
     def delete(self, container_id: str) -> None:
         path = self.data.container(container_id)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
+        for attempt in range(3):
+            try:
+                shutil.rmtree(path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                # An exec record written as the removal began (a health probe's, say)
+                # can land in a directory being emptied: once more.
+                if exc.errno != errno.ENOTEMPTY or attempt == 2:
+                    raise
