@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from dockyard.runtime.supervisor import clock
 from dockyard.runtime.supervisor.drivers import RuntimeDriver
-from dockyard.runtime.supervisor.logs import JsonFileWriter, LineSplitter
+from dockyard.runtime.supervisor.logs import JsonFileWriter, LineSplitter, encode_output
 from dockyard.runtime.supervisor.loop import Loop, Timer
 from dockyard.runtime.supervisor.protocol import (
     ContainerInfo,
@@ -355,9 +355,10 @@ class Container(Task):
             splitter = self._splitters.get(stream)
             if splitter is None:
                 splitter = self._splitters[stream] = LineSplitter()
-            now = time.time_ns()
-            for message, partial in splitter.feed(data):
-                self._log(stream, message, partial, now)
+            try:
+                self.log.write_encoded(encode_output(splitter, data, stream, time.time_ns()))
+            except OSError as exc:
+                self._log_error(exc)
         super().handle_output(stream, data)
 
     def _log(self, stream: str, message: bytes, partial: bool, now: int) -> None:
@@ -366,10 +367,13 @@ class Container(Task):
         try:
             self.log.write(stream, message, partial, now)
         except OSError as exc:
-            # Keep the container and its attached clients going; say it once.
-            if not self._log_failed:
-                log.error("%s: writing log %s: %s", self.label, self.log.path, exc)
-                self._log_failed = True
+            self._log_error(exc)
+
+    def _log_error(self, exc: OSError) -> None:
+        # Keep the container and its attached clients going; say it once.
+        if not self._log_failed and self.log is not None:
+            log.error("%s: writing log %s: %s", self.label, self.log.path, exc)
+            self._log_failed = True
 
     def flush_log(self) -> None:
         if self.log is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from dockyard.runtime.supervisor.logs import (
     LineSplitter,
     LogOptions,
     encode_entry,
+    encode_output,
     parse_size,
 )
 
@@ -107,3 +109,47 @@ def test_max_file_one_truncates_and_reopening_appends(tmp_path: Path) -> None:
     w.write("stderr", b"again", False, 0)
     w.close()
     assert entries(path)[-1] == "again\n" and len(entries(path)) >= 2
+
+
+def test_encode_output_equals_line_by_line_encoding() -> None:
+    """The chunk-at-once path (plain lines) and the line-by-line one give the same bytes
+    for any chunking: escapes, invalid UTF-8, 16K pieces, partial tails."""
+    rnd = random.Random(7)
+    pieces = [b"a", b"\n", b"\n", b'"', b"\\", b"\x01", "\u00e9".encode(), b"\xff", b"\t"]
+    for trial in range(1500):
+        data = b"".join(rnd.choice(pieces) if rnd.random() < 0.3 else b"x" * rnd.randint(0, 5)
+                        for _ in range(rnd.randint(0, 60)))
+        if trial % 50 == 0:
+            data += b"y" * rnd.randint(MAX_MESSAGE - 3, 2 * MAX_MESSAGE + 3) + b"\nz\n"
+        cuts = sorted(rnd.randint(0, len(data)) for _ in range(rnd.randint(0, 4)))
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        slow, fast = LineSplitter(), LineSplitter()
+        expected = b"".join(encode_entry(m, p, "stdout", 5) for c in chunks for m, p in slow.feed(c))
+        got = b"".join(encode_output(fast, c, "stdout", 5) for c in chunks)
+        assert got == expected, chunks
+        assert list(fast.flush()) == list(slow.flush())
+
+
+def test_encode_output_of_plain_lines_is_one_entry_per_line() -> None:
+    sp = LineSplitter()
+    out = encode_output(sp, b"y\n" * 1000 + b"tail", "stderr", 0)
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert len(rows) == 1000 and rows[0] == {"log": "y\n", "stream": "stderr",
+                                             "time": rfc3339nano(0)}
+    assert list(sp.flush()) == [(b"tail", True)]
+
+
+def test_write_encoded_rotates_between_entries(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    w = JsonFileWriter(str(path), LogOptions(max_size=1000, max_file=3))
+    try:
+        w.write_encoded(encode_output(LineSplitter(), b"".join(
+            f"line {i:03}\n".encode() for i in range(100)), "stdout", 0))
+    finally:
+        w.close()
+    files = [Path(f"{path}.2"), Path(f"{path}.1"), path]
+    lines = [x for f in files for x in entries(f)]
+    first = int(lines[0].split()[1])
+    assert lines == [f"line {i:03}\n" for i in range(first, 100)]
+    for f in files[:2]:  # each full file passed max-size by less than one entry
+        assert 1000 <= f.stat().st_size < 1000 + 80
