@@ -2,7 +2,8 @@
 
 moby's Go types drop zero fields marked ``omitempty`` (``percpu_usage``,
 ``system_cpu_usage``, ``online_cpus``, every ``memory_stats`` field, ``pids_stats``) and
-write the others even when zero; the blkio lists are ``null`` when empty. The zero sample
+write the others even when zero; the blkio lists are ``null`` when empty, except on
+cgroup v1, where dockerd copies every list (``[]``) for a running container. The zero sample
 of a container that does not run is therefore the same JSON dockerd sends for one.
 """
 
@@ -35,9 +36,9 @@ def _cpu_json(s: CPUSample) -> dict[str, Any]:
     return out
 
 
-def _blkio_list(entries: tuple[BlkioEntry, ...]) -> list[dict[str, Any]] | None:
+def _blkio_list(entries: tuple[BlkioEntry, ...], lists: bool) -> list[dict[str, Any]] | None:
     if not entries:
-        return None
+        return [] if lists else None
     return [{"major": e.major, "minor": e.minor, "op": e.op, "value": e.value}
             for e in entries]
 
@@ -50,10 +51,10 @@ def stats_json(s: StatsSample) -> dict[str, Any]:
     if s.pids_limit:
         pids["limit"] = s.pids_limit
     blkio: dict[str, Any] = {
-        "io_service_bytes_recursive": _blkio_list(s.blkio_bytes),
-        "io_serviced_recursive": _blkio_list(s.blkio_ops),
+        "io_service_bytes_recursive": _blkio_list(s.blkio_bytes, s.blkio_lists),
+        "io_serviced_recursive": _blkio_list(s.blkio_ops, s.blkio_lists),
     }
-    blkio.update(dict.fromkeys(_BLKIO_KEYS))
+    blkio.update({key: [] if s.blkio_lists else None for key in _BLKIO_KEYS})
     m = s.memory
     memory: dict[str, Any] = {}
     if s.read_ns:

@@ -66,6 +66,9 @@ class StatsSample:
     """0: no limit."""
     blkio_bytes: tuple[BlkioEntry, ...] = ()
     blkio_ops: tuple[BlkioEntry, ...] = ()
+    blkio_lists: bool = False
+    """Every blkio list written, ``[]`` when empty (dockerd on cgroup v1); otherwise an
+    empty one is ``null`` (cgroup v2, a container that does not run)."""
     pre_read_ns: int = 0
     precpu: CPUSample = field(default_factory=CPUSample)
 

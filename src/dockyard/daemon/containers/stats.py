@@ -25,6 +25,7 @@ Three ways to ask, as dockerd has them:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -88,7 +89,7 @@ def _blkio(entries: tuple[cgroups.BlkioEntry, ...]) -> tuple[BlkioEntry, ...]:
 
 
 def sample_of(c: Container, st: cgroups.CgroupStats, read_ns: int, system_ns: int,
-              cpus: int, host_mem: int) -> StatsSample:
+              cpus: int, host_mem: int, *, v1: bool = False) -> StatsSample:
     """The sample of cgroup stats ``st`` read at ``read_ns``."""
     u, t, m = st.cpu, st.cpu.throttling, st.memory
     cpu = CPUSample(u.total_usage_ns, u.per_cpu_ns, u.user_ns, u.system_ns, t.periods,
@@ -97,7 +98,7 @@ def sample_of(c: Container, st: cgroups.CgroupStats, read_ns: int, system_ns: in
                           m.failcnt, tuple(m.stat.items()))
     return StatsSample(c.id, "/" + c.name, read_ns, cpu, memory, st.pids.current,
                        st.pids.limit or 0, _blkio(st.blkio.service_bytes),
-                       _blkio(st.blkio.serviced))
+                       _blkio(st.blkio.serviced), blkio_lists=v1)
 
 
 def read_sample(c: Container, cgroup_path: str, host_mem: int) -> StatsSample:
@@ -107,7 +108,14 @@ def read_sample(c: Container, cgroup_path: str, host_mem: int) -> StatsSample:
         st = manager.stats()
     except errors.NotFound:
         return zero_sample(c)  # exited meanwhile: its cgroup is gone
-    return sample_of(c, st, time.time_ns(), system_cpu_ns(), online_cpus(), host_mem)
+    return sample_of(c, st, time.time_ns(), system_cpu_ns(), online_cpus(), host_mem,
+                     v1=_cgroup_v1())
+
+
+@functools.cache
+def _cgroup_v1() -> bool:
+    """The host's cgroup version is 1 (it does not change while the daemon runs)."""
+    return cgroups.cgroup_version() == 1
 
 
 def since_start(sample: StatsSample, started_ns: int) -> StatsSample:
