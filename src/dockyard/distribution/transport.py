@@ -40,7 +40,12 @@ USER_AGENT = "dockyard/0.1 (docker-compatible) urllib3"
 def reason(e: BaseException) -> str:
     """A short reason for a transport failure (the innermost cause urllib3 wrapped)."""
     inner: BaseException = e
+    dial = ""
     while True:
+        conn = getattr(inner, "conn", None)  # urllib3's NewConnectionError: Go's "dial tcp"
+        host, port = getattr(conn, "host", None), getattr(conn, "port", None)
+        if isinstance(host, str) and isinstance(port, int):
+            dial = f"dial tcp {f'[{host}]' if ':' in host else host}:{port}: "
         nxt = getattr(inner, "reason", None)
         if isinstance(nxt, BaseException) and nxt is not inner:
             inner = nxt
@@ -48,7 +53,7 @@ def reason(e: BaseException) -> str:
         break
     text = str(inner)
     if "Connection refused" in text:
-        return "connect: connection refused"
+        return f"{dial}connect: connection refused"
     return text or type(inner).__name__
 
 

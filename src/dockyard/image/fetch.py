@@ -210,10 +210,19 @@ class Download:
             self.cond.notify_all()
 
     def _discard(self) -> None:
-        try:
-            self.stores.content.abort(ingest_ref(self.desc))
-        except (NotFound, Unavailable) as e:
-            log.debug("abort ingest of %s: %s", self.desc.digest, e)
+        # The lock may still be held a moment by a copy of its descriptor (a process
+        # forked meanwhile by another thread keeps the flock until it execs): retry.
+        for attempt in range(40):
+            try:
+                self.stores.content.abort(ingest_ref(self.desc))
+                return
+            except NotFound:
+                return
+            except Unavailable as e:
+                if attempt == 39:
+                    log.debug("abort ingest of %s: %s", self.desc.digest, e)
+                    return
+                self.sleep(0.05)
 
     def _pause(self, delay: float) -> None:
         """Wait before retrying, telling the client as Docker does."""
