@@ -9,7 +9,8 @@ ID checked). Their roots live under ``--workdir``: on a tmpfs (``/dev/shm/...``)
 compare the engines' own costs, on the slow and uneven disk of these machines they mostly
 time file creation.
 
-Rows (each one timed as the wall-clock time of the docker CLI command):
+Rows (each one timed as the wall-clock time of the docker CLI command, or of the lean
+client's request for the ``API:`` rows; the CLI is a floor under its rows, see below):
 
 ===========================  ==============================================================
 ``cp 100 MB dir in``         ``docker cp <dir> ctr:/tmp/in``: 2000 files of 20 KB in 20
@@ -17,9 +18,19 @@ Rows (each one timed as the wall-clock time of the docker CLI command):
                              container; removed in the container after each sample
 ``cp 100 MB dir out``        ``docker cp ctr:/data <host dir>`` of the same tree; the host
                              copy is removed after each sample
+``API: PUT 100 MB tar``      the engine's own side of ``cp in``: the same tree as one tar
+                             made in advance (entries ``data/...``), ``PUT
+                             /containers/ops-cp/archive?path=/tmp/api`` from a lean client
+                             (``http.client`` on the unix socket, the file as the body);
+                             removed in the container after each sample
+``API: GET 100 MB dir``      the engine's own side of ``cp out``: ``GET
+                             /containers/ops-cp/archive?path=/data``, the bytes read and
+                             dropped
 ``commit 50 MB of changes``  ``docker commit`` of a running container whose layer holds
                              1000 files of 20 KB and three of 10 MB; a new container per
                              sample, the image and container removed after
+``API: commit 50 MB``        the same through ``POST /commit?container=...&repo=...&tag=...``
+                             (body ``null``, as the CLI sends) from the lean client
 ``stats --no-stream``        ``docker stats --no-stream ctr`` of a running container (the
                              CLI asks ``stream=false``: dockerd waits for a second sample
                              to fill ``precpu_stats``, moby#23188)
@@ -106,6 +117,8 @@ class Ctx:
     data100: Path
     data50: Path
     state: dict[str, dict[str, str]] = field(default_factory=dict)
+    tar100: Path | None = None
+    """``data100`` as one tar (entries ``data/...``), for the API rows' ``PUT``."""
 
     def of(self, e: Engine) -> dict[str, str]:
         return self.state.setdefault(e.name, {})
@@ -211,6 +224,74 @@ def _stats_teardown(ctx: Ctx, e: Engine) -> None:
     e.docker("rm", "-f", "ops-stats", check=False)
 
 
+# API rows: the same work as the CLI rows, asked of the engine directly by a lean client
+# (http.client on the unix socket), so that the figure is the engine's own work, not the
+# docker CLI's tar making or unpacking on the host.
+
+def _api_put_archive(e: Engine, container: str, path: str, tar: Path) -> None:
+    conn = UnixHTTPConnection(str(e.sock), timeout=600)
+    try:
+        with open(tar, "rb") as f:
+            conn.request("PUT", f"/containers/{container}/archive?path={path}", body=f,
+                         headers={"Content-Type": "application/x-tar",
+                                  "Content-Length": str(tar.stat().st_size)})
+            resp = conn.getresponse()
+            body = resp.read()
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise RuntimeError(f"PUT archive: {resp.status} {body[:200]!r}")
+
+
+def _api_get_archive(e: Engine, container: str, path: str) -> int:
+    """The archive's bytes, read and dropped; how many there were."""
+    conn = UnixHTTPConnection(str(e.sock), timeout=600)
+    total = 0
+    try:
+        conn.request("GET", f"/containers/{container}/archive?path={path}")
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise RuntimeError(f"GET archive: {resp.status} {resp.read()[:200]!r}")
+        while chunk := resp.read(1 << 20):
+            total += len(chunk)
+    finally:
+        conn.close()
+    return total
+
+
+def _api_cp_in_setup(ctx: Ctx, e: Engine) -> None:
+    e.docker("exec", "ops-cp", "mkdir", "-p", "/tmp/api")
+
+
+def _api_cp_in(ctx: Ctx, e: Engine, i: int) -> None:
+    if ctx.tar100 is None:
+        raise RuntimeError("no prepared tar")
+    _api_put_archive(e, "ops-cp", "/tmp/api", ctx.tar100)
+
+
+def _api_cp_in_after(ctx: Ctx, e: Engine, i: int) -> None:
+    e.docker("exec", "ops-cp", "rm", "-rf", "/tmp/api/data")
+
+
+def _api_cp_out(ctx: Ctx, e: Engine, i: int) -> None:
+    got = _api_get_archive(e, "ops-cp", "/data")
+    if got < 100_000_000:
+        raise RuntimeError(f"GET archive: only {got} bytes")
+
+
+def _api_commit(ctx: Ctx, e: Engine, i: int) -> None:
+    conn = UnixHTTPConnection(str(e.sock), timeout=600)
+    try:
+        conn.request("POST", f"/commit?container=ops-commit-{i}&repo=ops-committed&tag={i}",
+                     body=b"null", headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    if resp.status != 201:
+        raise RuntimeError(f"POST /commit: {resp.status} {body[:200]!r}")
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     """HTTP/1.1 to an engine's unix socket."""
 
@@ -227,15 +308,21 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 ROWS: list[Row] = [
     Row("cp-in", "cp 100 MB dir in", GOAL, _cp_in, _cp_setup, _cp_in_after, floor=True),
+    Row("cp-in-api", "API: PUT 100 MB tar", GOAL, _api_cp_in, _api_cp_in_setup,
+        _api_cp_in_after),
+    Row("cp-out-api", "API: GET 100 MB dir", GOAL, _api_cp_out),
     Row("cp-out", "cp 100 MB dir out", GOAL, _cp_out, lambda ctx, e: None, _cp_out_after,
         _cp_teardown, floor=True),
     Row("commit", "commit 50 MB of changes", GOAL, _commit, _commit_setup, _commit_after,
+        _commit_teardown),
+    Row("commit-api", "API: commit 50 MB", GOAL, _api_commit, _commit_setup, _commit_after,
         _commit_teardown),
     Row("stats", "stats --no-stream", GOAL, _stats_no_stream, _stats_setup),
     Row("stats-api", f"stats one-shot API x{ONE_SHOTS}", GOAL, _stats_one_shot,
         teardown=_stats_teardown),
 ]
-"""The rows, in order. ``cp-out`` uses the container ``cp-in`` made (and removes it);
+"""The rows, in order. ``cp-in-api``, ``cp-out-api`` and ``cp-out`` use the container
+``cp-in`` made (``cp-out`` removes it);
 ``stats-api`` the one ``stats`` made (and removes it)."""
 
 
@@ -398,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench/ops.py: {missing}", file=sys.stderr)
         return 2
     wanted = [r for r in ROWS if not args.rows or r.key in args.rows.split(",")]
-    if any(r.key == "cp-out" for r in wanted) and not any(r.key == "cp-in" for r in wanted):
+    if any(r.key in ("cp-out", "cp-in-api", "cp-out-api") for r in wanted) and \
+            not any(r.key == "cp-in" for r in wanted):
         wanted.insert(0, Row("cp-setup", "", None, lambda ctx, e, i: None, _cp_setup))
     if any(r.key == "stats-api" for r in wanted) and not any(r.key == "stats"
                                                             for r in wanted):
@@ -425,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             tar = work / "data100.tar"
             subprocess.run(["tar", "-C", str(work), "-cf", str(tar),
                             "--transform", "s,^data100,data,", "data100"], check=True)
+            ctx.tar100 = tar
             null.start(tar)
             try:
                 results: list[tuple[Row, Samples]] = []
