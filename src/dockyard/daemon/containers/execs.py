@@ -5,8 +5,10 @@ Lifecycle of an exec (moby's ``daemon/exec.go``)::
     create ─► created ──start──► starting ──supervisor exec──► running ──exit──► exited
                                     └──────── the runtime refused (126/127) ────────┘
 
-``create`` checks the container runs (not paused) and keeps the configuration. ``start``
-builds the OCI process: the container's own ``process`` from its bundle's ``config.json``
+``create`` checks the container runs (not paused), keeps the configuration and begins
+building the OCI process in a worker thread, so that it is ready when the client's
+``start`` comes (a start after the container started again builds it anew): the
+container's own ``process`` from its bundle's ``config.json``
 (capabilities, rlimits, no-new-privileges; all capabilities when ``Privileged``), with the
 command, the environment (the container's, then the exec's ``Env``), the working
 directory and the user resolved in the container's rootfs as at create. The supervisor
@@ -89,6 +91,10 @@ class ExecEntry:
     exit_code: int | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     waiter: asyncio.Task[None] | None = None
+    prepared: asyncio.Task[dict[str, Any]] | None = None
+    """Its OCI process, built at create for the run then current (``prepared_for``, that
+    run's start time): ready when the start comes, its error raised then."""
+    prepared_for: int = 0
 
     def record(self) -> ExecRecord:
         return ExecRecord(self.id, self.container_id, self.config, self.created_ns, self.pid,
@@ -139,6 +145,13 @@ def exec_process(c: Container, cfg: ExecConfig, bundle: str, rootfs: str) -> dic
         if key in base:
             process[key] = base[key]
     return process
+
+
+def _retrieve(task: asyncio.Task[dict[str, Any]]) -> None:
+    """Mark a prepared process's failure seen (an exec never started never awaits it;
+    one started raises it then)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _check_can_exec(c: Container) -> None:
@@ -192,6 +205,11 @@ class ExecManager:
         c = self.table.find(ref).container
         _check_can_exec(c)
         e = ExecEntry(new_id(), c.id, config, time.time_ns())
+        # Built now, while the client reads this answer and sends the start.
+        e.prepared = asyncio.create_task(asyncio.to_thread(
+            exec_process, c, config, self.run.bundle(c.id), self.run.rootfs(c.id)))
+        e.prepared.add_done_callback(_retrieve)
+        e.prepared_for = c.state.started_ns
         self.execs[e.id] = e
         ids = self.by_container.setdefault(c.id, [])
         ids.append(e.id)
@@ -232,9 +250,13 @@ class ExecManager:
         self._event(c, _action("exec_start", cfg), {"execID": e.id})
         size = (start.console_size or cfg.console_size) if cfg.tty else None
         recorded: asyncio.Task[None] | None = None
+        prepared, e.prepared = e.prepared, None
         try:
-            process = await asyncio.to_thread(exec_process, c, cfg, self.run.bundle(c.id),
-                                              self.run.rootfs(c.id))
+            if prepared is not None and e.prepared_for == c.state.started_ns:
+                process = await prepared
+            else:  # (the container was started again since the exec's create)
+                process = await asyncio.to_thread(exec_process, c, cfg, self.run.bundle(c.id),
+                                                  self.run.rootfs(c.id))
             # Recorded while the supervisor starts it: off the start's path.
             recorded = asyncio.create_task(self._persist(e.record()))
             if sock is None:
