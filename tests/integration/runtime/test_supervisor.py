@@ -196,6 +196,31 @@ def test_attach_hand_off_over_scm_rights(supervisor: Harness) -> None:
     assert sv.wait(cid).exit_code == 0
 
 
+def test_a_slow_attached_client_holds_the_process_back_and_gets_every_byte(
+        supervisor: Harness) -> None:
+    """More output than the supervisor queues for a client (``MAX_PENDING``, 8 MiB): the
+    client reads nothing for a while, then everything arrives, in order, and the process
+    was held back meanwhile (as with dockerd) instead of the client being dropped."""
+    h = supervisor
+    sv = h.client()
+    total = 24 << 20
+    cid = h.create(sv, ["sh", "-c", f"head -c {total} /dev/zero; echo done >&2"])
+    ours, theirs = socket.socketpair()
+    with ours:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        sv.attach_socket(theirs, cid)
+        theirs.close()
+        sv.start(cid)
+        time.sleep(1.0)  # not reading: the process must be blocked, not finished
+        assert sv.state(cid).status is Status.RUNNING
+        stream = AttachStream(ours, Framing.MULTIPLEXED, b"")
+        stream.settimeout(30)
+        got = stream.read_all()
+    assert len(got[Stream.STDOUT]) == total and set(got[Stream.STDOUT]) == {0}
+    assert got[Stream.STDERR] == b"done\n"
+    assert sv.wait(cid).exit_code == 0
+
+
 def test_long_lines_are_split_as_docker_does(supervisor: Harness) -> None:
     h = supervisor
     sv = h.client()

@@ -6,8 +6,12 @@ carries no JSON: output is written to it (raw, or in Docker's multiplexed framin
 bytes read from it go to the process's stdin when the attachment asked for stdin. When the
 client half-closes, stdin is closed too if ``close_stdin`` was asked (Docker's StdinOnce).
 When the process has exited and its last output has been sent, the supervisor closes the
-socket. A client that stops reading is dropped once ``MAX_PENDING`` bytes are queued for
-it: a slow reader must never stall the container or its log. With ``detach_keys``, the
+socket. A client that reads slower than the process writes holds the process back, as
+with dockerd (its broadcaster writes to each attached client in turn): once ``HIGH_WATER``
+bytes are queued for it the task stops reading the process's output (the pipe fills, the
+process blocks in ``write``) until the queue is under ``LOW_WATER`` again — a pipeline
+like ``docker run img cat big | slow`` gets every byte. ``MAX_PENDING`` stays as a last
+guard (a client is dropped past it). With ``detach_keys``, the
 input is scanned for that sequence (:class:`~dockyard.runtime.detachkeys.EscapeScanner`):
 a match closes this attachment and nothing else (Docker's ``ctrl-p ctrl-q``).
 """
@@ -29,14 +33,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 8 << 20
+HIGH_WATER = 1 << 20
+LOW_WATER = 256 << 10
 _STREAMS = {"stdout": Stream.STDOUT, "stderr": Stream.STDERR}
 
 
 class Attachment:
     """One attached client of one process (container init or exec)."""
 
-    __slots__ = ("_closed", "_finishing", "_loop", "_out", "_reading", "close_stdin", "fd",
-                 "framing", "scanner", "sock", "stdin", "streams", "task")
+    __slots__ = ("_closed", "_finishing", "_loop", "_out", "_reading", "_throttling",
+                 "close_stdin", "fd", "framing", "scanner", "sock", "stdin", "streams", "task")
 
     def __init__(self, loop: Loop, sock: socket.socket, task: Task, args: AttachArgs, *,
                  initial_out: bytes = b"", initial_in: bytes = b"") -> None:
@@ -55,6 +61,7 @@ class Attachment:
         self._closed = False
         self._finishing = False
         self._reading = True
+        self._throttling = False
         sock.setblocking(False)
         task.attachments.append(self)
         loop.add_reader(self.fd, self._on_readable)
@@ -79,6 +86,9 @@ class Attachment:
             self.close()
             return
         self._flush()
+        if len(self._out) > HIGH_WATER and not self._throttling and not self._closed:
+            self._throttling = True
+            self.task.throttle(self)
 
     def _flush(self) -> None:
         while self._out:
@@ -92,6 +102,8 @@ class Attachment:
                 self.close()
                 return
             del self._out[:n]
+            if self._throttling and len(self._out) < LOW_WATER:
+                self._unthrottle()
         self._loop.remove_writer(self.fd)
         if self._finishing:
             self.close()
@@ -149,10 +161,16 @@ class Attachment:
 
     # ---------------------------------------------------------------- end
 
+    def _unthrottle(self) -> None:
+        self._throttling = False
+        self.task.unthrottle(self)
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._throttling:
+            self._unthrottle()
         self._loop.forget(self.fd)
         # ENOTCONN when the client is already gone: closing is all that is left to do.
         with contextlib.suppress(OSError):

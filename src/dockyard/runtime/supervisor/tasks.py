@@ -19,6 +19,7 @@ Lifecycle of a :class:`Task` (a container's init or an exec'd process):
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import time
@@ -117,9 +118,9 @@ class StdinSink:
 class Task:
     """A process whose parent the supervisor is; see the module docstring."""
 
-    __slots__ = ("_drain_timer", "_loop", "_outputs", "_pending_exit", "attachments", "exit",
-                 "master", "on_stopped", "pid", "state", "status", "stdin", "tty",
-                 "waiters")
+    __slots__ = ("_drain_timer", "_loop", "_outputs", "_pending_exit", "_throttled",
+                 "attachments", "exit", "master", "on_stopped", "pid", "state", "status",
+                 "stdin", "tty", "waiters")
 
     def __init__(self, loop: Loop, state: StateDir, pid: int, *, tty: bool) -> None:
         self._loop = loop
@@ -131,6 +132,7 @@ class Task:
         self._pending_exit: ExitStatus | None = None
         self._drain_timer: Timer | None = None
         self._outputs: dict[int, str] = {}
+        self._throttled: set[Attachment] = set()
         self.master = -1
         self.stdin: StdinSink | None = None
         self.attachments: list[Attachment] = []
@@ -160,7 +162,22 @@ class Task:
     def _watch(self, fd: int, stream: str) -> None:
         os.set_blocking(fd, False)
         self._outputs[fd] = stream
-        self._loop.add_reader(fd, lambda: self._read(fd))
+        if not self._throttled:
+            self._loop.add_reader(fd, functools.partial(self._read, fd))
+
+    def throttle(self, a: Attachment) -> None:
+        """An attached client has too much output queued: stop reading the process's
+        output until it catches up (``unthrottle``); see ``attach``."""
+        if not self._throttled:
+            for fd in self._outputs:
+                self._loop.remove_reader(fd)
+        self._throttled.add(a)
+
+    def unthrottle(self, a: Attachment) -> None:
+        self._throttled.discard(a)
+        if not self._throttled:
+            for fd in self._outputs:
+                self._loop.add_reader(fd, functools.partial(self._read, fd))
 
     def _read(self, fd: int, budget: int = 1) -> None:
         stream = self._outputs.get(fd)
