@@ -182,13 +182,17 @@ def test_image_prune(d: harness.Daemon, rootfs_tar: Path) -> None:
     assert p.stdout == "Total reclaimed space: 0B\n"
 
 
-def test_run_of_a_missing_image_says_pull_is_not_available(d: harness.Daemon) -> None:
-    p = d.docker("run", "--rm", "alpine:3")
-    assert p.returncode == 125
-    assert "Unable to find image 'alpine:3' locally" in p.stderr
-    assert "No such image: alpine:3: pull access is not available in dockyard yet" in p.stderr
-    p = d.docker("pull", "alpine")
-    assert p.returncode == 1 and "pull access is not available" in p.stderr
+def test_run_of_a_missing_image_tries_the_pull_and_says_why_it_failed(
+        d: harness.Daemon) -> None:
+    # A registry nobody listens on, on loopback (tests never reach past it).
+    ref = "127.0.0.1:1/nope/alpine:3"
+    p = d.docker("run", "--rm", ref)
+    assert p.returncode == 125, p.stderr
+    assert f"Unable to find image '{ref}' locally" in p.stderr
+    assert "Error response from daemon" in p.stderr and "127.0.0.1:1" in p.stderr
+    p = d.docker("pull", "127.0.0.1:1/nope/alpine")
+    assert p.returncode == 1 and "127.0.0.1:1" in p.stderr, p.stderr
+    assert d.docker("images", "-q", "127.0.0.1:1/nope/alpine", check=True).stdout == ""
 
 
 def test_image_events(d: harness.Daemon) -> None:

@@ -202,7 +202,7 @@ def test_log_options_and_stop_signal(daemon: Daemon) -> None:
      "HostConfig.CpuRealtimeRuntime"),
     ({"Image": "busybox", "HostConfig": {"NewFieldFromTheFuture": True}},
      "HostConfig.NewFieldFromTheFuture"),
-    ({"Image": "busybox", "Healthcheck": {"Test": ["CMD", "true"]}}, "Healthcheck"),
+    ({"Image": "busybox", "Healthcheck": {"Test": "true"}}, "Healthcheck"),
     ({"Image": "busybox", "HostConfig": {"Binds": ["named:/data"]}}, "HostConfig.Binds"),
     ({"Image": "busybox", "HostConfig": {"Memory": "lots"}}, "HostConfig.Memory"),
     ({"Image": "busybox", "Env": "A=1"}, "Env"),
