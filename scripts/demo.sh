@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on a fresh machine, as root: install what dockyard needs, start the daemon
 # (dockyardd) on a private socket and data root, make the busybox base image offline from
-# Debian's busybox-static, and run a container in it with the docker CLI, then with
-# dockyard's own OCI runtime directly. Everything it starts is stopped and removed at the end.
+# Debian's busybox-static, and run a container in it with dockyard's CLI and with the real
+# docker CLI, then with dockyard's own OCI runtime directly. Everything it starts is stopped and removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -39,7 +39,10 @@ done
 echo "== making the busybox base image offline (from Debian's busybox-static)"
 "$bin/dockyard-base-image" -H "unix://$sock" busybox
 
-echo "== docker run, against dockyardd"
+echo "== dockyard run (dockyard's own CLI), against dockyardd"
+"$bin/dockyard" -H "unix://$sock" run --rm busybox echo hello from a container
+
+echo "== docker run (the real docker CLI), against the same dockyardd"
 DOCKER_HOST="unix://$sock" docker run --rm busybox echo hello from a container
 
 echo "== the same with dockyard's own runtime, no daemon"
