@@ -35,7 +35,7 @@ from dockyard.oci.manifest import detect_media_type
 from .auth import RegistryAuth
 from .config import RegistryConfig
 from .endpoints import Endpoint
-from .errors import challenge_error, request_error
+from .errors import NO_BASIC_CREDENTIALS, RegistryError, challenge_error, request_error
 from .tokens import parse_challenges
 from .transport import Transport
 
@@ -93,12 +93,16 @@ class Repository:
 
     def _fail(self, method: str, resp: urllib3.BaseHTTPResponse, path: str) -> Exception:
         body = resp.data if resp.status != 200 else b""
-        challenge = None
+        challenge: RegistryError | str | None = None
         if resp.status == 401:
-            for c in parse_challenges(resp.headers.get("WWW-Authenticate", "")):
+            found = parse_challenges(resp.headers.get("WWW-Authenticate", ""))
+            for c in found:
                 if c.scheme == "bearer" and (challenge := challenge_error(
                         c.params.get("error", ""), c.params.get("error_description", ""))):
                     break
+            if (challenge is None and found and found[0].scheme == "basic"
+                    and self.transport.auth.credentials.anonymous):
+                challenge = NO_BASIC_CREDENTIALS  # moby's basic handler, before any request
         return request_error(method, self.transport.url(path), resp.status, body, challenge)
 
     # ----------------------------------------------------------------- manifests

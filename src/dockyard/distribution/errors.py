@@ -98,11 +98,16 @@ def challenge_error(error: str, description: str = "") -> RegistryError | None:
     return RegistryError(code, description or default)
 
 
+NO_BASIC_CREDENTIALS = "no basic auth credentials"
+"""What Docker says for a Basic challenge it has no credentials for."""
+
+
 def request_error(method: str, url: str, status: int, body: bytes,
-                  challenge: RegistryError | None = None) -> DockyardError:
+                  challenge: RegistryError | str | None = None) -> DockyardError:
     """The error for a failed request (``Head "<url>": <what>``), by status. A Bearer
     challenge's error comes first and alone, as moby reports the first of the merged
-    errors (a private repository: ``denied: ...``, not the body's ``unauthorized``)."""
+    errors (a private repository: ``denied: ...``, not the body's ``unauthorized``); a
+    text stands for the answer as it is (``no basic auth credentials``)."""
     what = str(challenge) if challenge is not None else describe(status, body)
     text = f'{method.capitalize()} "{url}": {what}'
     if status in (401, 403):

@@ -226,8 +226,11 @@ def _pull(stores: Stores, named: reference.Reference, target: RemoteTarget,
         raise InvalidArgument(f"manifest {manifest.digest}: {len(manifest.layers)} layers but "
                               f"the config lists {len(config.diff_ids)} diff_ids")
     resume_lease = RESUME_LEASE_PREFIX + top.digest.hex[:32]
+    # moby: an image already here (by its config) is named again without layer lines
+    known = bool(stores.meta.images.by_image_id(manifest.config.digest))
     try:
-        fetched = _layers(stores, target.repo, manifest, config, lease_id, report, cfg, stop)
+        fetched = _layers(stores, target.repo, manifest, config, lease_id, report, cfg, stop,
+                          known=known)
     except BaseException:
         _keep_for_resume(stores, resume_lease, top, manifest, config)
         raise
@@ -316,9 +319,10 @@ def _keep_for_resume(stores: Stores, lease_id: str, top: Descriptor, manifest: M
 
 def _layers(stores: Stores, repo: Repository, manifest: Manifest, config: ImageConfig,
             lease_id: str, report: ProgressFn, cfg: RegistryConfig,
-            stop: StopFlag) -> bool:
+            stop: StopFlag, *, known: bool = False) -> bool:
     """Download and unpack every layer (see the module docstring); whether any was
-    fetched or unpacked."""
+    fetched or unpacked. ``known``: the image is here already (no "Already exists" lines
+    when every layer is)."""
     chains = chain_ids(config.diff_ids)
     sn_name = stores.snapshotter_name
     plan: list[tuple[int, Descriptor, bool, bool]] = []  # i, layer, fetch, unpack
@@ -331,10 +335,12 @@ def _layers(stores: Stores, repo: Repository, manifest: Manifest, config: ImageC
         have_snapshot = snapshot_exists(stores, str(chain))
         have_blob = _has_blob(stores, layer.digest)
         plan.append((i, layer, not have_blob, not have_snapshot))
+    quiet = known and not any(fetch or unpack for _i, _layer, fetch, unpack in plan)
     for _i, layer, fetch, unpack in plan:
         short = layer.digest.hex[:12]
         if not fetch and not unpack:
-            report(Progress("Already exists", short))
+            if not quiet:
+                report(Progress("Already exists", short))
         else:
             report(Progress("Pulling fs layer", short))
     downloads: dict[int, Download] = {}

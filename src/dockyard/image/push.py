@@ -27,7 +27,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import BinaryIO, cast
 
 from dockyard.archive import CompressingWriter, Compression
@@ -47,7 +47,7 @@ from dockyard.metadata import Resource
 from dockyard.oci import mediatypes as mt
 from dockyard.oci import reference
 from dockyard.oci.descriptor import Descriptor
-from dockyard.oci.digest import parse_digest
+from dockyard.oci.digest import Digest, parse_digest
 from dockyard.oci.manifest import Manifest, new_manifest
 
 from .create import name_image
@@ -100,7 +100,10 @@ def _push(stores: Stores, named: reference.Reference, image: Image, report: Prog
     with Repository.open(named.domain, named.path, auth, cfg, push=True) as repo, \
             stores.meta.leases.temporary("push") as lease:
         manifest = _pushable_manifest(stores, image, lease.id)
-        _push_blobs(stores, repo, manifest, report, cfg, cancel)
+        # moby names a pushed layer by its diff_id (a pulled one by its blob digest)
+        ids = {d.digest: str(diff.hex[:12])
+               for d, diff in zip(manifest.layers, image.config.diff_ids, strict=False)}
+        _push_blobs(stores, repo, manifest, report, cfg, cancel, ids)
         digest = repo.put_manifest(named.tag, manifest.media_type, manifest.raw)
         desc = Descriptor(manifest.media_type, digest, len(manifest.raw))
         repo_digest = str(reference.with_digest(named._replace(tag=""), digest))
@@ -173,17 +176,19 @@ class _WriterFile:
 
 
 def _push_blobs(stores: Stores, repo: Repository, manifest: Manifest, report: ProgressFn,
-                cfg: RegistryConfig, cancel: threading.Event | None) -> None:
+                cfg: RegistryConfig, cancel: threading.Event | None,
+                ids: Mapping[Digest, str] | None = None) -> None:
     layers = list({d.digest: d for d in manifest.layers}.values())
+    short = {d.digest: (ids or {}).get(d.digest) or d.digest.hex[:12] for d in layers}
     for d in layers:
-        report(Progress("Preparing", d.digest.hex[:12]))
+        report(Progress("Preparing", short[d.digest]))
     workers = max(1, cfg.max_concurrent_uploads)
     for n, d in enumerate(layers):
         if n >= workers:
-            report(Progress("Waiting", d.digest.hex[:12]))
+            report(Progress("Waiting", short[d.digest]))
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="push") as pool:
         futures = [pool.submit(_push_blob, stores, repo, d, report, cancel, True,
-                               cfg.retries, cfg.backoff) for d in layers]
+                               cfg.retries, cfg.backoff, short[d.digest]) for d in layers]
         for f in futures:
             f.result()
     _push_blob(stores, repo, manifest.config, report, cancel, False, cfg.retries,
@@ -192,10 +197,10 @@ def _push_blobs(stores: Stores, repo: Repository, manifest: Manifest, report: Pr
 
 def _push_blob(stores: Stores, repo: Repository, desc: Descriptor, report: ProgressFn,
                cancel: threading.Event | None, show: bool, retries: int = 3,
-               backoff: float = 0.5) -> None:
+               backoff: float = 0.5, short: str = "") -> None:
     """Push one blob (HEAD, mount, upload; an upload that fails on the way is started
-    again ``retries`` times)."""
-    short = desc.digest.hex[:12]
+    again ``retries`` times); its progress lines name it ``short``."""
+    short = short or desc.digest.hex[:12]
     if cancel is not None and cancel.is_set():
         raise FailedPrecondition("push cancelled")
     try:

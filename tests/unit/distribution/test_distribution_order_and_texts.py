@@ -21,7 +21,7 @@ from dockyard.content.writer import LocalWriter
 from dockyard.distribution import RegistryAuth, RegistryConfig, endpoints
 from dockyard.distribution.client import Repository
 from dockyard.distribution.endpoints import Endpoint
-from dockyard.errors import NotFound
+from dockyard.errors import NotFound, PermissionDenied
 from dockyard.image import ImageService
 from dockyard.image.progress import Progress
 from dockyard.oci.digest import digest_bytes
@@ -136,3 +136,43 @@ def test_no_insecure_request_warning_for_an_insecure_registry(
     texts = [str(w.message) for w in caught
              if issubclass(w.category, urllib3.exceptions.InsecureRequestWarning)]
     assert texts == ["Unverified HTTPS request is being made to host 'example.org'. x"], texts
+
+
+def test_push_names_layers_by_diff_id_and_a_known_image_pulls_quietly(
+        svc: ImageService, registry: ThreadRegistry) -> None:
+    """moby's ids: a pushed layer's lines name its diff_id, a pulled one's its blob; a
+    pull of an image that is here already (another tag) shows no layer lines."""
+    name = f"{registry.host}/ids/app:v1"
+    img = make_image(svc, name, random_layers(2, 1000))
+    events: list[Progress] = []
+    svc.push(name, config=FAST, progress=events.append)
+    diff_ids = {d.hex[:12] for d in img.config.diff_ids}
+    assert {e.id for e in events if e.status == "Pushed"} == diff_ids
+    assert {e.id for e in events if e.status == "Preparing"} == diff_ids
+    svc.remove(name, force=True)
+    events.clear()
+    svc.pull(name, config=FAST, progress=events.append)  # the image itself was gone
+    assert {e.id for e in events if e.status == "Pull complete"} == {
+        d.digest.hex[:12] for d in img.manifest.layers}
+    other = f"{registry.host}/ids/app:v2"
+    svc.tag(name, other)
+    svc.push(other, config=FAST)
+    svc.remove(other)
+    events.clear()
+    svc.pull(other, config=FAST, progress=events.append)
+    assert [e.status for e in events if e.id] == ["Pulling from ids/app"], events
+
+
+def test_basic_auth_without_credentials(
+        svc: ImageService, auth_registry: Callable[[str], ThreadRegistry]) -> None:
+    """A Basic challenge and no credentials: Docker's ``no basic auth credentials``."""
+    reg = auth_registry("htpasswd")
+    name = f"{reg.host}/basic/app:v1"
+    make_image(svc, name, [{"a": b"a"}])
+    with pytest.raises(PermissionDenied) as e:
+        svc.push(name, config=FAST)
+    assert str(e.value) == "no basic auth credentials"
+    with pytest.raises(PermissionDenied) as e:
+        svc.pull(f"{reg.host}/basic/other:v1", config=FAST)
+    assert str(e.value) == (f'Head "http://{reg.host}/v2/basic/other/manifests/v1": '
+                            "no basic auth credentials")

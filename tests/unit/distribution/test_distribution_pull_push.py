@@ -126,11 +126,11 @@ def test_push_remove_pull_roundtrip(svc: ImageService, registry: ThreadRegistry,
     assert by_id == {d.digest.hex[:12] for d in img.manifest.layers}
     assert f"Digest: {img.manifest.digest}" in [e.status for e in events]
     assert events[0] == Progress("Pulling from team/app", "v1")
-    # pulled again: nothing to do
+    # pulled again: nothing to do, and (as moby: the image is here) no layer lines
     events.clear()
     again = svc.pull(name, config=FAST, progress=events.append)
     assert not again.updated
-    assert [e.status for e in events].count("Already exists") == 3
+    assert [e.status for e in events].count("Already exists") == 0
     assert events[-1].status == f"Status: Image is up to date for {name}"
     # a second push finds every layer there
     events.clear()
