@@ -91,3 +91,36 @@ def test_a_failed_upload_leaves_nothing_half_made(d: harness.Daemon, ctr: str) -
     out = d.docker("exec", ctr, "stat", "-c", "%a", "/tgt/newdir", check=True).stdout
     assert out.strip() == "755"
     assert d.docker("exec", ctr, "ls", "/tgt/newdir", check=True).stdout == ""
+
+
+def test_cp_of_a_directory_holding_mounts_archives_what_is_mounted(
+        d: harness.Daemon) -> None:
+    work = Path(tempfile.mkdtemp(prefix="dy-acc-"))
+    name = "accm" + secrets.token_hex(3)
+    try:
+        (work / "src" / "inner").mkdir(parents=True)
+        (work / "src" / "inner" / "b.txt").write_text("bound\n")
+        (work / "file").write_text("a bound file\n")
+        d.docker("run", "-d", "--name", name, "-v", f"{work / 'src'}:/data/vol",
+                 "-v", f"{work / 'file'}:/data/f.txt", "busybox", "sh", "-c",
+                 "echo own > /data/own && exec sleep 1000", check=True)
+        harness.wait_for(lambda: d.request("HEAD", f"/containers/{name}/archive"
+                                           "?path=/data/own").status == 200, 10, "setup")
+        d.docker("cp", f"{name}:/data", str(work / "out"), check=True)
+        assert (work / "out" / "own").read_text() == "own\n"
+        assert (work / "out" / "vol" / "inner" / "b.txt").read_text() == "bound\n"
+        assert (work / "out" / "f.txt").read_text() == "a bound file\n"
+        # /etc as the container sees it: the daemon's hostname file, not the image's.
+        out = subprocess.run(["timeout", "-k", "5", "60", harness.DOCKER, "cp",
+                              f"{name}:/etc", "-"], capture_output=True, env=d.env(),
+                             check=False)
+        assert out.returncode == 0, out.stderr
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as t:
+            member = t.extractfile("etc/hostname")
+            assert member is not None
+            hostname = member.read().decode().strip()
+        want = d.docker("inspect", "-f", "{{.Config.Hostname}}", name, check=True)
+        assert hostname == want.stdout.strip()
+    finally:
+        d.docker("rm", "-f", name)
+        shutil.rmtree(work)

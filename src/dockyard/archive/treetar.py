@@ -24,7 +24,7 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import BinaryIO
 
 from dockyard.archive.safety import os_error
@@ -75,10 +75,15 @@ def _xattrs(dir_fd: int, name: str) -> tuple[tuple[str, bytes], ...]:
 class TreeTarWriter:
     """Writes entries to ``out``; ``finish()`` writes the end-of-archive blocks.
 
-    ``chown``: the (uid, gid) every entry gets instead of its own (None: keep)."""
+    ``chown``: the (uid, gid) every entry gets instead of its own (None: keep).
+    ``mounts``: entry names (as written) to archive from elsewhere — ``(dir_fd, name)`` of
+    the object to write under that name instead of what the walked tree holds there (what
+    is mounted on a mount point: a bind mount's source); the caller owns the descriptors."""
 
-    def __init__(self, out: BinaryIO, *, chown: tuple[int, int] | None = None) -> None:
+    def __init__(self, out: BinaryIO, *, chown: tuple[int, int] | None = None,
+                 mounts: Mapping[str, tuple[int, str]] | None = None) -> None:
         self.out = out
+        self.mounts = mounts or {}
         self._sendfile: Sendfile | None = getattr(out, "sendfile", None)
         self.chown = chown
         self.inodes: dict[tuple[int, int], str] = {}
@@ -195,7 +200,12 @@ class TreeTarWriter:
             try:
                 for name, st in reversed(listed):
                     try:
-                        sub = self.add(fd, name, pre + name, st)
+                        mounted = self.mounts.get(pre + name)
+                        if mounted is None:
+                            sub = self.add(fd, name, pre + name, st)
+                        else:
+                            mst = os.stat(mounted[1], dir_fd=mounted[0], follow_symlinks=False)
+                            sub = self.add(mounted[0], mounted[1], pre + name, mst)
                     except OSError as err:
                         if err.errno in _SKIP:
                             log.warning("archive: %s changed while archived: skipped",
@@ -218,10 +228,12 @@ class TreeTarWriter:
 
 
 def write_path(dir_fd: int, base: str, arcname: str, out: BinaryIO, *,
-               chown: tuple[int, int] | None = None) -> TreeTarWriter:
+               chown: tuple[int, int] | None = None,
+               mounts: Mapping[str, tuple[int, str]] | None = None) -> TreeTarWriter:
     """The archive of ``base`` in ``dir_fd`` (recursively if a directory), its entries named
-    from ``arcname``; ``base`` ``"."`` is ``dir_fd`` itself."""
-    w = TreeTarWriter(out, chown=chown)
+    from ``arcname``; ``base`` ``"."`` is ``dir_fd`` itself. ``mounts``: as
+    ``TreeTarWriter``'s."""
+    w = TreeTarWriter(out, chown=chown, mounts=mounts)
     st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
     if base == ".":
         # The directory itself: its entry needs a name in a parent, which the descriptor

@@ -22,7 +22,9 @@ of the lookup), ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` are t
 daemon's own files, a read-only bind refuses writes ("mounted volume is marked
 read-only"). A tmpfs mount lives only in the container's mount namespace: a path in one
 is refused (501) rather than answered from the directory under the mount. Archiving a
-directory that holds mount points archives the root filesystem's (empty) mount points.
+directory that holds bind mounts or those ``/etc`` files archives what is mounted there
+(the bind's source, the daemon's file), as dockerd does; a tmpfs mount point under it is
+archived as the root filesystem's (empty) directory.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import posixpath
 import tempfile
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from stat import S_ISDIR
 from typing import BinaryIO, cast
 
 from dockyard import errors
@@ -130,6 +133,45 @@ def _resolve(c: Container, root: int, path: str, *, write: bool) -> Resolved:
     except BaseException:
         res.close()
         raise
+
+
+def _mounts_under(c: Container, root: int, res: Resolved, name: str) -> dict[str, str]:
+    """Entry name -> host path of what is mounted on each mount point strictly under the
+    archived directory ``res`` (bind sources, the daemon's ``/etc`` files): what the
+    container sees there, as dockerd archives it. Nothing for an object archived from a
+    bind's source (its own mounts are not followed)."""
+    if res.scope_prefix:
+        return {}
+    where = fd_path(root, res.dir_fd)
+    if where is None:
+        return {}
+    found = where if res.base == "." else posixpath.join(where, res.base)
+    targets = {posixpath.normpath(b.destination): b.source
+               for b in (*c.host_config.binds, *c.host_config.mounts)}
+    for path, host in zip(ETC_FILES, (c.hosts_path, c.hostname_path, c.resolv_conf_path),
+                          strict=True):
+        if host:
+            targets.setdefault(path, host)
+    prefix = found.rstrip("/") + "/"
+    return {name.rstrip("/") + "/" + dest[len(prefix):]: host
+            for dest, host in targets.items() if dest.startswith(prefix)}
+
+
+@contextlib.contextmanager
+def _opened_mounts(mounts: dict[str, str]) -> Iterator[dict[str, tuple[int, str]]]:
+    """``(parent descriptor, name)`` of each host path of ``mounts`` that exists."""
+    opened: dict[str, tuple[int, str]] = {}
+    try:
+        for arc, host in mounts.items():
+            parent, base = os.path.split(os.path.normpath(host))
+            if not base or not os.path.lexists(host):
+                continue
+            fd = os.open(parent or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            opened[arc] = (fd, base)
+        yield opened
+    finally:
+        for fd, _ in opened.values():
+            os.close(fd)
 
 
 def _resolve_in_bind(hit: tuple[str, BindMount], rest: str, abs_path: str, *,
@@ -363,15 +405,18 @@ class ContainerFiles:
         hold = _RootHold(self, entry)
         root = await hold.acquire()
         try:
-            def resolve() -> tuple[Resolved, PathStat]:
+            def resolve() -> tuple[Resolved, PathStat, dict[str, str]]:
                 res = _resolve(entry.container, root, path, write=False)
                 try:
-                    return res, stat_resolved(root, res)
+                    st = stat_resolved(root, res)
+                    mounts = _mounts_under(entry.container, root, res, res.name) \
+                        if S_ISDIR(st.mode) else {}
+                    return res, st, mounts
                 except BaseException:
                     res.close()
                     raise
             try:
-                res, st = await asyncio.to_thread(resolve)
+                res, st, mounts = await asyncio.to_thread(resolve)
             except errors.NotFound as exc:
                 raise self._not_found(exc, ref) from None
         except BaseException:
@@ -382,7 +427,8 @@ class ContainerFiles:
         name = res.name
 
         def work(out: BinaryIO) -> None:
-            write_path(res.dir_fd, res.base, name, out)
+            with _opened_mounts(mounts) as opened:
+                write_path(res.dir_fd, res.base, name, out, mounts=opened)
 
         self.runner.event(entry.container, "archive-path")
         return ArchiveStream(st, work, hold, res)
