@@ -233,7 +233,11 @@ def parse_until(value: str, now: float | None = None) -> float:
     parts = _DURATION.findall(value)
     if parts and "".join(a + b for a, b in parts) == value:
         return t - sum(float(a) * _DURATION_UNITS[b] for a, b in parts)
-    return parse_time(value)
+    try:
+        return parse_time(value)
+    except InvalidArgument:
+        raise InvalidArgument(
+            f'failed to parse value as time or duration: "{value}"') from None
 
 
 def labels_match(labels: Mapping[str, str], wanted: Sequence[str]) -> bool:

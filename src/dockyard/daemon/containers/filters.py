@@ -115,7 +115,11 @@ def compile_prune_filters(filters: Mapping[str, Sequence[str]],
     untils = filters.get("until", ())
     if len(untils) > 1:
         raise InvalidArgument("more than one until filter specified")
-    until_ns = parse_timestamp(untils[0], now_ns) if untils else 0
+    try:
+        until_ns = parse_timestamp(untils[0], now_ns) if untils else 0
+    except InvalidArgument:
+        raise InvalidArgument(
+            f'failed to parse value as time or duration: "{untils[0]}"') from None
     labels, not_labels = filters.get("label", ()), filters.get("label!", ())
 
     def match(c: Container) -> bool:
