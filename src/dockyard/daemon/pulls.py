@@ -36,7 +36,7 @@ from typing import Generic, TypeVar
 from dockyard.distribution import RegistryAuth, RegistryConfig, check_login
 from dockyard.errors import NotFound
 from dockyard.image import Image, ImageService
-from dockyard.image.progress import Progress, PullResult, PushResult
+from dockyard.image.progress import Progress, ProgressFn, PullResult, PushResult
 from dockyard.oci import reference
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,22 @@ def _log_cancelled(future: asyncio.Future[T]) -> None:
         log.info("transfer finished although its client went away")
 
 
+def _without_status(report: ProgressFn) -> ProgressFn:
+    """``report`` but the "Status: ..." line of one tag's pull (``pull -a``)."""
+    def forward(item: Progress) -> None:
+        if item.id or not item.status.startswith("Status: "):
+            report(item)
+    return forward
+
+
+def _without_preamble(report: ProgressFn) -> ProgressFn:
+    """``report`` but "The push refers to repository [...]" (the later tags of -a)."""
+    def forward(item: Progress) -> None:
+        if item.id or not item.status.startswith("The push refers to repository "):
+            report(item)
+    return forward
+
+
 def familiar(ref: str) -> str:
     return reference.familiar_string(reference.parse(ref))
 
@@ -199,13 +215,19 @@ class DaemonRegistry:
                                    f"{reference.familiar_name(parsed)}")
                 refs = [str(reference.with_tag(parsed, tag)) for tag in sorted(set(tags))]
             results = []
+            every = parsed.is_name_only
             for one in refs:
                 if cancel.is_set():
                     break
-                result = self.images.pull(one, auth=auth, platform=platform, progress=pipe,
+                result = self.images.pull(one, auth=auth, platform=platform,
+                                          progress=_without_status(pipe) if every else pipe,
                                           config=self.config, cancel=cancel)
                 self._publish("pull", familiar(one), result.image)
                 results.append(result)
+            if every and results:  # moby's writeStatus: once, for the repository
+                done = ("Downloaded newer image" if any(r.updated for r in results)
+                        else "Image is up to date")
+                pipe(Progress(f"Status: {done} for {reference.familiar_string(parsed)}"))
             return results
 
         return Transfer(work, asyncio.get_running_loop())
@@ -241,11 +263,13 @@ class DaemonRegistry:
 
         def work(pipe: ProgressPipe, cancel: threading.Event) -> list[PushResult]:
             results = []
-            for one in refs:
+            for n, one in enumerate(refs):
                 if cancel.is_set():
                     break
-                result = self.images.push(one, auth=auth, progress=pipe, config=self.config,
-                                          cancel=cancel)
+                # moby says "The push refers to repository [...]" once, not per tag
+                result = self.images.push(one, auth=auth,
+                                          progress=_without_preamble(pipe) if n else pipe,
+                                          config=self.config, cancel=cancel)
                 pipe.put(result)
                 results.append(result)
                 try:

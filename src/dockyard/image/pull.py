@@ -121,8 +121,9 @@ def pull(stores: Stores, ref: str, *, auth: RegistryAuth | None = None, platform
     report = progress or no_progress
     named = parse_pull_reference(ref)
     want = parse_platform(platform) if platform else host_platform()
-    tag_or_digest = str(named.digest) if named.digest is not None else named.tag
-    # moby: the repository path on its registry ("library/busybox", "team/app")
+    # moby: a tag, or the whole canonical reference (digested.String()) of a digest pull;
+    # then the repository path on its registry ("library/busybox", "team/app")
+    tag_or_digest = str(named) if named.digest is not None else named.tag
     report(Progress(f"Pulling from {named.path}", tag_or_digest))
     stop = StopFlag(cancel)
     try:

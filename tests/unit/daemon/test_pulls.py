@@ -136,3 +136,42 @@ def test_pull_every_tag() -> None:
                                 ("pull", f"{REPO}:fast2")]
     assert [e[1] for e in events] == [f"{REPO}:fast1", f"{REPO}:fast2"]
 
+
+
+class ChattyImages(FakeImages):
+    """Says what image.pull/push say around each tag."""
+
+    def push(self, ref: str, *, auth: RegistryAuth, progress: Any, config: RegistryConfig,
+             cancel: threading.Event) -> PushResult:
+        progress(Progress(f"The push refers to repository [{REPO}]"))
+        return super().push(ref, auth=auth, progress=progress, config=config, cancel=cancel)
+
+    def pull(self, ref: str, *, auth: RegistryAuth, platform: str, progress: Any,
+             config: RegistryConfig, cancel: threading.Event) -> PullResult:
+        result = super().pull(ref, auth=auth, platform=platform, progress=progress,
+                              config=config, cancel=cancel)
+        progress(Progress(f"Digest: {DIGEST}"))
+        progress(Progress(f"Status: Downloaded newer image for {ref}"))
+        return result
+
+
+def test_every_tag_says_the_repository_once() -> None:
+    """moby: ``pull -a`` ends with one Status line for the repository; ``push -a`` says
+    "The push refers to repository" once."""
+    images = ChattyImages([f"{REPO}:v1", f"{REPO}:v2"])
+    reg, _ = registry(images)
+
+    async def main() -> None:
+        items = await drain(await reg.pull(REPO, auth=RegistryAuth()))
+        statuses = [i.status for i in items if isinstance(i, Progress) and not i.id]
+        assert statuses == [f"Digest: {DIGEST}", f"Digest: {DIGEST}",
+                            f"Status: Downloaded newer image for {REPO}"]
+        items = await drain(await reg.pull(f"{REPO}:fast", auth=RegistryAuth()))
+        assert items[-1] == Progress(f"Status: Downloaded newer image for {REPO}:fast")
+        items = await drain(await reg.push(REPO, auth=RegistryAuth()))
+        preambles = [i for i in items if isinstance(i, Progress)
+                     and i.status.startswith("The push refers")]
+        assert len(preambles) == 1 and items[0] == preambles[0]
+        assert [i.tag for i in items if isinstance(i, PushResult)] == ["v1", "v2"]
+
+    asyncio.run(main())

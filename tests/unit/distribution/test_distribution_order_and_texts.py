@@ -176,3 +176,16 @@ def test_basic_auth_without_credentials(
         svc.pull(f"{reg.host}/basic/other:v1", config=FAST)
     assert str(e.value) == (f'Head "http://{reg.host}/v2/basic/other/manifests/v1": '
                             "no basic auth credentials")
+
+
+def test_pull_by_digest_names_the_reference(svc: ImageService,
+                                            registry: ThreadRegistry) -> None:
+    """moby's first line of a digest pull: the whole reference, then the path."""
+    name = f"{registry.host}/bydigest/app:v1"
+    img = make_image(svc, name, [{"a": b"a"}])
+    svc.push(name, config=FAST)
+    ref = f"{registry.host}/bydigest/app@{img.manifest.digest}"
+    events: list[Progress] = []
+    svc.pull(ref, config=FAST, progress=events.append)
+    assert events[0] == Progress("Pulling from bydigest/app", ref)
+    assert events[-1] == Progress(f"Status: Image is up to date for {ref}")
