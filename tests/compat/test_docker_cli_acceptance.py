@@ -124,3 +124,24 @@ def test_cp_of_a_directory_holding_mounts_archives_what_is_mounted(
     finally:
         d.docker("rm", "-f", name)
         shutil.rmtree(work)
+
+
+def test_stats_no_stream_shows_the_cpu_of_now_not_since_start(d: harness.Daemon) -> None:
+    """An idle container that was busy before shows about 0 % in ``docker stats
+    --no-stream`` (dockerd's figure is over its last second; an average since the start
+    showed tens of %)."""
+    name = "accs" + secrets.token_hex(3)
+    try:
+        d.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
+                 "i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done; touch /done; "
+                 "exec sleep 1000", check=True)
+        harness.wait_for(lambda: d.request("HEAD", f"/containers/{name}/archive"
+                                           "?path=/done").status == 200, 60, "busy loop")
+        s = d.request("GET", f"/containers/{name}/stats?stream=false").json()
+        busy = s["cpu_stats"]["cpu_usage"]["total_usage"]
+        assert busy > 50_000_000, s["cpu_stats"]  # the loop took CPU time
+        assert s["precpu_stats"]["cpu_usage"]["total_usage"] > 0.9 * busy
+        out = d.docker("stats", "--no-stream", "--format", "{{.CPUPerc}}", name, check=True)
+        assert float(out.stdout.strip().rstrip("%")) < 5.0, out.stdout
+    finally:
+        d.docker("rm", "-f", name)

@@ -12,11 +12,11 @@ Three ways to ask, as dockerd has them:
 * ``one-shot=true`` (with ``stream=false``): one read, now, with no previous CPU read
   (``precpu_stats`` zero), as dockerd's one-shot. A few cgroup files: well under 50 ms.
 * ``stream=false``: dockerd waits for its collector's second tick (1-2 s, moby#23188) to
-  fill ``precpu_stats``. dockerd's answer is meant for a CPU percentage, so ours is too,
-  but at once: the previous read is *the container's start* (CPU time 0, the host's CPU
-  time then estimated as now minus the elapsed wall time times the host's CPUs), so the
-  CPU % a client computes is the average since the container started, not over the last
-  second. One read, as fast as the one-shot.
+  fill ``precpu_stats``. dockerd's answer is meant for a CPU percentage of *now*, so ours
+  is too, sooner: two reads ``WINDOW`` (0.2 s) apart, the first as ``precpu_stats`` (an
+  idle container shows 0 %, whatever it did before). Should the container stop between
+  them, the previous read is its start (CPU time 0, the host's CPU time estimated back by
+  the elapsed wall time on all CPUs: the average since it started).
 * ``stream=true``: a sample every ``INTERVAL`` seconds, the first at once; each carries
   the previous one's CPU figures as ``precpu_stats`` (the first none, as dockerd's first
   frame). The stream ends when the container is removed (or the client leaves).
@@ -40,6 +40,8 @@ from dockyard.runtime import cgroups
 log = logging.getLogger(__name__)
 
 INTERVAL = 1.0
+WINDOW = 0.2
+"""``stream=false``: seconds between the two reads whose difference is the CPU figure."""
 _PROC_STAT = "/proc/stat"
 _MEMINFO = "/proc/meminfo"
 
@@ -159,7 +161,15 @@ class ContainerStats:
                        one_shot: bool) -> AsyncGenerator[StatsSample, None]:
         if not stream:
             s = await self._read(c)
-            yield s if one_shot else since_start(s, c.state.started_ns)
+            if one_shot or not s.read_ns:
+                yield s
+                return
+            await asyncio.sleep(WINDOW)
+            now = await self._read(c)
+            if now.read_ns:
+                yield replace(now, pre_read_ns=s.read_ns, precpu=s.cpu)
+            else:
+                yield since_start(s, c.state.started_ns)  # stopped meanwhile
             return
         previous: StatsSample | None = None
         while True:
