@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dockyard.apitypes.durations import human_duration
 from dockyard.apitypes.times import format_ns
 from dockyard.daemon.containers.config import (
     BindMount,
@@ -31,34 +32,6 @@ __all__ = ["Container", "CreateResult", "PruneResult", "TopResult", "WaitConditi
            "WaitResult", "create_json", "human_duration", "inspect_json",
            "parse_wait_condition", "prune_json", "status_text", "summary_json", "top_json",
            "wait_json"]
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration``: "Less than a second", "3 seconds", "About a minute"..."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def status_text(state: State, now_ns: int | None = None) -> str:

@@ -4,7 +4,8 @@
   ``%.4g`` by default; ``docker images`` and ``ps -s`` use 3 digits: "4.26MB");
 - ``bytes_size``: go-units ``BytesSize`` (binary units KiB MiB..., ``%.4g``);
 - ``human_duration``: go-units ``HumanDuration`` ("Less than a second", "About a
-  minute", "2 hours", "3 weeks"...) and ``since`` ("2 hours ago");
+  minute", "2 hours", "3 weeks"..., from :mod:`dockyard.apitypes.durations`, the one
+  copy the daemon's status text uses too) and ``since`` ("2 hours ago");
 - ``truncate_id``: ``stringid.TruncateID`` (algorithm prefix dropped, 12 characters);
 - ``ellipsis``: docker's ``Ellipsis`` (display width, "…" at the end);
 - ``command``: ``docker ps``'s COMMAND column (ellipsised to 20, Go-quoted);
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import time
 
+from dockyard.apitypes.durations import human_duration
 from dockyard.cli.format.gofmt import quote
 from dockyard.cli.format.table import display_width
 
@@ -45,34 +47,6 @@ def bytes_size(size: float) -> str:
     """go-units ``BytesSize``: ``bytes_size(1536)`` → ``1.5KiB``."""
     value, unit = _size_and_unit(float(size), 1024.0, _BINARY)
     return _g(value, 4) + unit
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration`` of a duration in seconds."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def since(unix_seconds: float, now: float | None = None) -> str:
