@@ -95,6 +95,36 @@ def _kind(key: str) -> str:
     return ""
 
 
+def _table_lines(groups: dict[str, list[str]], table: dict[str, list[str]]) -> list[str]:
+    """The associative arrays both scripts fill (bash and zsh spell them alike): each
+    group's verbs, each command's flags and the kind of name its arguments are."""
+    lines = [f"    verbs[{group}]='{' '.join(verbs)}'" for group, verbs in groups.items()]
+    for key, names in sorted(table.items()):
+        lines.append(f"    flags[{key.replace(' ', '_')}]='{' '.join(names)}'")
+        kind = _kind(key)
+        if kind:
+            lines.append(f"    kinds[{key.replace(' ', '_')}]={kind}")
+    return lines
+
+
+def _scan_lines(loop: str, word: str) -> list[str]:
+    """The loop both scripts run over the words before the cursor (``loop`` is the
+    shell's ``for ((...))`` header, ``word`` its i-th word): the command and a group's
+    verb found, flags skipped (with the value of a global flag that takes one)."""
+    return [
+        f"    for (({loop})); do",
+        f"        w={word}",
+        "        case $w in",
+        "            -H|--host|-l|--log-level|--config|--context) [[ -z $cmd ]] && ((i++)); continue ;;",
+        "            -*) continue ;;",
+        "        esac",
+        "        if [[ -z $cmd ]]; then cmd=$w",
+        "        elif [[ -z $sub && -n ${verbs[$cmd]} ]]; then sub=$w",
+        "        fi",
+        "    done",
+    ]
+
+
 def bash_script() -> str:
     commands, groups, table = command_flags()
     lines = [
@@ -112,24 +142,9 @@ def bash_script() -> str:
         f"    local commands='{' '.join(commands + list(groups))}'",
         "    local -A verbs",
     ]
-    for group, verbs in groups.items():
-        lines.append(f"    verbs[{group}]='{' '.join(verbs)}'")
-    for key, names in sorted(table.items()):
-        lines.append(f"    flags[{key.replace(' ', '_')}]='{' '.join(names)}'")
-        kind = _kind(key)
-        if kind:
-            lines.append(f"    kinds[{key.replace(' ', '_')}]={kind}")
+    lines += _table_lines(groups, table)
+    lines += _scan_lines("i = 1; i < COMP_CWORD; i++", "${COMP_WORDS[i]}")
     lines += [
-        "    for ((i = 1; i < COMP_CWORD; i++)); do",
-        "        w=${COMP_WORDS[i]}",
-        "        case $w in",
-        "            -H|--host|-l|--log-level|--config|--context) [[ -z $cmd ]] && ((i++)); continue ;;",
-        "            -*) continue ;;",
-        "        esac",
-        "        if [[ -z $cmd ]]; then cmd=$w",
-        "        elif [[ -z $sub && -n ${verbs[$cmd]} ]]; then sub=$w",
-        "        fi",
-        "    done",
         "    if [[ -z $cmd ]]; then",
         "        if [[ $cur == -* ]]; then",
         f"            COMPREPLY=($(compgen -W '{' '.join(GLOBAL_FLAGS)}' -- \"$cur\"))",
@@ -168,25 +183,10 @@ def zsh_script() -> str:
         "    local -A verbs flags kinds",
         f"    commands=({' '.join(commands + list(groups))})",
     ]
-    for group, verbs in groups.items():
-        lines.append(f"    verbs[{group}]='{' '.join(verbs)}'")
-    for key, names in sorted(table.items()):
-        lines.append(f"    flags[{key.replace(' ', '_')}]='{' '.join(names)}'")
-        kind = _kind(key)
-        if kind:
-            lines.append(f"    kinds[{key.replace(' ', '_')}]={kind}")
+    lines += _table_lines(groups, table)
+    lines += ["    local cmd='' sub='' i w"]
+    lines += _scan_lines("i = 2; i < CURRENT; i++", "${words[i]}")
     lines += [
-        "    local cmd='' sub='' i w",
-        "    for ((i = 2; i < CURRENT; i++)); do",
-        "        w=${words[i]}",
-        "        case $w in",
-        "            -H|--host|-l|--log-level|--config|--context) [[ -z $cmd ]] && ((i++)); continue ;;",
-        "            -*) continue ;;",
-        "        esac",
-        "        if [[ -z $cmd ]]; then cmd=$w",
-        "        elif [[ -z $sub && -n ${verbs[$cmd]} ]]; then sub=$w",
-        "        fi",
-        "    done",
         "    if [[ -z $cmd ]]; then",
         f"        [[ $PREFIX == -* ]] && compadd -- {' '.join(GLOBAL_FLAGS)} || compadd -- $commands",
         "        return",
