@@ -20,53 +20,16 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
-import daemon_harness as harness
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_helpers import harness, module_daemon
+from cli_helpers import python_m_cli as dy
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
 def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon(prefix="dyd-cli-img-")
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
-
-
-def dy(
-    d: harness.Daemon,
-    *args: str,
-    input: bytes | None = None,
-    check: bool = True,
-    timeout: float = 60,
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "DOCKYARD_"))}
-    env["DOCKYARD_HOST"] = d.host
-    proc = subprocess.run(
-        [sys.executable, "-m", "dockyard.cli", *args],
-        input=input,
-        capture_output=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
-    out = subprocess.CompletedProcess(
-        proc.args,
-        proc.returncode,
-        proc.stdout.decode(errors="replace"),
-        proc.stderr.decode(errors="replace"),
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"dockyard {' '.join(args)} -> {proc.returncode}\n{out.stdout}\n{out.stderr}"
-        )
-    return out
+    yield from module_daemon("dyd-cli-img-")
 
 
 def busybox_id(d: harness.Daemon) -> str:

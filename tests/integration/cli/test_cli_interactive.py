@@ -22,31 +22,19 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import CLI, harness
+from cli_helpers import CLI, cli_session, harness, module_daemon
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
 def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon(prefix="dyd-cli-pty-")
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
+    yield from module_daemon("dyd-cli-pty-")
 
 
 @pytest.fixture
 def dy(d: harness.Daemon) -> Iterator[CLI]:
-    cli = CLI(d)
-    try:
-        yield cli
-    finally:
-        cli.remove_all()
+    yield from cli_session(d)
 
 
 class Terminal:

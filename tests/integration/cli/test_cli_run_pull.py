@@ -5,7 +5,6 @@ no auth, loopback HTTP)."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import CLI, harness
+from cli_helpers import CLI, cli_session, harness, module_daemon
 
 pytestmark = pytest.mark.root
 
@@ -44,19 +43,13 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def dy() -> Iterator[CLI]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon(prefix="dyd-cli-pull-")
-    try:
-        daemon.start()
-        cli = CLI(daemon)
-        cli.env["DOCKER_CONFIG"] = str(daemon.root / "docker-config")
-        yield cli
-        cli.remove_all()
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
+def d() -> Iterator[harness.Daemon]:
+    yield from module_daemon("dyd-cli-pull-")
+
+
+@pytest.fixture(scope="module")
+def dy(d: harness.Daemon) -> Iterator[CLI]:
+    yield from cli_session(d, env={"DOCKER_CONFIG": str(d.root / "docker-config")})
 
 
 def test_run_pulls_a_missing_image(dy: CLI, registry: str) -> None:

@@ -5,7 +5,6 @@ error messages and exit statuses of common mistakes."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import CLI, harness
+from cli_helpers import CLI, harness, module_daemon
 
 pytestmark = pytest.mark.root
 
@@ -24,15 +23,7 @@ TIMES = re.compile(r"(Less than a second|About a minute|About an hour|an? \w+|\d
 
 @pytest.fixture(scope="module")
 def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon(prefix="dyd-cli-sbs-")
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
+    yield from module_daemon("dyd-cli-sbs-")
 
 
 @pytest.fixture(scope="module")

@@ -22,57 +22,16 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
-import daemon_harness as harness
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_helpers import cli_env, harness, module_daemon
+from cli_helpers import python_m_cli as dy
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
 def d() -> Iterator[harness.Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("the daemon needs root")
-    daemon = harness.new_daemon(prefix="dyd-cli-sys-")
-    try:
-        daemon.start()
-        yield daemon
-        assert daemon.errors() == [], daemon.tail(80)
-    finally:
-        daemon.cleanup()
-
-
-def env_for(d: harness.Daemon) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "DOCKYARD_"))}
-    env["DOCKYARD_HOST"] = d.host
-    return env
-
-
-def dy(
-    d: harness.Daemon,
-    *args: str,
-    input: bytes | None = None,
-    check: bool = True,
-    timeout: float = 60,
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "dockyard.cli", *args],
-        input=input,
-        capture_output=True,
-        env=env_for(d),
-        timeout=timeout,
-        check=False,
-    )
-    out = subprocess.CompletedProcess(
-        proc.args,
-        proc.returncode,
-        proc.stdout.decode(errors="replace"),
-        proc.stderr.decode(errors="replace"),
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"dockyard {' '.join(args)} -> {proc.returncode}\n{out.stdout}\n{out.stderr}"
-        )
-    return out
+    yield from module_daemon("dyd-cli-sys-")
 
 
 def test_version_prints_docker_sections(d: harness.Daemon) -> None:
@@ -227,7 +186,7 @@ def test_events_streams_live_until_interrupted(d: harness.Daemon) -> None:
         [sys.executable, "-m", "dockyard.cli", "events", "--filter", "type=image"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env_for(d),
+        env=cli_env(d),
         text=True,
     )
     try:
@@ -266,7 +225,7 @@ def test_bash_completion_completes_commands_flags_and_images(
         "t dockyard rmi busy\n"
         "complete -p dockyard\n"
     )
-    env = {**env_for(d), "PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    env = {**cli_env(d), "PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     out = subprocess.run(
         ["bash", "--norc", "-c", probe],
         capture_output=True,
