@@ -143,27 +143,19 @@ def sprintln(args: Sequence[object]) -> str:
     return " ".join(sprint_value(a) for a in args) + "\n"
 
 
+# Go's one-letter escapes in string literals (``\n`` is a newline...): read by the
+# template parser, written by ``quote``.
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+_QUOTED = {'"': '\\"', "\\": "\\\\"} | {ch: "\\" + letter for letter, ch in ESCAPES.items()}
+
+
 def quote(text: str) -> str:
     """``strconv.Quote``: Go's double-quoted string with Go's escapes."""
     out = ['"']
     for ch in text:
         code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\v":
-            out.append("\\v")
+        if ch in _QUOTED:
+            out.append(_QUOTED[ch])
         elif code < 0x20 or code == 0x7F:
             out.append(f"\\x{code:02x}")
         elif not ch.isprintable() and code > 0x7F:

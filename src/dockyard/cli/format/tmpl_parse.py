@@ -10,6 +10,7 @@ words ``if``/``else if``/``else with``/``else``/``range``/``with``/``end``/``bre
 
 from __future__ import annotations
 
+from dockyard.cli.format.gofmt import ESCAPES
 from dockyard.cli.format.tmpl_nodes import (
     ActionNode,
     BranchNode,
@@ -40,7 +41,6 @@ _SPACE = " \t\r\n"
 _KEYWORDS = frozenset(
     {"if", "else", "end", "range", "with", "break", "continue", "define", "template", "block"}
 )
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 
 
 class _Action:
@@ -279,8 +279,8 @@ def unquote(tok: _Tok, line: int) -> str:
             i += 1
             continue
         nxt = text[i + 1]
-        if nxt in _ESCAPES:
-            out.append(_ESCAPES[nxt])
+        if nxt in ESCAPES:
+            out.append(ESCAPES[nxt])
             i += 2
         elif nxt in "\\\"'":
             out.append(nxt)
