@@ -11,7 +11,7 @@ from dockyard.cli.context import PROG, Context, StatusError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from typing import Any, BinaryIO
 
 P = PROG
@@ -40,10 +40,29 @@ def _file_chunks(path: str) -> Iterator[bytes]:
             yield chunk
 
 
+def _file_source(path: str) -> Iterator[bytes]:
+    """The chunks of a tar file named on the command line, refused now (docker's ``open
+    PATH: no such file or directory``, status 1) when it cannot be opened."""
+    try:
+        open(path, "rb").close()
+    except OSError as err:
+        raise StatusError(
+            f"open {path}: {err.strerror.lower() if err.strerror else err}", 1
+        ) from None
+    return _file_chunks(path)
+
+
 def _stdin_chunks(ctx: Context) -> Iterator[bytes]:
     stream: BinaryIO = getattr(ctx.stdin, "buffer", None) or sys.stdin.buffer
     while chunk := stream.read(CHUNK):
         yield chunk
+
+
+def _post_tar(ctx: Context, path: str, query: Mapping[str, Any],
+              data: Iterator[bytes] | None) -> None:
+    """Send a tar stream (import, load) and show the daemon's JSON-lines answer."""
+    resp = ctx.client().post(path, query, data=data, headers={"Content-Type": "application/x-tar"})
+    _show_stream(ctx, resp)
 
 
 def _show_stream(ctx: Context, resp: Any) -> None:
@@ -81,18 +100,9 @@ def import_(ctx: Context, argv: list[str]) -> int:
         query["fromSrc"] = source
         data = None
     else:
-        try:
-            open(source, "rb").close()
-        except OSError as err:
-            raise StatusError(
-                f"open {source}: {err.strerror.lower() if err.strerror else err}", 1
-            ) from None
+        data = _file_source(source)
         query["fromSrc"] = "-"
-        data = _file_chunks(source)
-    resp = ctx.client().post(
-        "/images/create", query, data=data, headers={"Content-Type": "application/x-tar"}
-    )
-    _show_stream(ctx, resp)
+    _post_tar(ctx, "/images/create", query, data)
     return 0
 
 
@@ -169,20 +179,11 @@ def load(ctx: Context, argv: list[str]) -> int:
     path = opts.text("input")
     data: Iterator[bytes]
     if path:
-        try:
-            open(path, "rb").close()
-        except OSError as err:
-            raise StatusError(
-                f"open {path}: {err.strerror.lower() if err.strerror else err}", 1
-            ) from None
-        data = _file_chunks(path)
+        data = _file_source(path)
     else:
         if ctx.stdin.isatty():
             raise StatusError("requested load from stdin, but stdin is empty", 1)
         data = _stdin_chunks(ctx)
     quiet = opts.flag("quiet") or not ctx.out.isatty()
-    resp = ctx.client().post(
-        "/images/load", {"quiet": quiet}, data=data, headers={"Content-Type": "application/x-tar"}
-    )
-    _show_stream(ctx, resp)
+    _post_tar(ctx, "/images/load", {"quiet": quiet}, data)
     return 0
