@@ -312,20 +312,6 @@ HISTORY = Spec(
 )
 
 
-def _rfc3339(seconds: int) -> str:
-    """Go's ``time.Unix(s, 0).Format(time.RFC3339)`` in the local zone."""
-    import time
-
-    local = time.localtime(seconds)
-    offset = local.tm_gmtoff or 0
-    zone = (
-        "Z"
-        if offset == 0
-        else f"{'+' if offset > 0 else '-'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
-    )
-    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + zone
-
-
 def history_rows(items: list[dict[str, Any]], *, trunc: bool, human_units: bool) -> list[Row]:
     from dockyard.cli.format import human
     from dockyard.cli.format.rows import Row
@@ -339,7 +325,7 @@ def history_rows(items: list[dict[str, Any]], *, trunc: bool, human_units: bool)
 
         def since(created: int = created) -> str:
             if not human_units:
-                return _rfc3339(created)
+                return human.rfc3339(created)
             if created <= 946684800:  # docker shows no age before 2000
                 return ""
             return human.since(created)
@@ -348,7 +334,7 @@ def history_rows(items: list[dict[str, Any]], *, trunc: bool, human_units: bool)
             Row(
                 {
                     "ID": human.truncate_id(ident) if trunc and ident != "<missing>" else ident,
-                    "CreatedAt": lambda created=created: _rfc3339(created),
+                    "CreatedAt": lambda created=created: human.rfc3339(created),
                     "CreatedSince": since,
                     "CreatedBy": human.ellipsis(created_by, 45) if trunc else created_by,
                     "Size": human.human_size(size, 3) if human_units else str(size),

@@ -9,7 +9,8 @@
 - ``truncate_id``: ``stringid.TruncateID`` (algorithm prefix dropped, 12 characters);
 - ``ellipsis``: docker's ``Ellipsis`` (display width, "…" at the end);
 - ``command``: ``docker ps``'s COMMAND column (ellipsised to 20, Go-quoted);
-- ``go_time``: Go's ``time.Time.String()`` of a unix time, local zone.
+- ``go_time``: Go's ``time.Time.String()`` of a unix time, local zone;
+- ``rfc3339``, ``rfc3339_nano``: Go's RFC 3339 layouts, local zone.
 """
 
 from __future__ import annotations
@@ -94,10 +95,9 @@ def go_time(unix_seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", local)
 
 
-def rfc3339_nano(unix_nanos: int) -> str:
-    """``jsonmessage.RFC3339NanoFixed`` in the local zone (``docker events``' time):
-    ``2024-05-01T12:00:00.000000000Z`` or ``...+02:00``."""
-    seconds, nanos = divmod(unix_nanos, 1_000_000_000)
+def _local_time(seconds: int, fraction: str) -> str:
+    """Go's RFC 3339 layouts in the local zone: the date and time, ``fraction`` (the
+    seconds' decimals, if any) and the zone (``Z`` or ``+02:00``)."""
     local = time.localtime(seconds)
     offset = local.tm_gmtoff or 0
     zone = (
@@ -105,7 +105,20 @@ def rfc3339_nano(unix_nanos: int) -> str:
         if offset == 0
         else f"{'+' if offset > 0 else '-'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
     )
-    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + f".{nanos:09d}" + zone
+    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + fraction + zone
+
+
+def rfc3339(unix_seconds: int) -> str:
+    """Go's ``time.Unix(s, 0).Format(time.RFC3339)`` in the local zone (``docker
+    history``'s CREATED AT): ``2024-05-01T12:00:00Z`` or ``...+02:00``."""
+    return _local_time(unix_seconds, "")
+
+
+def rfc3339_nano(unix_nanos: int) -> str:
+    """``jsonmessage.RFC3339NanoFixed`` in the local zone (``docker events``' time):
+    ``2024-05-01T12:00:00.000000000Z`` or ``...+02:00``."""
+    seconds, nanos = divmod(unix_nanos, 1_000_000_000)
+    return _local_time(seconds, f".{nanos:09d}")
 
 
 def status(
