@@ -155,3 +155,20 @@ json.dump(db, open(path, "w"))
     config = ConfigFile(str(tmp_path))
     assert config.store(Credentials("other:1", "o", "p")) == ""
     assert ConfigFile(str(tmp_path)).get("other:1").password == "p"
+
+
+def test_logout_as_docker_28(tmp_path: Path) -> None:
+    """``logout`` says "Removing login credentials for X" whether or not there were any
+    (docker 28 dropped "Not logged in to X"), exit 0."""
+    import subprocess
+    import sys
+
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"auths": {"127.0.0.1:9": {"auth": base64.b64encode(b"a:b").decode()}}}))
+    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path), DOCKER_HOST="unix:///nonexistent")
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-m", "dockyard.cli", "logout", "127.0.0.1:9"],
+                              capture_output=True, text=True, env=env, timeout=60, check=False)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (
+            0, "Removing login credentials for 127.0.0.1:9\n", "")
+    assert json.loads((tmp_path / "config.json").read_text())["auths"] == {}

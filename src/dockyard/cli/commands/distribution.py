@@ -303,13 +303,11 @@ def logout(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(LOGOUT, argv)
     server = server_key(opts.args[0] if opts.args else "")
     config = _config(ctx)
-    try:
-        had = config.erase(server)
-    except (CredentialsError, OSError) as exc:
-        raise StatusError(f"WARNING: could not erase credentials: {server}: {exc}", 1) \
-            from None
-    if not had:
-        ctx.write(f"Not logged in to {server}\n")
-        return 0
+    # docker 28: said first and whether or not there were credentials; a failure to
+    # erase them is a warning, exit 0
     ctx.write(f"Removing login credentials for {server}\n")
+    try:
+        config.erase(server)
+    except (CredentialsError, OSError) as exc:
+        ctx.err.write(f"WARNING: could not erase credentials:\n{server}: {exc}\n")
     return 0
