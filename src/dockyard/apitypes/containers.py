@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dockyard.apitypes.durations import human_duration
 from dockyard.apitypes.times import format_ns
+from dockyard.apitypes.units import human_duration
 from dockyard.daemon.containers.config import (
     BindMount,
     ContainerConfig,

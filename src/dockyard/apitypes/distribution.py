@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.apitypes.units import human_size
 from dockyard.daemon.systeminfo import RegistryInfo
 from dockyard.errors import InvalidArgument
 from dockyard.image.progress import Progress, PushResult
@@ -30,19 +31,9 @@ __all__ = ["PullRequest", "auth_json", "human_size", "is_message", "parse_pull",
            "progress_bar", "progress_json", "push_aux_json", "push_reference",
            "registry_info_json"]
 
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 INDEX_NAME = "docker.io"
 BAR_WIDTH = 50
 _MESSAGE_PREFIXES = ("Pulling from ", "Digest: ", "Status: ", "The push refers to ")
-
-
-def human_size(size: float) -> str:
-    """go-units ``HumanSize``: decimal units, 4 significant digits (``1.235MB``)."""
-    i = 0
-    while size >= 1000.0 and i < len(_UNITS) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.4g}{_UNITS[i]}"
 
 
 def progress_bar(current: int, total: int | None) -> str:

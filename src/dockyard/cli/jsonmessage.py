@@ -9,18 +9,20 @@ are left out and every other line is printed once (``abc123: Pull complete``). A
 ``errorDetail`` ends the display with :class:`StreamError` (the command prints it and
 exits 1); ``aux`` lines go to a callback.
 
-Imports only ``shutil`` (for the terminal's width), lazily: the CLI's start-up is a goal.
+Imports only ``shutil`` (for the terminal's width), lazily, and go-units' sizes
+(:mod:`dockyard.apitypes.units`, which imports nothing): the CLI's start-up is a goal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from dockyard.apitypes.units import human_size
+
 TYPE_CHECKING = False  # not `typing`'s: importing typing costs milliseconds of start-up
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 CLEAR_LINE = "\x1b[1K\x1b[K"
 
 
@@ -31,15 +33,6 @@ class StreamError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-
-
-def human_size(size: float) -> str:
-    """go-units ``HumanSize``: decimal units, 4 significant digits (``2.152MB``)."""
-    i = 0
-    while size >= 1000.0 and i < len(_UNITS) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.4g}{_UNITS[i]}"
 
 
 def progress_text(detail: Mapping[str, Any], width: int) -> str:

@@ -4,50 +4,26 @@
   ``%.4g`` by default; ``docker images`` and ``ps -s`` use 3 digits: "4.26MB");
 - ``bytes_size``: go-units ``BytesSize`` (binary units KiB MiB..., ``%.4g``);
 - ``human_duration``: go-units ``HumanDuration`` ("Less than a second", "About a
-  minute", "2 hours", "3 weeks"..., from :mod:`dockyard.apitypes.durations`, the one
-  copy the daemon's status text uses too) and ``since`` ("2 hours ago");
+  minute", "2 hours", "3 weeks"...) and ``since`` ("2 hours ago");
 - ``truncate_id``: ``stringid.TruncateID`` (algorithm prefix dropped, 12 characters);
 - ``ellipsis``: docker's ``Ellipsis`` (display width, "…" at the end);
 - ``command``: ``docker ps``'s COMMAND column (ellipsised to 20, Go-quoted);
 - ``go_time``: Go's ``time.Time.String()`` of a unix time, local zone;
 - ``rfc3339``, ``rfc3339_nano``: Go's RFC 3339 layouts, local zone.
+
+The go-units three are :mod:`dockyard.apitypes.units`' (the one copy; the daemon's
+status and progress texts use it too).
 """
 
 from __future__ import annotations
 
 import time
 
-from dockyard.apitypes.durations import human_duration
+from dockyard.apitypes.units import bytes_size as bytes_size
+from dockyard.apitypes.units import human_duration
+from dockyard.apitypes.units import human_size as human_size
 from dockyard.cli.format.gofmt import quote
 from dockyard.cli.format.table import display_width
-
-_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-
-
-def _size_and_unit(size: float, base: float, units: tuple[str, ...]) -> tuple[float, str]:
-    i = 0
-    while size >= base and i < len(units) - 1:
-        size /= base
-        i += 1
-    return size, units[i]
-
-
-def _g(value: float, precision: int) -> str:
-    """Go's ``%.Ng`` (the same digits and exponent rule as Python's ``g``)."""
-    return f"{value:.{precision}g}"
-
-
-def human_size(size: float, precision: int = 4) -> str:
-    """go-units ``HumanSizeWithPrecision``: ``human_size(5_242_880)`` → ``5.243MB``."""
-    value, unit = _size_and_unit(float(size), 1000.0, _DECIMAL)
-    return _g(value, precision) + unit
-
-
-def bytes_size(size: float) -> str:
-    """go-units ``BytesSize``: ``bytes_size(1536)`` → ``1.5KiB``."""
-    value, unit = _size_and_unit(float(size), 1024.0, _BINARY)
-    return _g(value, 4) + unit
 
 
 def since(unix_seconds: float, now: float | None = None) -> str:
