@@ -335,3 +335,31 @@ def test_missing_tag_text(dd: harness.Daemon, which: str,
         dd.docker("rmi", f"{reg.host}/texts/app:v1")
 
 
+
+
+# ----------------------------------------------------------------- login/logout, two CLIs
+
+
+def test_login_logout_as_the_docker_cli(dd: harness.Daemon, ours: Registry,
+                                        tmp_path: Path) -> None:
+    """dockyard's login with stored credentials and logout print what docker 28 prints
+    (stderr/stdout split, the Info line), byte for byte, against the same daemon."""
+    import base64
+    import json
+
+    seen = []
+    for cli in ([harness.DOCKER], [sys.executable, "-m", "dockyard.cli"]):
+        config = tmp_path / f"config-{len(seen)}"
+        config.mkdir()
+        auth = base64.b64encode(b"alice:any").decode()
+        (config / "config.json").write_text(json.dumps({"auths": {ours.host: {"auth": auth}}}))
+        env = dict(dd.env(), DOCKER_CONFIG=str(config))
+        runs = []
+        for args in (["login", ours.host], ["logout", ours.host], ["logout", ours.host]):
+            p = subprocess.run([*cli, *args], capture_output=True, text=True, env=env,
+                               stdin=subprocess.DEVNULL, timeout=60, check=False)
+            runs.append((p.returncode, p.stdout, p.stderr))
+        seen.append(runs)
+    assert seen[1] == seen[0]
+    assert seen[0][0][1] == "Login Succeeded\n"
+    assert "Info -> To login with a different account" in seen[0][0][2]

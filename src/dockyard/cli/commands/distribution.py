@@ -250,15 +250,18 @@ def login(ctx: Context, argv: list[str]) -> int:
         stored = Credentials(server)
     if not username and not password and (stored.password or stored.identity_token):
         # docker: try what is stored first, ask only if the registry refuses it.
-        ctx.write(f"Authenticating with existing credentials... [Username: "
-                  f"{stored.username}]\n")
+        # docker 28: these lines go to stderr, "Login Succeeded" to stdout
+        ctx.err.write(f"Authenticating with existing credentials... [Username: "
+                      f"{stored.username}]\n")
+        ctx.err.write(OTHER_ACCOUNT_TTY if ctx.err.isatty() else OTHER_ACCOUNT)
         try:
             token = _check(ctx, stored)
         except APIError as exc:
             if exc.status != 401:
+                ctx.warn(f"Login did not succeed, error: Error response from daemon: "
+                         f"{exc.message}")
                 raise
-            ctx.warn(f"Login did not succeed, error: Error response from daemon: "
-                     f"{exc.message}")
+            ctx.warn("Stored credentials invalid or expired")
         else:
             if token:
                 stored.identity_token, stored.password = token, ""
@@ -295,6 +298,14 @@ def _store(ctx: Context, config: ConfigFile, creds: Credentials) -> None:
                  "are kept in the config file instead.")
     if not where:
         ctx.err.write(STORE_WARNING.format(path=config.path))
+
+
+_OTHER_ACCOUNT = "To login with a different account, run 'docker logout' followed by 'docker login'"
+OTHER_ACCOUNT = f"\n Info -> {_OTHER_ACCOUNT}\n\n\n"
+"""What the docker CLI says after a login with stored credentials (off a terminal)."""
+OTHER_ACCOUNT_TTY = ("\n\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u2192 \x1b[0m\x1b[0m"
+                     f"\x1b[3m{_OTHER_ACCOUNT}\x1b[0m\n\n\n")
+"""The same on a terminal (its badge and colours, byte for byte)."""
 
 
 def logout(ctx: Context, argv: list[str]) -> int:
