@@ -95,6 +95,8 @@ class ExecEntry:
     """Its OCI process, built at create for the run then current (``prepared_for``, that
     run's start time): ready when the start comes, its error raised then."""
     prepared_for: int = 0
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once our own wait has learnt the exit code."""
 
     def record(self) -> ExecRecord:
         return ExecRecord(self.id, self.container_id, self.config, self.created_ns, self.pid,
@@ -147,9 +149,9 @@ def exec_process(c: Container, cfg: ExecConfig, bundle: str, rootfs: str) -> dic
     return process
 
 
-def _retrieve(task: asyncio.Task[dict[str, Any]]) -> None:
-    """Mark a prepared process's failure seen (an exec never started never awaits it;
-    one started raises it then)."""
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a failure seen that nobody may await (a prepared process of an exec never
+    started; a supervisor's answer our own wait made useless)."""
     if not task.cancelled():
         task.exception()
 
@@ -318,6 +320,7 @@ class ExecManager:
         if e.exit_code is None:
             e.exit_code = status.exit_code
         e.status = ExecStatus.EXITED
+        e.ended.set()
         e.waiter = None
         await self._persist(e.record())
         entry = self.table.entries.get(e.container_id)
@@ -384,9 +387,19 @@ class ExecManager:
         e = self._exec(exec_id)
         if e.status in (ExecStatus.STARTING, ExecStatus.RUNNING) and e.exit_code is None:
             # Its stream may have ended before our wait (or even the supervisor's reply to
-            # the start) was processed here: the supervisor knows.
+            # the start) was processed here: the supervisor knows. Whichever answers
+            # first, the supervisor or our wait (its reply is on its way), says it.
+            asked = asyncio.ensure_future(self.sv.exec_state(e.container_id, e.id))
+            learnt = asyncio.ensure_future(e.ended.wait())
             try:
-                info = await self.sv.exec_state(e.container_id, e.id)
+                await asyncio.wait({asked, learnt}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                learnt.cancel()
+            if not asked.done():
+                asked.add_done_callback(_retrieve)
+                return e.view()
+            try:
+                info = asked.result()
             except errors.NotFound:
                 log.debug("exec %s already forgotten by the supervisor", e.id[:12])
             except (errors.DockyardError, OSError) as exc:
