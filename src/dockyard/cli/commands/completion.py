@@ -80,18 +80,14 @@ def command_flags() -> tuple[list[str], dict[str, list[str]], dict[str, list[str
 
 
 def _kind(key: str) -> str:
+    """What the arguments of a command (``rmi``, ``container stop``) name: ``image``,
+    ``container`` or nothing to ask the daemon for."""
     if key in IMAGE_COMMANDS:
         return "image"
     if key in CONTAINER_COMMANDS or (
         key.startswith("container ") and key.split()[1] in CONTAINER_COMMANDS
     ):
         return "container"
-    if key.startswith("image "):
-        return (
-            "image"
-            if key.split()[1] in ("rm", "remove", "tag", "history", "save", "inspect", "push")
-            else ""
-        )
     return ""
 
 
