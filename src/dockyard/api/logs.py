@@ -13,16 +13,15 @@ from dockyard.api.routing import Routes
 from dockyard.apitypes.streams import (
     MULTIPLEXED_STREAM,
     RAW_STREAM,
+    LogChunk,
     LogEntry,
     LogQuery,
-    encode_log_entry,
+    encode_log_chunk,
     parse_log_query,
 )
 from dockyard.apitypes.version import at_least
 
 log = logging.getLogger(__name__)
-
-BATCH = 256
 
 
 class LogStreamLike(Protocol):
@@ -31,6 +30,9 @@ class LogStreamLike(Protocol):
 
     @property
     def entries(self) -> AsyncGenerator[LogEntry, None]: ...
+
+    @property
+    def chunks(self) -> AsyncGenerator[LogChunk, None]: ...
 
 
 class LogsBackend(Protocol):
@@ -51,19 +53,13 @@ class LogsRouter:
         response.content_type = MULTIPLEXED_STREAM if not stream.tty and at_least(
             api_version(request), "1.42") else RAW_STREAM
         await response.prepare(request)
-        entries = stream.entries
+        chunks = stream.chunks
         try:
-            chunk: list[bytes] = []
-            async for e in entries:
-                chunk.append(encode_log_entry(e, tty=stream.tty, timestamps=query.timestamps))
-                if query.follow or len(chunk) >= BATCH:
-                    await response.write(b"".join(chunk))
-                    chunk.clear()
-            if chunk:
-                await response.write(b"".join(chunk))
+            async for c in chunks:
+                await response.write(encode_log_chunk(c, tty=stream.tty))
             await response.write_eof()
         except ConnectionError:
             log.debug("the reader of the logs of %s went away", request.match_info["name"])
         finally:
-            await entries.aclose()
+            await chunks.aclose()
         return response

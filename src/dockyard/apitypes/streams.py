@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 
 from dockyard.apitypes.times import parse_timestamp
-from dockyard.daemon.containers.model import AttachOptions, LogEntry, LogQuery
+from dockyard.daemon.containers.model import AttachOptions, LogChunk, LogEntry, LogQuery
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.detachkeys import parse_detach_keys
 
@@ -16,8 +16,10 @@ __all__ = [
     "MULTIPLEXED_STREAM",
     "RAW_STREAM",
     "AttachOptions",
+    "LogChunk",
     "LogEntry",
     "LogQuery",
+    "encode_log_chunk",
     "encode_log_entry",
     "frame",
     "parse_log_query",
@@ -70,6 +72,16 @@ def encode_log_entry(e: LogEntry, *, tty: bool, timestamps: bool) -> bytes:
     if timestamps:
         data = format_fixed(e.time_ns).encode() + b" " + data
     return data if tty else frame(e.stream, data)
+
+
+def encode_log_chunk(c: LogChunk, *, tty: bool) -> bytes:
+    """A chunk of ``docker logs`` (entries of one stream, ``-t`` applied by the daemon):
+    as it is on a tty's raw stream, else one frame, whose payload a client concatenates
+    with its stream's other frames as it would the entries' own frames (an unknown
+    stream name goes out as stdout)."""
+    if tty:
+        return c.data
+    return _HEADER.pack(_STREAM_NO.get(c.stream, 1), len(c.data)) + c.data
 
 
 def parse_attach_options(query: Mapping[str, str]) -> AttachOptions:

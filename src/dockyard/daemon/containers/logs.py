@@ -68,7 +68,11 @@ def decode(line: bytes) -> LogEntry | None:
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("skipping a malformed log line (%s): %r", exc, line[:120])
         return None
-    return LogEntry(stream, text.encode("utf-8", "surrogateescape"), _time_ns(when), when)
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate written as a \\u escape
+        data = text.encode("utf-8", "surrogatepass")
+    return LogEntry(stream, data, _time_ns(when), when)
 
 
 def log_files(path: str) -> list[str]:
@@ -236,17 +240,37 @@ class Follower:
             out += self._drain()
         return out
 
-    def _drain(self) -> list[LogEntry]:
+    def poll_raw(self) -> bytes:
+        """The complete lines appended since the last call (each with its newline);
+        follows a rotation."""
+        out = self._drain_raw()
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return out
+        if st.st_ino != self._ino:
+            if self._f is not None:
+                self._f.close()
+            self._f = open(self.path, "rb")  # noqa: SIM115 (held until close())
+            self._ino = os.fstat(self._f.fileno()).st_ino
+            self._rest = b""
+            out += self._drain_raw()
+        return out
+
+    def _drain_raw(self) -> bytes:
         if self._f is None:
-            return []
+            return b""
         data = self._rest + self._f.read()
-        lines = data.split(b"\n")
-        self._rest = lines.pop()
+        nl = data.rfind(b"\n")
+        self._rest = data[nl + 1:]
         if len(self._rest) > MAX_LINE:
             log.warning("dropping an over-long partial log line in %s", self.path)
             self._rest = b""
+        return data[:nl + 1]
+
+    def _drain(self) -> list[LogEntry]:
         out = []
-        for line in lines:
+        for line in self._drain_raw().split(b"\n")[:-1]:
             e = decode(line)
             if e is not None:
                 out.append(e)

@@ -161,6 +161,15 @@ class LogEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class LogChunk:
+    """What ``docker logs`` shows of consecutive entries of one stream, joined: their
+    messages (each after its timestamp when asked), ready to frame as one piece."""
+
+    stream: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class LogQuery:
     stdout: bool = True
     stderr: bool = True

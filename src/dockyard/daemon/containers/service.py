@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from dockyard import errors
 from dockyard.daemon.config import DaemonConfig
-from dockyard.daemon.containers import etcfiles, top
+from dockyard.daemon.containers import etcfiles, logblocks, top
 from dockyard.daemon.containers import logs as logfiles
 from dockyard.daemon.containers.cleanup import Cleanups
 from dockyard.daemon.containers.config import CreateRequest
@@ -42,6 +42,7 @@ from dockyard.daemon.containers.model import (
     AttachOptions,
     Container,
     CreateResult,
+    LogChunk,
     LogEntry,
     LogQuery,
     PruneResult,
@@ -85,6 +86,8 @@ CLOSE_CLEANUP_TIMEOUT = 10.0
 class LogStream:
     tty: bool
     entries: AsyncGenerator[LogEntry, None]
+    chunks: AsyncGenerator[LogChunk, None]
+    """The same as ``entries``, shown (``-t``) and joined by stream (``logblocks``)."""
 
 
 class ContainerService:
@@ -438,7 +441,8 @@ class ContainerService:
         if driver != "json-file":
             raise errors.FailedPrecondition(
                 f'configured logging driver does not support reading ("{driver}")')
-        return LogStream(c.config.tty, self._log_entries(entry, query))
+        return LogStream(c.config.tty, self._log_entries(entry, query),
+                         self._log_chunks(entry, query))
 
     async def _log_entries(self, entry: Entry,
                            q: LogQuery) -> AsyncGenerator[LogEntry, None]:
@@ -469,6 +473,40 @@ class ContainerService:
                 except TimeoutError:
                     pass
         finally:
+            if follower is not None:
+                follower.close()
+
+    async def _log_chunks(self, entry: Entry,
+                          q: LogQuery) -> AsyncGenerator[LogChunk, None]:
+        """``_log_entries`` a block at a time: decoded, filtered and joined in a worker
+        thread (``logblocks``)."""
+        path = entry.container.log_path
+        follower = await asyncio.to_thread(logfiles.Follower, path) if q.follow else None
+        blocks = logblocks.History(path, q, follower.offset if follower is not None else None)
+        try:
+            while (chunks := await asyncio.to_thread(blocks.step)) is not None:
+                for c in chunks:
+                    yield c
+            if follower is None:
+                return
+            while True:
+                # A run ends the follow (also before a policy restart, as in Docker).
+                running = entry.container.state.status in (Status.RUNNING, Status.PAUSED) \
+                    and not entry.gone
+                polled, stop = await asyncio.to_thread(logblocks.poll, follower, q)
+                for c in polled:
+                    yield c
+                if stop or not running:
+                    return
+                if q.until_ns and time.time_ns() > q.until_ns:
+                    return
+                try:
+                    await asyncio.wait_for(asyncio.shield(entry.exited.wait()),
+                                           timeout=FOLLOW_INTERVAL)
+                except TimeoutError:
+                    pass
+        finally:
+            blocks.close()
             if follower is not None:
                 follower.close()
 
