@@ -17,25 +17,14 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import CLI, cli_session, harness, module_daemon
+from cli_helpers import CLI, harness
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    yield from module_daemon("dyd-cli-ctr-")
-
-
-@pytest.fixture
-def dy(d: harness.Daemon) -> Iterator[CLI]:
-    yield from cli_session(d)
 
 
 def test_run_output_streams_and_exit_statuses(dy: CLI) -> None:

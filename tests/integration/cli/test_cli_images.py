@@ -21,15 +21,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import harness, module_daemon
+from cli_helpers import harness
 from cli_helpers import python_m_cli as dy
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    yield from module_daemon("dyd-cli-img-")
 
 
 def busybox_id(d: harness.Daemon) -> str:

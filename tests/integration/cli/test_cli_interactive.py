@@ -22,19 +22,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import CLI, cli_session, harness, module_daemon
+from cli_helpers import CLI
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    yield from module_daemon("dyd-cli-pty-")
-
-
-@pytest.fixture
-def dy(d: harness.Daemon) -> Iterator[CLI]:
-    yield from cli_session(d)
 
 
 class Terminal:

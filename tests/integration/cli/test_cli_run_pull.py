@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import CLI, cli_session, harness, module_daemon
+from cli_helpers import CLI, cli_session, harness
 
 pytestmark = pytest.mark.root
 
@@ -40,11 +40,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    yield from module_daemon("dyd-cli-pull-")
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import CLI, harness, module_daemon
+from cli_helpers import CLI, harness
 
 pytestmark = pytest.mark.root
 
 TIMES = re.compile(r"(Less than a second|About a minute|About an hour|an? \w+|\d+ \w+)"
                    r"( ago)?")
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    yield from module_daemon("dyd-cli-sbs-")
 
 
 @pytest.fixture(scope="module")

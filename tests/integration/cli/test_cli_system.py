@@ -17,21 +17,15 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import cli_env, harness, module_daemon
+from cli_helpers import cli_env, harness
 from cli_helpers import python_m_cli as dy
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def d() -> Iterator[harness.Daemon]:
-    yield from module_daemon("dyd-cli-sys-")
 
 
 def test_version_prints_docker_sections(d: harness.Daemon) -> None:
