@@ -9,6 +9,7 @@ from dockyard.cli.args import BOOL, LIST, STRING, Flag, Spec
 from dockyard.cli.commands.containers import cpath
 from dockyard.cli.commands.interactive import write_all
 from dockyard.cli.context import PROG, Context, StatusError
+from dockyard.cli.outfiles import copy_to_file
 
 DIFF = Spec(f"{PROG} diff", f"{PROG} diff CONTAINER",
             "Inspect changes to files or directories on a container's filesystem",
@@ -92,14 +93,5 @@ def export(ctx: Context, argv: list[str]) -> int:
             for chunk in resp.iter_raw():
                 write_all(fd, chunk)
             return 0
-        tmp = f"{output}.dockyard-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
-                for chunk in resp.iter_raw():
-                    f.write(chunk)
-            os.replace(tmp, output)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        copy_to_file(resp.iter_raw(), output)
     return 0

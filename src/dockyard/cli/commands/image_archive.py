@@ -8,6 +8,7 @@ import sys
 from dockyard.cli.args import BOOL, LIST, STRING, Flag, Spec
 from dockyard.cli.commands.images import split_tag
 from dockyard.cli.context import PROG, Context, StatusError
+from dockyard.cli.outfiles import copy_to_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -141,20 +142,7 @@ def save(ctx: Context, argv: list[str]) -> int:
                 out.write(chunk)
             out.flush()
             return 0
-        # docker's CopyToFile: a temp file beside the target, renamed once complete
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(
-            prefix=".docker_temp_", dir=os.path.dirname(os.path.abspath(output))
-        )
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in resp.iter_raw():
-                    f.write(chunk)
-            os.rename(tmp, output)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        copy_to_file(resp.iter_raw(), output)
     finally:
         resp.close()
     return 0
