@@ -264,9 +264,16 @@ def test_pull_resumes_after_the_daemon_is_killed(dd: harness.Daemon, ours: Regis
     size = 24_000_000
     pull: subprocess.Popen[bytes] | None = None
     try:
+        # two layers of its own: a small one (finished before the kill) and a big one
         ok(dd, "run", "--name", name, "busybox", "sh", "-c",
+           "head -c 300000 /dev/urandom > /small && sha256sum /small > /small.sum")
+        ok(dd, "commit", name, f"{repo}:v0")
+        dd.docker("rm", "-f", name, timeout=60)
+        ok(dd, "run", "--name", name, f"{repo}:v0", "sh", "-c",
            f"head -c {size} /dev/urandom > /blob && sha256sum /blob > /blob.sum")
         ok(dd, "commit", name, f"{repo}:v1")
+        dd.docker("rm", "-f", name, timeout=60)
+        ok(dd, "rmi", f"{repo}:v0")
         image_id = ok(dd, "image", "inspect", "-f", "{{.Id}}", f"{repo}:v1").strip()
         ok(dd, "push", f"{repo}:v1")
         ok(dd, "rmi", f"{repo}:v1")
@@ -279,6 +286,7 @@ def test_pull_resumes_after_the_daemon_is_killed(dd: harness.Daemon, ours: Regis
             dd.stop(signal.SIGKILL)
             pull.wait(30)
             assert _ingest_bytes(dd) > 4_000_000
+            before = len(proxy.sent)
             dd.start()
             kept = _ingest_bytes(dd)
             assert kept > 4_000_000, "the partial ingest did not survive the restart"
@@ -288,10 +296,14 @@ def test_pull_resumes_after_the_daemon_is_killed(dd: harness.Daemon, ours: Regis
             assert "Status: Downloaded newer image" in out, out
             starts = [int(r[6:-1]) for r in proxy.ranges()]
             assert starts and starts[-1] >= kept - (1 << 20), (starts, kept)
+            # the config and the small layer finished before the kill: not fetched again
+            after = b"".join(proxy.sent[before:]).decode("latin-1")
+            blobs = set(re.findall(r"GET /v2/resume/app/blobs/(sha256:[0-9a-f]{64})", after))
+            assert len(blobs) == 1, after
             assert "resuming the download at" in dd.tail(400)
             assert ok(dd, "image", "inspect", "-f", "{{.Id}}", ref).strip() == image_id
-            check = ok(dd, "run", "--rm", ref, "sha256sum", "-c", "/blob.sum")
-            assert check.strip() == "/blob: OK"
+            check = ok(dd, "run", "--rm", ref, "sha256sum", "-c", "/blob.sum", "/small.sum")
+            assert check.split() == ["/blob:", "OK", "/small:", "OK"]
             ok(dd, "rmi", ref)
     finally:
         if pull is not None and pull.poll() is None:
@@ -300,7 +312,7 @@ def test_pull_resumes_after_the_daemon_is_killed(dd: harness.Daemon, ours: Regis
         if dd.proc is None:
             dd.start()
         dd.docker("rm", "-f", name, timeout=60)
-        for r in (f"{repo}:v1",):
+        for r in (f"{repo}:v1", f"{repo}:v0"):
             dd.docker("rmi", "-f", r, timeout=60)
         for line in dd.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split():
             if "/resume/app" in line:

@@ -227,6 +227,9 @@ def _pull(stores: Stores, named: reference.Reference, target: RemoteTarget,
         raise InvalidArgument(f"manifest {manifest.digest}: {len(manifest.layers)} layers but "
                               f"the config lists {len(config.diff_ids)} diff_ids")
     resume_lease = RESUME_LEASE_PREFIX + top.digest.hex[:32]
+    # Protected for a day from the start (not only after a failure): a daemon killed in
+    # the middle keeps the blobs this pull finishes for the next one, as containerd does.
+    _keep_for_resume(stores, resume_lease, top, manifest, config, present_only=False)
     # moby: an image already here (by its config) is named again without layer lines
     known = bool(stores.meta.images.by_image_id(manifest.config.digest))
     try:
@@ -295,9 +298,10 @@ def _name(stores: Stores, named: reference.Reference, top: Descriptor, manifest:
 
 
 def _keep_for_resume(stores: Stores, lease_id: str, top: Descriptor, manifest: Manifest,
-                     config: ImageConfig) -> None:
-    """After a failure: protect the blobs and layer snapshots already committed, for the
-    next pull (a garbage collection meanwhile leaves them; the lease expires in a day)."""
+                     config: ImageConfig, *, present_only: bool = True) -> None:
+    """Protect the image's blobs and layer snapshots (those already committed, or all of
+    them before they are) for the next pull (a garbage collection meanwhile leaves them;
+    the lease expires in a day)."""
     leases = stores.meta.leases
     try:
         try:
@@ -305,12 +309,13 @@ def _keep_for_resume(stores: Stores, lease_id: str, top: Descriptor, manifest: M
                           expires=time.time() + RESUME_LEASE_TTL)
         except AlreadyExists:
             pass
-        for d in (top, manifest.descriptor(), manifest.config, *manifest.layers):
-            if _has_blob(stores, d.digest):
-                leases.add(lease_id, Resource.content(d.digest))
-        for chain in chain_ids(config.diff_ids):
-            if snapshot_exists(stores, str(chain)):
-                leases.add(lease_id, Resource.snapshot(stores.snapshotter_name, str(chain)))
+        leases.add_all(lease_id, [
+            *(Resource.content(d.digest)
+              for d in (top, manifest.descriptor(), manifest.config, *manifest.layers)
+              if not present_only or _has_blob(stores, d.digest)),
+            *(Resource.snapshot(stores.snapshotter_name, str(chain))
+              for chain in chain_ids(config.diff_ids)
+              if not present_only or snapshot_exists(stores, str(chain)))])
     except DockyardError as e:
         log.warning("could not keep the blobs of the failed pull: %s", e)
 

@@ -33,7 +33,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Literal, NamedTuple
 
@@ -157,6 +157,18 @@ class Leases:
             _require(conn, lease_id)
             conn.execute("INSERT OR IGNORE INTO lease_resources (lease_id, kind, ref) "
                          "VALUES (?, ?, ?)", (lease_id, resource.kind, resource.ref))
+
+    def add_all(self, lease_id: str, resources: Iterable[Resource]) -> None:
+        """``add`` for several resources in one transaction."""
+        rows = []
+        for r in resources:
+            if r.kind not in RESOURCE_KINDS:
+                raise InvalidArgument(f"lease resource kind {r.kind!r}")
+            rows.append((lease_id, r.kind, r.ref))
+        with self._db.write() as conn:
+            _require(conn, lease_id)
+            conn.executemany("INSERT OR IGNORE INTO lease_resources (lease_id, kind, ref) "
+                             "VALUES (?, ?, ?)", rows)
 
     def remove(self, lease_id: str, resource: Resource) -> None:
         with self._db.write() as conn:
