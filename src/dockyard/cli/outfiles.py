@@ -12,6 +12,19 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
+def check_output_path(output: str) -> str | None:
+    """docker's ``validateOutputPath``: why ``-o output`` cannot be written, or None."""
+    directory = os.path.dirname(os.path.normpath(output))
+    if directory not in ("", "."):
+        try:
+            os.stat(directory)
+        except OSError as exc:
+            return f"invalid output path: stat {directory}: {(exc.strerror or str(exc)).lower()}"
+    if os.path.isdir(output):
+        return "cannot write to a directory"
+    return None
+
+
 def copy_to_file(chunks: Iterable[bytes], output: str) -> None:
     """docker's ``CopyToFile``: ``chunks`` written to ``output`` whole or not at all."""
     import tempfile

@@ -111,6 +111,8 @@ def test_top_table(d: harness.Daemon, dy: CLI) -> None:
     ["container", "prune", "--filter", "bad"], ["ps", "--filter", "bad"],
     ["port", "sbs-up", "80"], ["wait", "sbs-done", "nope"], ["kill", "-s", "BOGUS", "sbs-up"],
     ["update", "--memory", "xx", "sbs-up"], ["cp", "nope:/x", "/tmp"], ["cp", "a", "b"],
+    ["export", "-o", "/no/such/dir/x.tar", "sbs-up"], ["export", "-o", "/tmp", "sbs-up"],
+    ["save", "-o", "/no/such/dir/x.tar", "busybox"], ["save", "-o", "/tmp", "busybox"],
 ])
 def test_same_errors(d: harness.Daemon, dy: CLI, args: list[str]) -> None:
     ours, theirs = both(d, dy, *args)

@@ -9,7 +9,7 @@ from dockyard.cli.args import BOOL, LIST, STRING, Flag, Spec
 from dockyard.cli.commands.containers import cpath
 from dockyard.cli.commands.interactive import write_all
 from dockyard.cli.context import PROG, Context, StatusError
-from dockyard.cli.outfiles import copy_to_file
+from dockyard.cli.outfiles import check_output_path, copy_to_file
 
 DIFF = Spec(f"{PROG} diff", f"{PROG} diff CONTAINER",
             "Inspect changes to files or directories on a container's filesystem",
@@ -86,6 +86,8 @@ def export(ctx: Context, argv: list[str]) -> int:
     if not output and os.isatty(ctx.out_bytes.fileno()):
         raise StatusError("cowardly refusing to save to a terminal. Use the -o flag or "
                           "redirect", 1)
+    if output and (why := check_output_path(output)) is not None:
+        raise StatusError(f"failed to export container: {why}", 1)
     resp = ctx.client().get(cpath(opts.args[0], "export"))
     with resp:
         if not output:

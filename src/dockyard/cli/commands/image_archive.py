@@ -8,7 +8,7 @@ import sys
 from dockyard.cli.args import BOOL, LIST, STRING, Flag, Spec
 from dockyard.cli.commands.images import split_tag
 from dockyard.cli.context import PROG, Context, StatusError
-from dockyard.cli.outfiles import copy_to_file
+from dockyard.cli.outfiles import check_output_path, copy_to_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,19 +121,13 @@ SAVE = Spec(
 
 
 def save(ctx: Context, argv: list[str]) -> int:
-    import os
 
     opts = ctx.parse(SAVE, argv)
     output = opts.text("output")
     if not output and ctx.out.isatty():
         raise StatusError("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1)
-    if output:
-        directory = os.path.dirname(os.path.abspath(output))
-        if not os.path.isdir(directory):
-            raise StatusError(
-                f'failed to save image: invalid output path: directory "{directory}" does not exist',
-                1,
-            )
+    if output and (why := check_output_path(output)) is not None:
+        raise StatusError(f"failed to save image: {why}", 1)
     resp = ctx.client().get("/images/get", {"names": list(opts.args)})
     try:
         if not output:
