@@ -129,6 +129,9 @@ def _not_found(abs_path: str, err: OSError) -> NotFound | InvalidArgument:
                         "the path is not a directory)")
     if err.errno == errno.ELOOP:
         return InvalidArgument(f"{abs_path}: too many levels of symbolic links")
+    if err.errno == errno.ENAMETOOLONG:
+        shown = abs_path if len(abs_path) <= 80 else abs_path[:77] + "..."
+        return InvalidArgument(f"{shown}: file name too long")
     raise err
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.archive.extract import extract
+from dockyard.archive.scoped import resolve_dir, resolve_for_read
 from dockyard.errors import InvalidArgument
 
 
@@ -73,3 +74,11 @@ def test_a_stream_cut_inside_a_file_leaves_no_partial_file(target: tuple[Path, i
     assert (root / "d" / "whole").read_bytes() == b"w"
     assert not (root / "d" / "cut").exists()
     assert stat.S_IMODE((root / "d").stat().st_mode) == 0o750
+
+
+def test_a_path_too_long_is_a_clear_invalid_argument(target: tuple[Path, int]) -> None:
+    _, fd = target
+    long = "/" + "a/" * 3000
+    for resolve in (resolve_for_read, resolve_dir):
+        with pytest.raises(InvalidArgument, match="file name too long"):
+            resolve(fd, long)
