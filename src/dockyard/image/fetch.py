@@ -32,6 +32,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dockyard.content import LocalContentStore, Writer
 from dockyard.distribution.client import Repository
+from dockyard.distribution.errors import detail_of
 from dockyard.distribution.transport import reason
 from dockyard.errors import (
     AlreadyExists,
@@ -240,10 +241,12 @@ class Download:
             offset = writer.offset
             try:
                 resp = self.repo.blob_response(self.desc.digest, offset)
-            except Unavailable:
+            except Unavailable as e:
                 failures += 1
                 if failures > self.retries:
-                    raise
+                    # dockerd names no request for a layer's download: the reason alone
+                    # ("dial tcp 127.0.0.1:5000: connect: connection refused")
+                    raise Unavailable(detail_of(e)) from e
                 self._pause(delay)
                 delay *= 2
                 continue

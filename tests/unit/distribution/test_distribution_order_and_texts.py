@@ -21,10 +21,10 @@ from dockyard.content.writer import LocalWriter
 from dockyard.distribution import RegistryAuth, RegistryConfig, endpoints
 from dockyard.distribution.client import Repository
 from dockyard.distribution.endpoints import Endpoint
-from dockyard.errors import NotFound, PermissionDenied
+from dockyard.errors import NotFound, PermissionDenied, Unavailable
 from dockyard.image import ImageService
 from dockyard.image.progress import Progress
-from dockyard.oci.digest import digest_bytes
+from dockyard.oci.digest import Digest, digest_bytes
 
 __all__ = ["svc"]  # the fixture, shared with the pull/push tests
 
@@ -189,3 +189,27 @@ def test_pull_by_digest_names_the_reference(svc: ImageService,
     svc.pull(ref, config=FAST, progress=events.append)
     assert events[0] == Progress("Pulling from bydigest/app", ref)
     assert events[-1] == Progress(f"Status: Image is up to date for {ref}")
+
+
+def test_a_layer_that_cannot_be_reached_names_the_reason(
+        svc: ImageService, registry: ThreadRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dockerd's last line for a registry gone in the middle of a pull: the reason alone
+    (``dial tcp ...: connect: connection refused``), after the retries."""
+    name = f"{registry.host}/gone/app:v1"
+    img = make_image(svc, name, [{"a": b"a"}])
+    svc.push(name, config=FAST)
+    svc.remove(name, force=True)
+    svc.collect()
+    layer = img.manifest.layers[0].digest
+    fetch = Repository.blob_response
+
+    def refused(self: Repository, digest: Digest, offset: int = 0) -> object:
+        if digest != layer:  # the config comes
+            return fetch(self, digest, offset)
+        raise Unavailable(f'Get "http://{registry.host}/v2/gone/app/blobs/{digest}": '
+                          "dial tcp 127.0.0.1:1: connect: connection refused")
+
+    monkeypatch.setattr(Repository, "blob_response", refused)
+    with pytest.raises(Unavailable) as e:
+        svc.pull(name, config=FAST)
+    assert str(e.value) == "dial tcp 127.0.0.1:1: connect: connection refused"
