@@ -145,3 +145,12 @@ def test_stats_no_stream_shows_the_cpu_of_now_not_since_start(d: harness.Daemon)
         assert float(out.stdout.strip().rstrip("%")) < 5.0, out.stdout
     finally:
         d.docker("rm", "-f", name)
+
+
+def test_update_conflict_is_worded_as_dockerd(d: harness.Daemon, ctr: str) -> None:
+    d.docker("update", "-m", "50m", "--memory-swap", "100m", ctr, check=True)
+    p = d.docker("update", "-m", "200m", ctr)
+    cid = d.docker("inspect", "-f", "{{.Id}}", ctr, check=True).stdout.strip()
+    assert p.returncode == 1
+    assert (f"Cannot update container {cid}: Memory limit should be smaller than already "
+            "set memoryswap limit, update the memoryswap at the same time") in p.stderr

@@ -197,7 +197,10 @@ class ContainerUpdater:
             if rp is not None and rp.name and hc.auto_remove and rp.name != "no":
                 raise errors.Conflict("Restart policy cannot be updated because AutoRemove is "
                                       "enabled for the container")
-            resources = merge(hc.resources, u)
+            try:
+                resources = merge(hc.resources, u)
+            except errors.Conflict as exc:  # moby's UpdateContainer errors are wrapped
+                raise errors.Conflict(f"Cannot update container {c.id}: {exc}") from None
             if c.state.status in (Status.RUNNING, Status.PAUSED) \
                     and resources != hc.resources:
                 await asyncio.to_thread(self._apply, c, resources)
