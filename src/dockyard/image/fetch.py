@@ -192,8 +192,9 @@ class Download:
                 self._present(labels)
             except FailedPrecondition as e:
                 self._discard()
+                log.warning("layer %s: %s", self.desc.digest, e)  # the detail: the log's
                 raise InvalidArgument(f"filesystem layer verification failed for digest "
-                                      f"{self.desc.digest}: {e}") from e
+                                      f"{self.desc.digest}") from e  # moby's words
         self._announce()
 
     def _announce(self) -> None:

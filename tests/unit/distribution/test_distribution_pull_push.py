@@ -215,8 +215,9 @@ def test_corrupt_layer_leaves_nothing(svc: ImageService, registry: ThreadRegistr
     name = f"{proxy.host}/bad/bytes:v1"
     bad = img.manifest.layers[1].digest
     proxy.faults.append(Fault("GET", f"/blobs/{bad}", "corrupt"))
-    with pytest.raises(InvalidArgument, match=f"verification failed for digest {bad}"):
+    with pytest.raises(InvalidArgument) as e:
         svc.pull(name, config=FAST)
+    assert str(e.value) == f"filesystem layer verification failed for digest {bad}"  # moby's
     no_image_for(svc, name)
     with pytest.raises(NotFound):
         svc.stores.content.info(bad)
