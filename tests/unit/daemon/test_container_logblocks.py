@@ -110,7 +110,8 @@ def test_history_matches_the_entry_reader(tmp_path: Path, seed: int,
 def test_plain_blocks_take_the_fast_path(tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     body, _ = random_log(random.Random(1), 0)
-    lines = b"".join(encode_output(LineSplitter(), b"abc %d\n" % i * 3, "stdout", BASE + i)
+    lines = b"".join(encode_output(LineSplitter(), b"abc %d\n" % i * 3, "stdout",
+                                   BASE + i // 10)
                      for i in range(100))
     (tmp_path / "l.log").write_bytes(body + lines)
 
@@ -122,6 +123,9 @@ def test_plain_blocks_take_the_fast_path(tmp_path: Path,
     assert got == [LogChunk("stdout", b"".join(b"abc %d\n" % i * 3 for i in range(100)))]
     ts = blocks(str(tmp_path / "l.log"), LogQuery(timestamps=True, stderr=False))
     assert shown(ts)[0][1].startswith(b"2023-11-14T22:13:20.000000000Z abc 0\n")
+    # --since/--until that keep the whole block: no loop over its lines either.
+    monkeypatch.setattr(logblocks, "_plain_rows", no_slow)
+    assert blocks(str(tmp_path / "l.log"), LogQuery(since_ns=BASE, until_ns=BASE + 99)) == got
 
 
 def test_follow_poll_matches_the_entry_reader(tmp_path: Path) -> None:

@@ -52,6 +52,8 @@ _PLAIN_TEXT = re.compile(rb'^\{"log":"(' + _TEXT + rb')\\n","stream":"(?:stdout|
                          rb'","time":"' + _TEXT + rb'"\}\n', re.M)
 _PLAIN = re.compile(rb'^\{"log":"(' + _TEXT + rb')\\n","stream":"(stdout|stderr)'
                     rb'","time":"(' + _TEXT + rb')"\}\n', re.M)
+_TIME_KEY = b'"time":"'
+RUNS = 16
 _STDERR = b'"stream":"stderr"'
 _STDOUT = b'"stream":"stdout"'
 
@@ -109,7 +111,9 @@ def convert(buf: bytes, q: LogQuery, *, stop_by_line: bool = False,
         return [], False
     until = q.until_ns if stop_by_line or stop_by_entry else 0
     lines = buf.count(b"\n")
-    if not (q.timestamps or q.since_ns or q.until_ns):
+    if not q.timestamps and (not (q.since_ns or q.until_ns) or _within(buf, q)):
+        # No time shown, and none that filters a line out (--since/--until that keep
+        # the whole block: its lines share a few times, checked once each).
         texts = _PLAIN_TEXT.findall(buf)
         if len(texts) != lines or not _utf8(buf):
             return _convert_lines(buf, q, until, stop_by_line)
@@ -123,6 +127,34 @@ def convert(buf: bytes, q: LogQuery, *, stop_by_line: bool = False,
     if len(rows) == lines and _utf8(buf):
         return _plain_rows(rows, q, until)
     return _convert_lines(buf, q, until, stop_by_line)
+
+
+def _within(buf: bytes, q: LogQuery) -> bool:
+    """Every line of ``buf`` ends with a ``time`` within ``q`` 's since and until, told
+    from a few runs of lines that share their time (the supervisor stamps a read's
+    lines with one time); False when unsure (more than ``RUNS`` runs, a line whose end is
+    not a time). For plain lines that is every entry's time; for others it only picks
+    the path (``_convert_lines`` then decides line by line)."""
+    pos, end = 0, len(buf)
+    for _ in range(RUNS):
+        i = buf.find(_TIME_KEY, pos)
+        j = buf.find(b'"}\n', i)
+        if i < 0 or j < 0 or buf.find(b"\n", pos, i) >= 0:
+            return False
+        marker = buf[i:j + 3]
+        last = buf.rfind(marker) + len(marker)
+        if buf.count(marker, pos, last) != buf.count(b"\n", pos, last):
+            return False  # not a run of lines of that time: some other line among them
+        try:
+            t = _time_ns(buf[i + len(_TIME_KEY):j].decode())
+        except UnicodeDecodeError:
+            return False
+        if t < q.since_ns or (q.until_ns and t > q.until_ns):
+            return False
+        if last == end:
+            return True
+        pos = last
+    return False
 
 
 def _plain_rows(rows: list[tuple[bytes, bytes, bytes]], q: LogQuery,
