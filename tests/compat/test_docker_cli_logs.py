@@ -94,10 +94,13 @@ def test_logs_give_back_what_the_container_printed(d: harness.Daemon,
 
         assert docker_logs(d, "--tail", "2500", name) == expect(entries[-2500:])
         assert docker_logs(d, "--tail", "700", "-t", name) == expect(entries[-700:], True)
-        since = entries[-1500]["time"]
+        since, until = entries[-1500]["time"], entries[-800]["time"]
+        assert fixed(entries[0]["time"]) < fixed(since)  # what is older is not needed
         chosen = [e for e in entries if fixed(e["time"]) >= fixed(since)]
         assert docker_logs(d, "--since", since, name) == expect(chosen)
         assert docker_logs(d, "--since", since, "-t", name) == expect(chosen, True)
+        chosen = [e for e in chosen if fixed(e["time"]) <= fixed(until)]
+        assert docker_logs(d, "--since", since, "--until", until, name) == expect(chosen)
         # docker-py joins the frames of a stream as the CLI does.
         with docker.APIClient(base_url=d.host, timeout=60) as api:
             assert api.logs(name, stdout=False, stderr=True) == shown(err)
