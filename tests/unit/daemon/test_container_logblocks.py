@@ -15,7 +15,7 @@ from dockyard.apitypes.streams import encode_log_chunk, encode_log_entry
 from dockyard.daemon.containers import logblocks
 from dockyard.daemon.containers.logs import Follower, read
 from dockyard.daemon.containers.model import LogChunk, LogEntry, LogQuery
-from dockyard.runtime.supervisor.logs import LineSplitter, encode_output
+from dockyard.runtime.supervisor.logs import LineSplitter, encode_entry, encode_output
 
 BASE = 1_700_000_000 * 10**9
 PIECES = [b"plain text", b"x", b"", b'a "quoted" word', b"back\\slash", b"tab\there",
@@ -29,7 +29,8 @@ JUNK = [b"not json", b"{}", b'{"log":"k\\n","time":"2024-01-01T00:00:00Z","strea
         b'{"log":5,"stream":"stdout","time":"2024-01-01T00:00:04Z"}', b""]
 
 
-def random_log(rng: random.Random, n: int, t: int = BASE) -> tuple[bytes, list[int]]:
+def random_log(rng: random.Random, n: int, t: int = BASE,
+               junk: float = 0.05) -> tuple[bytes, list[int]]:
     """A json-file body as the supervisor writes it, and the times it used."""
     out: list[bytes] = []
     times: list[int] = []
@@ -38,7 +39,7 @@ def random_log(rng: random.Random, n: int, t: int = BASE) -> tuple[bytes, list[i
         t += rng.choice([0, 1, 999, 10**6, 10**9])
         times.append(t)
         stream = "stderr" if rng.random() < 0.2 else "stdout"
-        if rng.random() < 0.05:
+        if rng.random() < junk:
             out.append(rng.choice(JUNK) + b"\n")
             continue
         if rng.random() < 0.6:
@@ -93,8 +94,9 @@ def test_history_matches_the_entry_reader(tmp_path: Path, seed: int,
     monkeypatch.setattr(logblocks, "READ", rng.choice([1000, 4096, 1 << 18]))
     monkeypatch.setattr(logblocks, "BLOCK", rng.choice([61, 4096, 1 << 16]))
     path = tmp_path / "c-json.log"
-    older, t1 = random_log(rng, 150)
-    newer, t2 = random_log(rng, 150, max(t1))
+    junk = 0.05 if seed % 2 else 0.0  # without: whole blocks take the fast paths
+    older, t1 = random_log(rng, 150, BASE, junk)
+    newer, t2 = random_log(rng, 150, max(t1), junk)
     Path(f"{path}.1").write_bytes(older)
     path.write_bytes(newer + b'{"log":"unfinished')
     times = t1 + t2
@@ -126,6 +128,22 @@ def test_plain_blocks_take_the_fast_path(tmp_path: Path,
     # --since/--until that keep the whole block: no loop over its lines either.
     monkeypatch.setattr(logblocks, "_plain_rows", no_slow)
     assert blocks(str(tmp_path / "l.log"), LogQuery(since_ns=BASE, until_ns=BASE + 99)) == got
+
+
+def test_escaped_blocks_decode_in_one_call(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    printed = b'{"k": "v\\t' + "\u00e9".encode() + b'"}\ttab\x01\n' + b"z" * 40000 + b"\nend"
+    splitter = LineSplitter()
+    body = encode_output(splitter, printed, "stderr", BASE)
+    body += b"".join(encode_entry(m, p, "stderr", BASE + 1) for m, p in splitter.flush())
+    (tmp_path / "e.log").write_bytes(body)
+
+    def no_slow(*args: object) -> bool:
+        raise AssertionError("slow path taken")
+
+    monkeypatch.setattr(logblocks, "_slow", no_slow)
+    assert blocks(str(tmp_path / "e.log"), LogQuery()) == [LogChunk("stderr", printed)]
+    assert blocks(str(tmp_path / "e.log"), LogQuery(stderr=False)) == []
 
 
 def test_follow_poll_matches_the_entry_reader(tmp_path: Path) -> None:

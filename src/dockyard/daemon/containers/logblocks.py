@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import re
 import time
@@ -52,6 +53,8 @@ _PLAIN_TEXT = re.compile(rb'^\{"log":"(' + _TEXT + rb')\\n","stream":"(?:stdout|
                          rb'","time":"' + _TEXT + rb'"\}\n', re.M)
 _PLAIN = re.compile(rb'^\{"log":"(' + _TEXT + rb')\\n","stream":"(stdout|stderr)'
                     rb'","time":"(' + _TEXT + rb')"\}\n', re.M)
+_ESCAPED = re.compile(rb'^\{"log":("' + _TEXT + rb'(?:\\.' + _TEXT + rb')*"),"stream":"'
+                      rb'(stdout|stderr)","time":"(' + _TEXT + rb')"\}\n', re.M)
 _TIME_KEY = b'"time":"'
 RUNS = 16
 _STDERR = b'"stream":"stderr"'
@@ -111,12 +114,14 @@ def convert(buf: bytes, q: LogQuery, *, stop_by_line: bool = False,
         return [], False
     until = q.until_ns if stop_by_line or stop_by_entry else 0
     lines = buf.count(b"\n")
+    if buf.count(b"\\") != lines:  # a plain line has one backslash, its \n's
+        return _escaped(buf, q, lines, until, stop_by_line)
     if not q.timestamps and (not (q.since_ns or q.until_ns) or _within(buf, q)):
         # No time shown, and none that filters a line out (--since/--until that keep
         # the whole block: its lines share a few times, checked once each).
         texts = _PLAIN_TEXT.findall(buf)
         if len(texts) != lines or not _utf8(buf):
-            return _convert_lines(buf, q, until, stop_by_line)
+            return _escaped(buf, q, lines, until, stop_by_line)
         if _STDERR not in buf or _STDOUT not in buf:
             stream = "stdout" if _STDERR not in buf else "stderr"
             if not (q.stdout if stream == "stdout" else q.stderr):
@@ -126,7 +131,26 @@ def convert(buf: bytes, q: LogQuery, *, stop_by_line: bool = False,
     rows = _PLAIN.findall(buf)
     if len(rows) == lines and _utf8(buf):
         return _plain_rows(rows, q, until)
-    return _convert_lines(buf, q, until, stop_by_line)
+    return _escaped(buf, q, lines, until, stop_by_line)
+
+
+def _escaped(buf: bytes, q: LogQuery, lines: int, until: int,
+             stop_by_line: bool) -> tuple[list[LogChunk], bool]:
+    """A block whose every line has the supervisor's shape but whose ``log`` strings
+    have escapes (quotes, tabs, ``\\u`` escapes) or no final newline (partial messages):
+    all its ``log`` strings decoded by one ``json.loads`` of them as a JSON array (one
+    C scan, not one call per line); a block with any other line, or a string that is
+    not valid JSON, goes line by line (``_convert_lines``)."""
+    rows = _ESCAPED.findall(buf) if _utf8(buf) else []
+    if len(rows) != lines:
+        return _convert_lines(buf, q, until, stop_by_line)
+    try:
+        texts = json.loads(b"[" + b",".join([r[0] for r in rows]) + b"]")
+        data = [t.encode("utf-8", "surrogateescape") for t in texts]
+    except ValueError:  # invalid JSON, or a lone surrogate (logs.decode's other encoding)
+        return _convert_lines(buf, q, until, stop_by_line)
+    return _plain_rows([(d, r[1], r[2]) for d, r in zip(data, rows, strict=True)], q, until,
+                       b"")
 
 
 def _within(buf: bytes, q: LogQuery) -> bool:
@@ -157,10 +181,10 @@ def _within(buf: bytes, q: LogQuery) -> bool:
     return False
 
 
-def _plain_rows(rows: list[tuple[bytes, bytes, bytes]], q: LogQuery,
-                until: int) -> tuple[list[LogChunk], bool]:
-    """Every line of a block in the plain shape, as ``_PLAIN`` 's groups: a loop with
-    no call per line but when the time changes (a read's lines share theirs)."""
+def _plain_rows(rows: list[tuple[bytes, bytes, bytes]], q: LogQuery, until: int,
+                end: bytes = b"\n") -> tuple[list[LogChunk], bool]:
+    """Every line of a block as (message without ``end``, stream, time): a loop with no
+    call per line but when the time changes (a read's lines share theirs)."""
     chunks: list[LogChunk] = []
     parts: list[bytes] = []
     current = b""
@@ -191,7 +215,8 @@ def _plain_rows(rows: list[tuple[bytes, bytes, bytes]], q: LogQuery,
         if ts:
             parts.append(prefix)
         parts.append(text)
-        parts.append(b"\n")
+        if end:
+            parts.append(end)
     if parts:
         chunks.append(LogChunk(current.decode(), b"".join(parts)))
     return chunks, stopped
