@@ -2,7 +2,7 @@
 
 Decoding an entry per line (``json.loads``, a ``LogEntry``, an async hand-over, a frame)
 held ``docker logs`` at a few MB/s. Here a worker thread turns a block of complete lines
-(``BLOCK`` bytes of the file) into a few ``LogChunk`` s: the messages of consecutive
+(``READ`` bytes of the file) into a few ``LogChunk`` s: the messages of consecutive
 entries of one stream joined (each after its timestamp with ``-t``), which the API frames
 once per chunk. Docker's multiplexed format allows that: a client concatenates the
 payloads of a stream's frames, so one frame may carry many entries.
@@ -16,14 +16,18 @@ where ``<text>`` holds no quote, backslash or control character: its bytes *are*
 message. ``_PLAIN`` matches such a line (anchored at a line start, ending at its newline),
 so a block whose every line matches (``findall`` counts as many matches as newlines), that
 is valid UTF-8 and of one stream becomes one chunk with a ``findall`` and a ``join``: C
-loops, no step per line in Python. Otherwise the matches are walked one by one and every
-other line (escapes, partial messages, other key orders, bad lines) is decoded by
+loops, no step per line in Python (``--since``/``--until`` that keep the whole block
+too: ``_within`` checks its runs of lines of one time). A block of lines of that shape
+whose strings have escapes (quotes, tabs, ``\\u`` escapes: JSON logs of an application)
+or no final newline (partial messages) has all its ``log`` strings decoded by one
+``json.loads`` of them as a JSON array (``_escaped``). Otherwise the matches are walked
+one by one and every other line (other key orders, bad lines) is decoded by
 ``logs.decode``, the reference path, so the output is the same bytes either way
 (``tests/unit/daemon/test_container_logblocks.py`` checks it on random logs).
 
-``history`` reads the files in blocks (memory bounded by ``BLOCK``, not the log's size),
-from the ``since`` index or the ``tail`` start; ``poll`` does the same for what a
-``Follower`` drains.
+``history`` reads the files in blocks (memory bounded by ``READ`` and the longest line,
+not by the log's size), from the ``since`` index or the ``tail`` start; ``poll`` does
+the same for what a ``Follower`` drains.
 """
 
 from __future__ import annotations
