@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 pkgs=(busybox-static tini iproute2 procps)
 if [ "${1:-}" = "--test" ]; then
   # Outside judges and references the tests drive: runc, skopeo, umoci, podman, a real
-  # dockerd (docker.io, never started as a service), mmdebstrap for the Debian image.
-  pkgs+=(runc crun skopeo umoci podman docker.io mmdebstrap strace)
+  # dockerd (docker.io, never started as a service), mmdebstrap for the Debian image;
+  # zsh to load and run the script of `dockyard completion zsh`.
+  pkgs+=(runc crun skopeo umoci podman docker.io mmdebstrap strace zsh)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -237,3 +237,69 @@ def test_bash_completion_completes_commands_flags_and_images(
     zsh = dy(d, "completion", "zsh").stdout
     assert zsh.startswith("#compdef dockyard\n") and "compdef _dockyard dockyard" in zsh
     assert dy(d, "completion", "fish", check=False).returncode == 1
+
+
+def test_zsh_completion_loads_registers_and_completes(d: harness.Daemon, tmp_path: Path) -> None:
+    """zsh parses the script, ``compinit`` + ``source`` (and the ``$fpath`` install the
+    script's ``#compdef`` line is for) define ``_dockyard`` and register it for
+    ``dockyard``; called with ``words``/``CURRENT``/``PREFIX`` set as the completion system
+    sets them, it offers what a Tab would (``compadd`` replaced by a function printing
+    the candidates matching ``PREFIX``, as the builtin filters them: no tty needed)."""
+    script = tmp_path / "dockyard.zsh"
+    script.write_text(dy(d, "completion", "zsh").stdout)
+    fpath_dir = tmp_path / "functions"
+    fpath_dir.mkdir()
+    (fpath_dir / "_dockyard").write_text(script.read_text())
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shim = bindir / "dockyard"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m dockyard.cli "$@"\n')
+    shim.chmod(0o755)
+    env = {
+        **cli_env(d),
+        "PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(tmp_path),
+    }
+
+    def zsh(*args: str) -> list[str]:
+        return subprocess.run(
+            ["zsh", "-f", *args], capture_output=True, text=True, env=env, timeout=60, check=True
+        ).stdout.splitlines()
+
+    assert zsh("-n", str(script)) == []
+    probe = (
+        "autoload -Uz compinit && compinit -u -D && source <(dockyard completion zsh) || exit 3\n"
+        "(( $+functions[_dockyard] )) && print defined\n"
+        "print -r -- comps=$_comps[dockyard]\n"
+        "compadd() { while (( $# )) && [[ $1 != -- ]]; do shift; done; shift;"
+        " print -r -- ${(oM)@:#${PREFIX}*}; }\n"
+        't() { local -a words=("$@"); local CURRENT=$#words PREFIX=$words[-1]; _dockyard; }\n'
+        "t dockyard ima\n"
+        "t dockyard image pr\n"
+        "t dockyard images --di\n"
+        "t dockyard -H x sys\n"
+        "t dockyard rmi busy\n"
+        "t dockyard container sto\n"
+    )
+    out = zsh("-c", probe)
+    assert out == [
+        "defined",
+        "comps=_dockyard",
+        "image images",
+        "prune",
+        "--digests",
+        "system",
+        "busybox:latest",
+        "stop",
+    ]
+    # Installed as a file on $fpath: compinit reads '#compdef dockyard' and autoloads it.
+    installed = zsh(
+        "-c",
+        f"fpath=({fpath_dir} $fpath); autoload -Uz compinit && compinit -u -D || exit 3\n"
+        "print -r -- comps=$_comps[dockyard]\n"
+        "compadd() { while (( $# )) && [[ $1 != -- ]]; do shift; done; shift;"
+        " print -r -- ${(oM)@:#${PREFIX}*}; }\n"
+        "words=(dockyard sys); CURRENT=2 PREFIX=sys _dockyard\n"
+        "(( $+functions[_dockyard] )) && print defined\n",
+    )
+    assert installed == ["comps=_dockyard", "system", "defined"]
