@@ -292,6 +292,22 @@ def test_cp_both_ways(dy: CLI, tmp_path: Path) -> None:
         assert t.getnames() == ["c.txt"]
     r = dy("cp", "cli-cp:/nope", str(out), check=False)
     assert r.returncode == 1 and "Could not find the file /nope" in r.stderr
+    # Copied again over the first copy: the absolute symlink already there is replaced,
+    # neither followed nor refused as "outside the destination" (docker unlinks it).
+    dy("exec", "cli-cp", "sh", "-c",
+       "mkdir /data/dd && ln -s /etc/passwd /data/dd/abs && echo d > /data/dd/f")
+    again = tmp_path / "again"
+    again.mkdir()
+    for _ in range(2):
+        dy("cp", "cli-cp:/data/d*", f"{again}/")
+        dy("cp", "cli-cp:/data/dd", str(out))
+    for copy in (again / "dd", out / "dd"):
+        assert os.readlink(copy / "abs") == "/etc/passwd" and (copy / "f").read_text() == "d\n"
+    # The destination named on the command line is the user's: a symlink there is
+    # followed (docker's CopyInfoDestinationPath), here onto renamed.log.
+    (out / "link.log").symlink_to("renamed.log")
+    dy("cp", "cli-cp:/data/logs/b.log", str(out / "link.log"))
+    assert (out / "link.log").is_symlink() and (out / "renamed.log").read_text() == "b\n"
 
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)

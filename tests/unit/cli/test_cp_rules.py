@@ -113,3 +113,47 @@ def test_extract_refuses_to_leave_the_destination(
         extract(tar_of(*members), str(dest), lambda n: n, owner=None)
     assert (tmp_path / "outside").read_text() == "keep"
     assert not (tmp_path / "escape").exists() and not Path("/escape").exists()
+
+
+def test_extract_again_replaces_symlinks_and_files_never_follows_them(tmp_path: Path) -> None:
+    """A second copy over the first: an absolute symlink (to outside) already there is
+    replaced, not followed and not refused (docker's untar unlinks what is in the
+    way); a regular file entry over a symlink to outside writes a new file here."""
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    outside = tmp_path / "outside"
+    outside.write_text("keep")
+
+    def copy() -> None:
+        extract(tar_of((entry("d", tarfile.DIRTYPE), None),
+                       (entry("d/abs", tarfile.SYMTYPE, str(outside)), None),
+                       (entry("d/f"), b"new")), str(dest), lambda n: n, owner=None)
+
+    copy()
+    copy()
+    assert os.readlink(dest / "d" / "abs") == str(outside)
+    assert (dest / "d" / "f").read_bytes() == b"new"
+    (dest / "d" / "f").unlink()
+    (dest / "d" / "f").symlink_to(outside)  # a file entry over a symlink to outside
+    copy()
+    assert not (dest / "d" / "f").is_symlink() and (dest / "d" / "f").read_bytes() == b"new"
+    assert outside.read_text() == "keep"
+
+
+def test_extract_never_writes_through_an_existing_symlink(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    (dest / "d").mkdir(parents=True)
+    out_dir = tmp_path / "outdir"
+    out_dir.mkdir(mode=0o700)
+    (dest / "d" / "sub").symlink_to(out_dir)
+    with pytest.raises(StatusError, match="refusing to extract 'd/sub/x'"):
+        extract(tar_of((entry("d/sub/x"), b"x")), str(dest), lambda n: n, owner=None)
+    # A directory entry does not replace (nor chmod through) the symlink to a directory.
+    with pytest.raises(StatusError, match="cannot overwrite non-directory"):
+        extract(tar_of((entry("d/sub", tarfile.DIRTYPE), None)), str(dest), lambda n: n,
+                owner=None)
+    assert os.listdir(out_dir) == [] and out_dir.stat().st_mode & 0o777 == 0o700
+    assert (dest / "d" / "sub").is_symlink()
+    with pytest.raises(StatusError, match="cannot overwrite directory"):
+        extract(tar_of((entry("d"), b"x")), str(dest), lambda n: n, owner=None)
+    assert (dest / "d").is_dir()

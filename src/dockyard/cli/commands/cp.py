@@ -23,9 +23,14 @@ matched on the container's files while its directory's archive streams by, or
 names, looked up in the container's ``/etc/passwd`` and ``/etc/group`` for copies
 into it and on this host for copies out) to set the owner of everything copied.
 
-Extraction is guarded: every entry must land inside the destination after symlinks
-are resolved, and hard links must point inside it too (a tar from a container is not
-trusted).
+Extraction is guarded: every entry's parent directory must be inside the destination
+after symlinks are resolved, and hard links must point inside it too (a tar from a
+container is not trusted). What is already at an entry's path is replaced, never
+followed: an existing file or symlink (one left by an earlier copy) is unlinked first, as
+the docker CLI's untar does; a directory is merged with a directory entry, and neither a
+directory nor a non-directory replaces the other (``NoOverwriteDirNonDir``). The
+destination given on the command line is the user's own: a symlink there is followed,
+as docker does.
 """
 
 from __future__ import annotations
@@ -438,6 +443,10 @@ def copy_out(ctx: Context, client: Client, container: str, src: str, dest: str, 
         st = decode_stat(resp.headers.get(STAT_HEADER, ""))
         src_dir = is_dir(st)
         contents = src_dir and (src.endswith("/.") or src == ".")
+        if os.path.islink(dest):
+            # The user's destination: followed, even dangling (docker's
+            # CopyInfoDestinationPath); the entries of the tar never are.
+            dest = os.path.realpath(dest)
         base = os.path.basename(os.path.normpath(src)) if not contents else "."
         if os.path.isdir(dest):
             target_dir, new_root = dest, base
@@ -524,7 +533,7 @@ def extract(fileobj: ResponseReader, dest_dir: str, rename: Callable[[str], str 
                 if link is None or link == ".":
                     continue  # a hard link to an entry left out of the copy
                 member.linkname = link
-            _check_inside(dest_real, member)
+            _make_room(dest_real, member)
             if member.isdev() and os.geteuid() != 0:
                 continue
             try:
@@ -542,16 +551,38 @@ def _no_chown_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
                           deep=False)
 
 
-def _check_inside(dest_real: str, member: tarfile.TarInfo) -> None:
+def _make_room(dest_real: str, member: tarfile.TarInfo) -> None:
+    """Refuse an entry whose parent directory (symlinks resolved) is not inside
+    ``dest_real``, or a hard link to outside it; then clear the entry's path: an existing
+    non-directory is unlinked (a symlink there is replaced, never written through), an
+    existing directory is kept for a directory entry, and a directory and a
+    non-directory never replace one another (docker's ``NoOverwriteDirNonDir``)."""
     name = member.name
     if name.startswith("/") or ".." in name.split("/"):
         raise StatusError(f"refusing to extract {name!r}: outside the destination", 1)
-    target = os.path.realpath(os.path.join(dest_real, name))
-    if os.path.commonpath([target, dest_real]) != dest_real:
+    head, tail = os.path.split(name)
+    parent = os.path.realpath(os.path.join(dest_real, head))
+    if os.path.commonpath([parent, dest_real]) != dest_real or not tail:
         raise StatusError(f"refusing to extract {name!r}: outside the destination", 1)
     if member.islnk():
         link = os.path.realpath(os.path.join(dest_real, member.linkname))
         if os.path.commonpath([link, dest_real]) != dest_real:
             raise StatusError(f"refusing to extract {name!r}: a hard link out of the "
                               "destination", 1)
+    path = os.path.join(parent, tail)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # a parent that is not a directory
+        raise StatusError(f"cannot extract {name!r}: {exc.strerror}", 1) from None
+    if stat_mod.S_ISDIR(mode):
+        if not member.isdir():
+            raise StatusError(f'cannot overwrite directory "{path}" with non-directory '
+                              f'"{dest_real}"', 1)
+    elif member.isdir():
+        raise StatusError(f'cannot overwrite non-directory "{path}" with directory '
+                          f'"{dest_real}"', 1)
+    else:
+        os.unlink(path)
 
