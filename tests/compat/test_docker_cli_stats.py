@@ -9,6 +9,7 @@ even when a test fails.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -153,7 +154,10 @@ def test_prune_filters_and_system_prune(d: harness.Daemon, busybox_rootfs: Path)
         cut = time.time()
         time.sleep(1.1)
         late = run("late")
-        p = d.docker("container", "prune", "-f", "--filter", f"until={cut:.0f}", check=True)
+        # A whole second at or after the cut: b (made before it) is older, late (made
+        # 1.1 s after it) is newer. (Rounding to the nearest second could land before b.)
+        until = math.ceil(cut)
+        p = d.docker("container", "prune", "-f", "--filter", f"until={until}", check=True)
         assert b in p.stdout and late not in p.stdout
         p = d.docker("container", "prune", "-f", "--filter", "label=late", check=True)
         assert late in p.stdout
