@@ -15,14 +15,12 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -31,32 +29,16 @@ import pytest
 from dockyard.registry.auth.htpasswd import hash_password
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "daemon"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import daemon_harness as harness
+from registry_procs import REFERENCE_REGISTRY, SRC, Registry, our_registry
+from registry_procs import reference_registry as run_reference_registry
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 USER, PASSWORD = "alice", "wonderland"
 DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: \d+")
-REFERENCE_REGISTRY = "/usr/bin/docker-registry"
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="the daemon needs root")]
-
-
-@dataclass
-class Registry:
-    host: str  # 127.0.0.1:port
-    root: Path
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -67,28 +49,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     (root / "reg.toml").write_text('[auth]\ntype = "token"\nhtpasswd = "htpasswd"\n'
                                    '[[access]]\nrepository = "*"\nusers = ["alice"]\n'
                                    'actions = ["pull", "push", "delete"]\n')
-    proc = subprocess.Popen([sys.executable, "-m", "dockyard.registry.cli", "serve",
-                             "--listen", "127.0.0.1:0", "--storage", str(root / "store"),
-                             "--config", str(root / "reg.toml")],
-                            stdout=subprocess.PIPE,
-                            stderr=open(root / "server.log", "wb"),  # noqa: SIM115
-                            env=dict(os.environ, PYTHONPATH=SRC), cwd=root,
-                            start_new_session=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        m = re.search(r"listening on http://(127\.0\.0\.1:\d+)", line)
-        assert m, f"registry did not start: {line!r} {(root / 'server.log').read_text()}"
-        yield Registry(m.group(1), root)
-    finally:
-        _stop(proc)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    with our_registry(root, "--config", str(root / "reg.toml")) as host:
+        yield Registry(host, root)
 
 
 @pytest.fixture(scope="module")
@@ -98,30 +60,9 @@ def reference_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reg
         pytest.skip("Debian's docker-registry is not installed")
     root = tmp_path_factory.mktemp("refreg")
     (root / "htpasswd").write_text(f"{USER}:{hash_password(PASSWORD, 5)}\n")
-    port = _free_port()
-    (root / "config.yml").write_text(f"""version: 0.1
-log: {{level: info}}
-storage: {{filesystem: {{rootdirectory: {root / 'store'}}}, delete: {{enabled: true}}}}
-http: {{addr: "127.0.0.1:{port}"}}
-auth: {{htpasswd: {{realm: basic-realm, path: {root / 'htpasswd'}}}}}
-""")
-    proc = subprocess.Popen([REFERENCE_REGISTRY, "serve", str(root / "config.yml")],
-                            stdout=subprocess.DEVNULL,
-                            stderr=open(root / "registry.log", "wb"),  # noqa: SIM115
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((root / "registry.log").read_text()) from None
-                time.sleep(0.05)
-        yield Registry(f"127.0.0.1:{port}", root)
-    finally:
-        _stop(proc)
+    auth = f"{{htpasswd: {{realm: basic-realm, path: {root / 'htpasswd'}}}}}"
+    with run_reference_registry(root, auth=auth) as host:
+        yield Registry(host, root)
 
 
 @pytest.fixture(scope="module")

@@ -27,53 +27,22 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "daemon"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import daemon_harness as harness
+from registry_procs import REFERENCE_REGISTRY, Registry, our_registry, reference_registry
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 ACCEPTANCE = Path(__file__).resolve().parents[3] / "shared" / "acceptance" / "registry-interop.sh"
-REFERENCE_REGISTRY = "/usr/bin/docker-registry"
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="the daemon needs root")]
-
-
-@dataclass
-class Registry:
-    host: str  # 127.0.0.1:port
-    root: Path
-    access_log: Path | None = None
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")
 def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """Our registry, anonymous, with an access log."""
     root = tmp_path_factory.mktemp("registry")
-    proc = subprocess.Popen([sys.executable, "-m", "dockyard.registry.cli", "serve",
-                             "--listen", "127.0.0.1:0", "--storage", str(root / "store"),
-                             "--access-log", str(root / "access.log")],
-                            stdout=subprocess.PIPE,
-                            stderr=open(root / "server.log", "wb"),  # noqa: SIM115
-                            env=dict(os.environ, PYTHONPATH=SRC), cwd=root,
-                            start_new_session=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        m = re.search(r"listening on http://(127\.0\.0\.1:\d+)", line)
-        assert m, f"registry did not start: {line!r} {(root / 'server.log').read_text()}"
-        yield Registry(m.group(1), root, root / "access.log")
-    finally:
-        _stop(proc)
+    with our_registry(root, "--access-log", str(root / "access.log")) as host:
+        yield Registry(host, root, root / "access.log")
 
 
 @pytest.fixture(scope="module")
@@ -82,31 +51,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     if not os.access(REFERENCE_REGISTRY, os.X_OK):
         pytest.skip("Debian's docker-registry is not installed")
     root = tmp_path_factory.mktemp("refreg")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (root / "config.yml").write_text(f"""version: 0.1
-log: {{level: warn}}
-storage: {{filesystem: {{rootdirectory: {root / 'store'}}}, delete: {{enabled: true}}}}
-http: {{addr: "127.0.0.1:{port}"}}
-""")
-    proc = subprocess.Popen([REFERENCE_REGISTRY, "serve", str(root / "config.yml")],
-                            stdout=subprocess.DEVNULL,
-                            stderr=open(root / "registry.log", "wb"),  # noqa: SIM115
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((root / "registry.log").read_text()) from None
-                time.sleep(0.05)
-        yield Registry(f"127.0.0.1:{port}", root)
-    finally:
-        _stop(proc)
+    with reference_registry(root, level="warn") as host:
+        yield Registry(host, root)
 
 
 @pytest.fixture(scope="module")

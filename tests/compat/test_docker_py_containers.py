@@ -138,3 +138,15 @@ def test_events_decoded(client: docker.DockerClient) -> None:
     for action in ("create", "start", "die", "destroy"):
         assert action in actions, actions
     assert actions.index("create") < actions.index("start") < actions.index("die")
+
+
+def test_attach_with_logs_replays_what_was_written_before(client: docker.DockerClient) -> None:
+    c = client.containers.run("busybox", ["sh", "-c", "echo one; echo two >&2; sleep 2"],
+                              detach=True)
+    deadline = time.monotonic() + 10
+    while b"two" not in c.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # logs=1: the output so far (both streams), then the live stream until the exit.
+    got = client.api.attach(c.id, stdout=True, stderr=True, logs=True, stream=False)
+    assert got == b"one\ntwo\n"
+    assert client.api.attach(c.id, stdout=True, stderr=False, logs=True) == b"one\n"

@@ -28,7 +28,7 @@ from dockyard.apitypes.streams import (
     RAW_STREAM,
     AttachOptions,
     LogQuery,
-    encode_log_entry,
+    encode_log_chunk,
     parse_attach_options,
 )
 from dockyard.apitypes.version import at_least
@@ -121,12 +121,12 @@ class AttachRouter:
         logs = await self.backend.logs(name, LogQuery(stdout=options.stdout,
                                                       stderr=options.stderr))
         loop = asyncio.get_running_loop()
-        entries = logs.entries
+        chunks = logs.chunks
         try:
-            async for e in entries:
-                await loop.sock_sendall(sock, encode_log_entry(e, tty=tty, timestamps=False))
+            async for c in chunks:
+                await loop.sock_sendall(sock, encode_log_chunk(c, tty=tty))
         finally:
-            await entries.aclose()
+            await chunks.aclose()
 
 
-__all__ = ["AttachRouter", "LogQuery", "encode_log_entry", "hijack", "release"]
+__all__ = ["AttachRouter", "LogQuery", "hijack", "release"]

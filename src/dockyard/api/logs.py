@@ -14,7 +14,6 @@ from dockyard.apitypes.streams import (
     MULTIPLEXED_STREAM,
     RAW_STREAM,
     LogChunk,
-    LogEntry,
     LogQuery,
     encode_log_chunk,
     parse_log_query,
@@ -27,9 +26,6 @@ log = logging.getLogger(__name__)
 class LogStreamLike(Protocol):
     @property
     def tty(self) -> bool: ...
-
-    @property
-    def entries(self) -> AsyncGenerator[LogEntry, None]: ...
 
     @property
     def chunks(self) -> AsyncGenerator[LogChunk, None]: ...

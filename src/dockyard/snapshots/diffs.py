@@ -27,8 +27,9 @@ from dockyard.snapshots.mount import mount_all, unmount
 
 
 @contextlib.contextmanager
-def _tree_of(mounts: Sequence[Mount], scratch: str) -> Iterator[str]:
-    """A directory showing the mounts' tree: a bind's source, or a temporary mount."""
+def mounted_tree(mounts: Sequence[Mount], scratch: str) -> Iterator[str]:
+    """A directory showing the mounts' tree: a bind's source, or a temporary mount under
+    ``scratch`` (unmounted and removed on exit)."""
     if len(mounts) == 1 and mounts[0].type == "bind" and not mounts[0].target:
         yield mounts[0].source
         return
@@ -63,9 +64,9 @@ def write_snapshot_diff(snapshotter: Snapshotter, key: str, out: BinaryIO, *,
             view_key = f"diff-view-{uuid.uuid4().hex}"
             lower_mounts = snapshotter.view(view_key, info.parent)
         with contextlib.ExitStack() as stack:
-            lower = stack.enter_context(_tree_of(lower_mounts, scratch_dir)) \
+            lower = stack.enter_context(mounted_tree(lower_mounts, scratch_dir)) \
                 if lower_mounts else None
-            upper = stack.enter_context(_tree_of(mounts, scratch_dir))
+            upper = stack.enter_context(mounted_tree(mounts, scratch_dir))
             return write_diff(lower, upper, out, mode=DiffMode.TREE)
     finally:
         if view_key is not None:

@@ -35,9 +35,8 @@ import io
 import logging
 import os
 import posixpath
-import tempfile
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from stat import S_ISDIR
 from typing import BinaryIO, cast
 
@@ -64,7 +63,8 @@ from dockyard.daemon.containers.users import resolve_user
 from dockyard.daemon.layout import ExecRoot
 from dockyard.daemon.pipes import AsyncSource, stream_from_thread
 from dockyard.snapshots import Kind, Mount, layer_dirs
-from dockyard.snapshots.mount import mount_all, mounted_under, unmount
+from dockyard.snapshots.diffs import mounted_tree
+from dockyard.snapshots.mount import mounted_under
 
 log = logging.getLogger(__name__)
 
@@ -503,9 +503,9 @@ class ContainerFiles:
                 view = f"changes-view-{uuid.uuid4().hex}"
                 lower_mounts = sn.view(view, info.parent)
             with contextlib.ExitStack() as stack:
-                lower = stack.enter_context(_tree(lower_mounts, stores.tmp)) \
+                lower = stack.enter_context(mounted_tree(lower_mounts, stores.tmp)) \
                     if lower_mounts else None
-                upper = stack.enter_context(_tree(mounts, stores.tmp))
+                upper = stack.enter_context(mounted_tree(mounts, stores.tmp))
                 return changes(lower, upper, mode=DiffMode.TREE)
         finally:
             if view is not None:
@@ -533,19 +533,3 @@ def hide_mount_points(found: list[Change]) -> list[Change]:
             continue
         out.append(c)
     return out
-
-
-@contextlib.contextmanager
-def _tree(mounts: Sequence[Mount], scratch: str) -> Iterator[str]:
-    if len(mounts) == 1 and mounts[0].type == "bind" and not mounts[0].target:
-        yield mounts[0].source
-        return
-    where = tempfile.mkdtemp(prefix="changes-", dir=scratch)
-    try:
-        mount_all(mounts, where)
-        try:
-            yield where
-        finally:
-            unmount(where)
-    finally:
-        os.rmdir(where)

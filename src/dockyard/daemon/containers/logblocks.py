@@ -50,6 +50,7 @@ from dockyard.daemon.containers.logs import (
     log_files,
 )
 from dockyard.daemon.containers.model import LogChunk, LogEntry, LogQuery
+from dockyard.runtime.supervisor.logs import is_utf8
 
 READ = 4 * BLOCK
 _TEXT = rb'[^"\\\x00-\x1f]*'
@@ -74,16 +75,6 @@ def fixed_time(ns: int) -> bytes:
     """moby's ``RFC3339NanoFixed`` (nine digits of fraction), as ``-t`` prints it."""
     secs, frac = divmod(ns, 1_000_000_000)
     return _second(secs) + b".%09dZ" % frac
-
-
-def _utf8(data: bytes) -> bool:
-    if data.isascii():
-        return True
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 class _Out:
@@ -124,7 +115,7 @@ def convert(buf: bytes, q: LogQuery, *, stop_by_line: bool = False,
         # No time shown, and none that filters a line out (--since/--until that keep
         # the whole block: its lines share a few times, checked once each).
         texts = _PLAIN_TEXT.findall(buf)
-        if len(texts) != lines or not _utf8(buf):
+        if len(texts) != lines or not is_utf8(buf):
             return _escaped(buf, q, lines, until, stop_by_line)
         if _STDERR not in buf or _STDOUT not in buf:
             stream = "stdout" if _STDERR not in buf else "stderr"
@@ -133,7 +124,7 @@ def convert(buf: bytes, q: LogQuery, *, stop_by_line: bool = False,
             texts.append(b"")
             return [LogChunk(stream, b"\n".join(texts))], False
     rows = _PLAIN.findall(buf)
-    if len(rows) == lines and _utf8(buf):
+    if len(rows) == lines and is_utf8(buf):
         return _plain_rows(rows, q, until)
     return _escaped(buf, q, lines, until, stop_by_line)
 
@@ -145,7 +136,7 @@ def _escaped(buf: bytes, q: LogQuery, lines: int, until: int,
     all its ``log`` strings decoded by one ``json.loads`` of them as a JSON array (one
     C scan, not one call per line); a block with any other line, or a string that is
     not valid JSON, goes line by line (``_convert_lines``)."""
-    rows = _ESCAPED.findall(buf) if _utf8(buf) else []
+    rows = _ESCAPED.findall(buf) if is_utf8(buf) else []
     if len(rows) != lines:
         return _convert_lines(buf, q, until, stop_by_line)
     try:
@@ -239,7 +230,7 @@ def _convert_lines(buf: bytes, q: LogQuery, until: int,
             return out.chunks, True
         pos = m.end()
         line = m.group(0)
-        if not _utf8(line):
+        if not is_utf8(line):
             if _slow(line, q, out, until, stop_by_line):
                 out.close()
                 return out.chunks, True

@@ -226,17 +226,7 @@ class Follower:
     def poll(self) -> list[LogEntry]:
         """Entries appended since the last call; follows a rotation."""
         out = self._drain()
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return out
-        if st.st_ino != self._ino:
-            # Rotated: what the old file got before the rename was drained above.
-            if self._f is not None:
-                self._f.close()
-            self._f = open(self.path, "rb")  # noqa: SIM115 (held until close())
-            self._ino = os.fstat(self._f.fileno()).st_ino
-            self._rest = b""
+        if self._reopen_if_rotated():
             out += self._drain()
         return out
 
@@ -244,18 +234,25 @@ class Follower:
         """The complete lines appended since the last call (each with its newline);
         follows a rotation."""
         out = self._drain_raw()
+        if self._reopen_if_rotated():
+            out += self._drain_raw()
+        return out
+
+    def _reopen_if_rotated(self) -> bool:
+        """The live file is a new one (the one read was renamed away, after being drained
+        by the caller): read that from its start."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return out
-        if st.st_ino != self._ino:
-            if self._f is not None:
-                self._f.close()
-            self._f = open(self.path, "rb")  # noqa: SIM115 (held until close())
-            self._ino = os.fstat(self._f.fileno()).st_ino
-            self._rest = b""
-            out += self._drain_raw()
-        return out
+            return False
+        if st.st_ino == self._ino:
+            return False
+        if self._f is not None:
+            self._f.close()
+        self._f = open(self.path, "rb")  # noqa: SIM115 (held until close())
+        self._ino = os.fstat(self._f.fileno()).st_ino
+        self._rest = b""
+        return True
 
     def _drain_raw(self) -> bytes:
         if self._f is None:

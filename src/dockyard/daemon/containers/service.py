@@ -43,7 +43,6 @@ from dockyard.daemon.containers.model import (
     Container,
     CreateResult,
     LogChunk,
-    LogEntry,
     LogQuery,
     PruneResult,
     Status,
@@ -85,9 +84,8 @@ CLOSE_CLEANUP_TIMEOUT = 10.0
 @dataclass(frozen=True, slots=True)
 class LogStream:
     tty: bool
-    entries: AsyncGenerator[LogEntry, None]
     chunks: AsyncGenerator[LogChunk, None]
-    """The same as ``entries``, shown (``-t``) and joined by stream (``logblocks``)."""
+    """The entries the query wants, shown (``-t``) and joined by stream (``logblocks``)."""
 
 
 class ContainerService:
@@ -441,45 +439,12 @@ class ContainerService:
         if driver != "json-file":
             raise errors.FailedPrecondition(
                 f'configured logging driver does not support reading ("{driver}")')
-        return LogStream(c.config.tty, self._log_entries(entry, query),
-                         self._log_chunks(entry, query))
-
-    async def _log_entries(self, entry: Entry,
-                           q: LogQuery) -> AsyncGenerator[LogEntry, None]:
-        path = entry.container.log_path
-        follower = await asyncio.to_thread(logfiles.Follower, path) if q.follow else None
-        try:
-            live_end = follower.offset if follower is not None else None
-            for e in await asyncio.to_thread(logfiles.read, path, q, live_end):
-                yield e
-            if follower is None:
-                return
-            while True:
-                # A run ends the follow (also before a policy restart, as in Docker).
-                running = entry.container.state.status in (Status.RUNNING, Status.PAUSED) \
-                    and not entry.gone
-                for e in await asyncio.to_thread(follower.poll):
-                    if q.until_ns and e.time_ns > q.until_ns:
-                        return
-                    if q.wants(e):
-                        yield e
-                if not running:
-                    return
-                if q.until_ns and time.time_ns() > q.until_ns:
-                    return
-                try:
-                    await asyncio.wait_for(asyncio.shield(entry.exited.wait()),
-                                           timeout=FOLLOW_INTERVAL)
-                except TimeoutError:
-                    pass
-        finally:
-            if follower is not None:
-                follower.close()
+        return LogStream(c.config.tty, self._log_chunks(entry, query))
 
     async def _log_chunks(self, entry: Entry,
                           q: LogQuery) -> AsyncGenerator[LogChunk, None]:
-        """``_log_entries`` a block at a time: decoded, filtered and joined in a worker
-        thread (``logblocks``)."""
+        """The log a block at a time: decoded, filtered and joined in a worker thread
+        (``logblocks``); with ``follow``, what is appended until the run ends."""
         path = entry.container.log_path
         follower = await asyncio.to_thread(logfiles.Follower, path) if q.follow else None
         blocks = logblocks.History(path, q, follower.offset if follower is not None else None)

@@ -157,7 +157,7 @@ def encode_output(splitter: LineSplitter, data: bytes, stream: str, time_ns: int
     nl = buf.rfind(b"\n")
     if nl >= 0:
         body = buf[:nl]
-        if _NEEDS_ESCAPE_RE.search(body) is None and _lines_short(body) and _is_utf8(body):
+        if _NEEDS_ESCAPE_RE.search(body) is None and _lines_short(body) and is_utf8(body):
             splitter.keep(buf[nl + 1:])
             tail = (b'\\n","stream":"' + stream.encode() + b'","time":"'
                     + rfc3339nano(time_ns).encode() + b'"}\n')
@@ -181,7 +181,8 @@ def _lines_short(body: bytes) -> bool:
     return True
 
 
-def _is_utf8(data: bytes) -> bool:
+def is_utf8(data: bytes) -> bool:
+    """Valid UTF-8 (ASCII checked first: the common case, and much the cheapest)."""
     if data.isascii():
         return True
     try:
