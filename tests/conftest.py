@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,9 @@ import pytest
 
 from dockyard.image.busybox import make_busybox_rootfs
 from dockyard.runtime.specgen import default_spec
+
+# Test support modules shared across test folders (e.g. registry_thread).
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 
 @pytest.fixture(scope="session")

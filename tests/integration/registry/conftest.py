@@ -1,9 +1,10 @@
 """A real registry server per test, on 127.0.0.1 and an ephemeral port, in a thread.
 
 ``start_registry(**config)`` serves a ``RegistryConfig`` (filesystem storage in the
-test's temp dir unless told otherwise) with the same ``serve_socket`` the CLI uses, and
-stops it at teardown whatever happened. Tests drive it with aiohttp's client through
-``run(coro)``; helpers push blobs and manifests the way clients do.
+test's temp dir unless told otherwise) with the same ``serve_socket`` the CLI uses
+(``tests/support/registry_thread.py``), and stops it at teardown whatever happened. Tests
+drive it with aiohttp's client through ``run(coro)``; helpers push blobs and manifests
+the way clients do.
 """
 
 from __future__ import annotations
@@ -11,18 +12,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import threading
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import pytest
-
-from dockyard.registry.config import RegistryConfig
-from dockyard.registry.routes.base import AppState
-from dockyard.registry.server import bind, build_state, serve_socket
+from registry_thread import ThreadRegistry as Running
+from registry_thread import serve_registry
 
 T = TypeVar("T")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -32,66 +29,12 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
 
-@dataclass
-class Running:
-    url: str
-    state: AppState
-    root: Path
-    _loop: asyncio.AbstractEventLoop
-    _stop: asyncio.Event
-    _thread: threading.Thread
-    stopped: bool = field(default=False)
-
-    def stop(self) -> None:
-        if self.stopped:
-            return
-        self.stopped = True
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
-
-
-def serve_in_thread(cfg: RegistryConfig, root: Path) -> Running:
-    sock = bind(cfg.listen)
-    port = sock.getsockname()[1]
-    state = build_state(cfg)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, asyncio.Event] = {}
-    errors: list[BaseException] = []
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        holder["stop"] = stop
-        await serve_socket(state, sock, stop, ready.set)
-
-    def target() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(main())
-        except BaseException as e:  # reported by the fixture
-            errors.append(e)
-            ready.set()
-        finally:
-            sock.close()
-            loop.close()
-
-    t = threading.Thread(target=target, name="registry", daemon=True)
-    t.start()
-    if not ready.wait(15) or errors:
-        raise RuntimeError(f"registry did not start: {errors}")
-    scheme = "https" if cfg.tls else "http"
-    return Running(f"{scheme}://127.0.0.1:{port}", state, root, loop, holder["stop"], t)
-
-
 @pytest.fixture
 def start_registry(tmp_path: Path) -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 
     def start(**overrides: Any) -> Running:
-        root = tmp_path / f"registry{len(started)}"
-        values: dict[str, Any] = {"listen": "127.0.0.1:0", "storage_root": str(root)}
-        values.update(overrides)
-        r = serve_in_thread(RegistryConfig(**values), root)
+        r = serve_registry(tmp_path / f"registry{len(started)}", **overrides)
         started.append(r)
         return r
 
