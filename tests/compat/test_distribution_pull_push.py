@@ -11,14 +11,12 @@ made here is removed at the end even when a test fails.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +29,7 @@ from dockyard.registry.auth.htpasswd import hash_password
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "daemon"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import daemon_harness as harness
-from registry_procs import REFERENCE_REGISTRY, SRC, Registry, our_registry
+from registry_procs import REFERENCE_REGISTRY, SRC, Registry, our_registry, throttled_proxy
 from registry_procs import reference_registry as run_reference_registry
 
 USER, PASSWORD = "alice", "wonderland"
@@ -290,42 +288,6 @@ def test_reference_registry_round_trip(dd: harness.Daemon,
         dd.docker("rmi", "-f", f"{repo}:r1", timeout=60)
 
 
-@contextlib.contextmanager
-def throttled_proxy(upstream: str, rate: int) -> Iterator[str]:
-    """A loopback TCP proxy to ``upstream`` (host:port) that sends the answers back at
-    ``rate`` bytes a second: a registry slow enough to leave a pull in the middle."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    host, port = upstream.rsplit(":", 1)
-    socks: list[socket.socket] = [listener]
-
-    def pump(src: socket.socket, dst: socket.socket, slow: bool) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(32768):
-                dst.sendall(data)
-                if slow:
-                    time.sleep(len(data) / rate)
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                client, _ = listener.accept()
-                server = socket.create_connection((host, int(port)))
-                socks.extend((client, server))
-                for args in ((client, server, False), (server, client, True)):
-                    threading.Thread(target=pump, args=args, daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        for s in socks:
-            with contextlib.suppress(OSError):
-                s.close()
-
-
 def test_a_client_that_leaves_cancels_the_pull(dd: harness.Daemon, registry: Registry) -> None:
     """The pull stops when its client goes away (nothing named, no error logged), and the
     next pull finishes the work."""
@@ -342,7 +304,7 @@ def test_a_client_that_leaves_cancels_the_pull(dd: harness.Daemon, registry: Reg
         ok(dd, "push", f"{repo}:v1")
         ok(dd, "rmi", f"{repo}:v1")  # its own layer goes with it: the pull downloads it
         with throttled_proxy(registry.host, 8_000_000) as slow:
-            ref = f"{slow}/cancel/app"
+            ref = f"{slow.host}/cancel/app"
             sock = socket.socket(socket.AF_UNIX)
             sock.settimeout(60)
             sock.connect(str(dd.socket))

@@ -15,13 +15,9 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,7 +25,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "daemon"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import daemon_harness as harness
-from registry_procs import REFERENCE_REGISTRY, Registry, our_registry, reference_registry
+from registry_procs import (
+    REFERENCE_REGISTRY,
+    Registry,
+    our_registry,
+    reference_registry,
+    throttled_proxy,
+)
 
 ACCEPTANCE = Path(__file__).resolve().parents[3] / "shared" / "acceptance" / "registry-interop.sh"
 
@@ -142,55 +144,6 @@ def test_acceptance_script_through_dockyardd(dd: harness.Daemon, which: str,
 
 
 # ----------------------------------------------------------------- resume across a restart
-
-
-@dataclass
-class Proxy:
-    host: str
-    rate: list[int]
-    sent: list[bytes] = field(default_factory=list)
-
-    def ranges(self) -> list[str]:
-        return re.findall(r"(?im)^range: (bytes=\d+-)", b"".join(self.sent).decode("latin-1"))
-
-
-@contextlib.contextmanager
-def throttled_proxy(upstream: str, rate: int) -> Iterator[Proxy]:
-    """A loopback TCP proxy to ``upstream`` sending answers back at ``proxy.rate[0]``
-    bytes a second, recording what clients send."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    host, port = upstream.rsplit(":", 1)
-    socks: list[socket.socket] = [listener]
-    proxy = Proxy(f"127.0.0.1:{listener.getsockname()[1]}", [rate])
-
-    def pump(src: socket.socket, dst: socket.socket, slow: bool) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(32768):
-                if not slow:
-                    proxy.sent.append(data)
-                dst.sendall(data)
-                if slow:
-                    time.sleep(len(data) / proxy.rate[0])
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                client, _ = listener.accept()
-                server = socket.create_connection((host, int(port)))
-                socks.extend((client, server))
-                for args in ((client, server, False), (server, client, True)):
-                    threading.Thread(target=pump, args=args, daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield proxy
-    finally:
-        for s in socks:
-            with contextlib.suppress(OSError):
-                s.close()
 
 
 def _ingest_bytes(d: harness.Daemon) -> int:
