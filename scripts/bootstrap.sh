@@ -39,6 +39,7 @@ extra=""
 # The fast `dockyard` launcher (python -I -S: no site scan; see dockyard/cli/launcher.py)
 # replaces pip's console script, which costs ~30 ms more per command.
 .venv/bin/python -m dockyard.cli.launcher .venv/bin/dockyard
+.venv/bin/python -m dockyard.cli.launcher .venv/bin/dockyard-runtime dockyard.runtime.cli
 # Byte-compile now: an editable install leaves no .pyc, and where PYTHONDONTWRITEBYTECODE
 # is set (as in some sandboxes) every command would compile its modules again (~0.1 s
 # per process for the runtime's imports alone).

@@ -1,4 +1,4 @@
-"""Write the fast ``dockyard`` launcher: ``python -m dockyard.cli.launcher PATH``.
+"""Write the fast ``dockyard`` launcher: ``python -m dockyard.cli.launcher PATH [MODULE]``.
 
 pip's console script for ``dockyard`` works, but it runs the interpreter with the site
 scan (every ``.pth`` of the venv, ~30 ms here) and imports ``re`` before ``main`` even
@@ -9,6 +9,10 @@ holds the ``dockyard`` package (the source tree for an editable install) first, 
 venv's site-packages last (for the commands that need third-party packages, such as
 ``dockyard registry``; its ``.pth`` files are not run). ``scripts/bootstrap.sh`` writes it
 over pip's script after ``pip install``.
+
+The same launcher serves ``dockyard-runtime`` (``MODULE`` = ``dockyard.runtime.cli``): an
+OCI runtime binary starts a fresh process per container operation, and its start-up time
+is a goal of its own (no slower than ``runc run``).
 """
 
 from __future__ import annotations
@@ -18,40 +22,50 @@ import sys
 import sysconfig
 
 TEMPLATE = '''#!{python} -IS
-# The dockyard CLI launcher, written by `python -m dockyard.cli.launcher` (see
-# scripts/bootstrap.sh): no site scan, so `dockyard ps` starts in a few milliseconds.
+# The {name} launcher, written by `python -m dockyard.cli.launcher` (see
+# scripts/bootstrap.sh): no site scan, so the command starts in a few milliseconds.
 import sys
 sys.path[:0] = [{package_root!r}]
 sys.path.append({purelib!r})
-from dockyard.cli.main import main
+from {module} import main
 sys.exit(main())
 '''
 
+# The modules whose ``main`` a launcher may run (pyproject's [project.scripts] entries).
+MODULES = {"dockyard.cli.main": "dockyard CLI", "dockyard.runtime.cli": "dockyard-runtime"}
+DEFAULT_MODULE = "dockyard.cli.main"
 
-def launcher_text(python: str | None = None) -> str:
+
+def launcher_text(python: str | None = None, module: str = DEFAULT_MODULE) -> str:
     """The launcher's source for the running interpreter and ``dockyard`` package."""
     import dockyard
 
+    if module not in MODULES:
+        raise ValueError(f"no launcher for {module!r}: one of {', '.join(MODULES)}")
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(dockyard.__file__)))
     return TEMPLATE.format(python=python or sys.executable, package_root=package_root,
-                           purelib=sysconfig.get_paths()["purelib"])
+                           purelib=sysconfig.get_paths()["purelib"], module=module,
+                           name=MODULES[module])
 
 
-def install(path: str, python: str | None = None) -> None:
-    """Write the launcher at ``path`` (atomically, mode 0755)."""
+def install(path: str, python: str | None = None, module: str = DEFAULT_MODULE) -> None:
+    """Write the launcher of ``module``'s ``main`` at ``path`` (atomically, mode 0755)."""
+    text = launcher_text(python, module)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:
-        f.write(launcher_text(python))
+        f.write(text)
     os.chmod(tmp, 0o755)
     os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0].startswith("-"):
-        sys.stderr.write("usage: python -m dockyard.cli.launcher PATH\n")
+    if not 1 <= len(args) <= 2 or args[0].startswith("-") or (
+            len(args) == 2 and args[1] not in MODULES):
+        sys.stderr.write("usage: python -m dockyard.cli.launcher PATH [MODULE]\n"
+                         f"  MODULE: one of {', '.join(MODULES)} (default {DEFAULT_MODULE})\n")
         return 2
-    install(args[0])
+    install(args[0], module=args[1] if len(args) == 2 else DEFAULT_MODULE)
     return 0
 
 
