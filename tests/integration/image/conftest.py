@@ -1,12 +1,31 @@
-"""The ``debian`` marker: the Debian base image test downloads Debian's packages (about two
-minutes). It is out of a developer's plain ``pytest`` run and in CI's (``CI=true``, as
-``.ci/run`` is started), or wherever ``-m debian`` or ``DOCKYARD_TEST_DEBIAN=1`` asks."""
+"""The image store's integration fixtures: ``svc``, an overlay ``ImageService`` in the
+test's temp dir, closed and its mounts gone at teardown; and the ``debian`` marker: the
+Debian base image test downloads Debian's packages (about two minutes). It is out of a
+developer's plain ``pytest`` run and in CI's (``CI=true``, as ``.ci/run`` is started), or
+wherever ``-m debian`` or ``DOCKYARD_TEST_DEBIAN=1`` asks."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from dockyard.image import ImageService
+from dockyard.snapshots.mount import mounted_under, unmount
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[ImageService]:
+    s = ImageService.open(str(tmp_path / "root"), "overlay")
+    try:
+        yield s
+    finally:
+        s.close()
+        for mp in mounted_under(str(tmp_path)):
+            unmount(mp, detach=True)
+        assert mounted_under(str(tmp_path)) == []
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dockyard.image import ImageService
 from dockyard.oci.manifest import chain_ids
-from dockyard.snapshots.mount import mount_all, mounted_under, unmount
+from dockyard.snapshots.mount import mount_all, unmount
 
 pytestmark = [pytest.mark.root, pytest.mark.debian,
               pytest.mark.skipif(os.geteuid() != 0, reason="debootstrap and overlay need root"),
@@ -27,17 +26,6 @@ def ensure_tool() -> None:
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"], check=True, env=env,
                    stdout=subprocess.DEVNULL)
-
-
-@pytest.fixture
-def svc(tmp_path: Path) -> Iterator[ImageService]:
-    s = ImageService.open(str(tmp_path / "root"), "overlay")
-    try:
-        yield s
-    finally:
-        s.close()
-        for mp in mounted_under(str(tmp_path)):
-            unmount(mp, detach=True)
 
 
 def test_debian_image(svc: ImageService, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,22 +16,10 @@ from dockyard.image import ImageService
 from dockyard.image.busybox import find_static_busybox
 from dockyard.oci.digest import digest_bytes
 from dockyard.oci.manifest import chain_ids, new_image_config
-from dockyard.snapshots.mount import mount_all, mounted_under, unmount
+from dockyard.snapshots.mount import mount_all, unmount
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="overlay mounts need root")]
-
-
-@pytest.fixture
-def svc(tmp_path: Path) -> Iterator[ImageService]:
-    s = ImageService.open(str(tmp_path / "root"), "overlay")
-    try:
-        yield s
-    finally:
-        s.close()
-        for mp in mounted_under(str(tmp_path)):
-            unmount(mp, detach=True)
-        assert mounted_under(str(tmp_path)) == []
 
 
 def tar_of(files: dict[str, bytes | None]) -> bytes:

@@ -36,7 +36,6 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.manifest import ContainerConfig, canonical_json, new_index
 from dockyard.oci.platform import Platform
 from dockyard.registry.auth.htpasswd import hash_password
-from dockyard.snapshots.mount import mounted_under, unmount
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
 REFERENCE_REGISTRY = "/usr/bin/docker-registry"
@@ -136,17 +135,6 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield s
     finally:
         s.stop()
-
-
-@pytest.fixture
-def svc(tmp_path: Path) -> Iterator[ImageService]:
-    s = ImageService.open(str(tmp_path / "root"), "overlay")
-    try:
-        yield s
-    finally:
-        s.close()
-        for mp in mounted_under(str(tmp_path)):
-            unmount(mp, detach=True)
 
 
 def tree_digest(svc: ImageService, image: Image) -> dict[str, tuple[int, int]]:
