@@ -55,7 +55,8 @@ WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", 
          "config", "runtime", "kernel", "namespace", "cgroup")
 
 
-def _text(rng: random.Random, size: int) -> bytes:
+def lorem_text(rng: random.Random, size: int) -> bytes:
+    """``size`` bytes of lines of words (compressible like text; also used by unpack.py)."""
     out = io.StringIO()
     n = 0
     while n < size:
@@ -78,14 +79,14 @@ def make_trees(base: Path, scale: float) -> list[Path]:
     # 2: compressible text (~70 MB)
     (trees[1] / "share").mkdir()
     for i in range(14):
-        (trees[1] / "share" / f"doc{i}.txt").write_bytes(_text(rng, 5 * mb))
+        (trees[1] / "share" / f"doc{i}.txt").write_bytes(lorem_text(rng, 5 * mb))
     # 3: many small files (~60 MB in ~12,000 files)
     n_files = max(100, int(12_000 * scale))
     for i in range(n_files):
         d = trees[2] / "lib" / f"pkg{i // 200}" / f"mod{i % 10}"
         d.mkdir(parents=True, exist_ok=True)
         size = rng.randint(1, 9000)
-        data = _text(rng, size) if i % 2 else os.urandom(size)
+        data = lorem_text(rng, size) if i % 2 else os.urandom(size)
         (d / f"f{i}.py").write_bytes(data)
     return trees
 

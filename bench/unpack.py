@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import random
@@ -33,27 +32,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from images import lorem_text  # bench/ is the script's directory, so on sys.path
+
 from dockyard.archive import CompressingWriter, apply_layer, write_diff
-
-_TEXT = ("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
-         "incididunt ut labore et dolore magna aliqua container image layer overlay "
-         "snapshot digest manifest config runtime kernel namespace cgroup")
-WORDS = _TEXT.split(" ")
-
-
-def _text_block(rng: random.Random, size: int) -> bytes:
-    out = io.StringIO()
-    n = 0
-    while n < size:
-        line = " ".join(rng.choices(WORDS, k=rng.randint(4, 14))) + "\n"
-        out.write(line)
-        n += len(line)
-    return out.getvalue().encode()[:size]
 
 
 def make_trees(base: Path, scale: float) -> list[Path]:
     rng = random.Random(42)
-    text = _text_block(rng, 4 << 20)
+    text = lorem_text(rng, 4 << 20)
 
     def text_file(path: Path, size: int) -> None:
         off = rng.randrange(0, len(text) - size) if size < len(text) else 0
