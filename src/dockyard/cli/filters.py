@@ -36,6 +36,6 @@ def parse_filters(values: Sequence[str]) -> dict[str, dict[str, bool]]:
 def filters_query(values: Sequence[str]) -> dict[str, str]:
     """The query parameters for ``values`` (none when there are no filters)."""
     parsed = parse_filters(values)
-    from dockyard.client.jsoncodec import dumps
+    from dockyard.oci.jsoncodec import dumps
 
     return {"filters": dumps(parsed)} if parsed else {}

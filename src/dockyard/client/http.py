@@ -9,7 +9,7 @@ speaks the little HTTP/1.1 the Engine API needs, directly on a socket: one conne
 per request (a unix ``connect`` costs microseconds; no pool to get wrong), bodies sent
 with ``Content-Length`` or chunked (a tar stream), answers read with ``Content-Length``,
 chunked transfer coding or until the close. It imports only ``_socket`` (the C module:
-``socket`` would bring ``enum`` and ``selectors``), :mod:`dockyard.client.jsoncodec`
+``socket`` would bring ``enum`` and ``selectors``), :mod:`dockyard.oci.jsoncodec`
 (``json`` without its regular expressions) and ``dockyard.errors``: a few milliseconds
 less on every command.
 
@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import _socket
 
-from dockyard.client import jsoncodec
 from dockyard.client.errors import APIError, DaemonUnreachable, ProtocolError
 from dockyard.client.hosts import socket_path
+from dockyard.oci import jsoncodec
 
 TYPE_CHECKING = False  # not `typing`'s: importing typing costs milliseconds of start-up
 if TYPE_CHECKING:

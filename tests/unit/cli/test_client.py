@@ -22,8 +22,8 @@ from dockyard.client import (
     socket_path,
 )
 from dockyard.client.http import encode_query, quote
-from dockyard.client.jsoncodec import dumps, loads
 from dockyard.errors import InvalidArgument
+from dockyard.oci.jsoncodec import dumps, loads
 
 Handler = Callable[[bytes, socket.socket], None]
 

@@ -267,7 +267,7 @@ def container_stat(client: Client, container: str, path: str) -> dict[str, objec
 def decode_stat(header: str) -> dict[str, object]:
     import base64
 
-    from dockyard.client.jsoncodec import loads
+    from dockyard.oci.jsoncodec import loads
 
     if not header:
         return {}

@@ -1,7 +1,8 @@
-"""JSON for the client without ``import json``.
+"""JSON without ``import json``: for the CLI's client and the ``dockyard-runtime`` CLI.
 
 ``json``'s Python modules compile regular expressions when imported (``re`` and its
-parser, ``enum``...): several milliseconds of every ``dockyard`` command, for work its C
+parser, ``enum``...): several milliseconds of every ``dockyard`` command and of every
+container start by ``dockyard-runtime`` (``config.json``, ``state.json``), for work its C
 accelerator ``_json`` does alone. So this module drives ``_json`` directly: the scanner
 (``make_scanner``) decodes, the encoder (``make_encoder``) encodes, with the same
 results as ``json.loads``/``json.dumps`` (compact separators for bodies sent). A decode
