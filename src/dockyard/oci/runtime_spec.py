@@ -8,11 +8,17 @@ fields dockyard honours are modelled; unknown fields are ignored, as the spec re
 
 from __future__ import annotations
 
-import json
-from typing import Any, NamedTuple
-
 from dockyard.errors import InvalidArgument
 from dockyard.linux.caps import CAPABILITIES
+from dockyard.oci import jsoncodec
+
+# Not typing's: this module is on the start-up path of every ``dockyard-runtime`` command
+# (see dockyard.records); no json either (its regular expressions): jsoncodec.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from dockyard.records import NamedTuple
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
@@ -469,7 +475,7 @@ def load_spec(path: str) -> Spec:
     except OSError as e:
         raise InvalidArgument(f"{path}: {e.strerror}") from None
     try:
-        data = json.loads(raw)
+        data = jsoncodec.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"{path}: not valid JSON: {e}") from None
     return parse_spec(data)

@@ -8,15 +8,22 @@ build; the grammar below (runc's: global flags, a command, its flags, positional
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import sys
-from collections.abc import Callable
 
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
+from dockyard.oci import jsoncodec
 from dockyard.oci.runtime_spec import load_spec, parse_process
 from dockyard.runtime import launcher, state
+
+# No typing, json or signal's enums here (nor in what ``run`` imports): they would cost
+# ~20 ms of every container start (see dockyard.records, dockyard.oci.jsoncodec).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+else:
+    import _signal as signal  # signal's functions and numbers, without its IntEnums
 
 USAGE = """usage: dockyard-runtime [--root DIR] COMMAND [OPTIONS] ID
 
@@ -41,8 +48,12 @@ global options:
   --log FILE   append errors to FILE;  --log-format text|json
 """
 
-SIGNALS = {name[3:]: int(num) for name, num in signal.Signals.__members__.items()
-           if name.startswith("SIG") and not name.startswith("SIG_")}
+def _signal_numbers() -> dict[str, int]:
+    """Signal names without ``SIG`` (``TERM``) to numbers: ``kill``'s names."""
+    import signal as signal_enums  # the names are in its enums
+
+    return {name[3:]: int(num) for name, num in signal_enums.Signals.__members__.items()
+            if name.startswith("SIG") and not name.startswith("SIG_")}
 
 
 class UsageError(Exception):
@@ -109,8 +120,10 @@ def _one_id(a: Args, cmd: str) -> str:
     return a.positional[0]
 
 
-def _print_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+def _print_json(obj: object, indent: int | None = 2) -> None:
+    import json  # not on the start path (regular expressions): only for printing
+
+    sys.stdout.write(json.dumps(obj, indent=indent) + "\n")
 
 
 def _parse_signal(text: str) -> int:
@@ -118,9 +131,10 @@ def _parse_signal(text: str) -> int:
     if t.isdigit():
         return int(t)
     t = t.removeprefix("SIG")
-    if t not in SIGNALS:
+    numbers = _signal_numbers()
+    if t not in numbers:
         raise InvalidArgument(f"unknown signal {text!r}")
-    return SIGNALS[t]
+    return numbers[t]
 
 
 _CREATE_VALUES = {"bundle": "bundle", "b": "bundle", "console-socket": "console-socket",
@@ -255,7 +269,7 @@ def cmd_list(root: str, argv: list[str]) -> int:
         except DockyardError:
             continue
     if (a.get("format") or "table") == "json":
-        sys.stdout.write(json.dumps(states) + "\n")
+        _print_json(states, indent=None)
         return 0
     rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
     for s in states:
@@ -285,7 +299,7 @@ def cmd_ps(root: str, argv: list[str]) -> int:
     cid, ps_args = a.positional[0], a.positional[1:] or ["-ef"]
     pids = launcher.pids(root, cid)
     if (a.get("format") or "table") == "json":
-        sys.stdout.write(json.dumps(pids) + "\n")
+        _print_json(pids, indent=None)
         return 0
     out = subprocess.run(["ps", *ps_args], check=True, capture_output=True, text=True).stdout
     lines = out.splitlines()
@@ -358,7 +372,7 @@ def _exec_process(root: str, cid: str, a: Args, args: list[str]) -> dict[str, ob
     if path is not None:
         try:
             with open(path, "rb") as f:
-                data = json.loads(f.read())
+                data = jsoncodec.loads(f.read())
         except (OSError, ValueError) as e:
             raise InvalidArgument(f"--process {path}: {e}") from None
         if not isinstance(data, dict):
@@ -396,6 +410,8 @@ def _exec_process(root: str, cid: str, a: Args, args: list[str]) -> dict[str, ob
 
 
 def cmd_spec(root: str, argv: list[str]) -> int:
+    import json
+
     from dockyard.runtime.specgen import default_spec
 
     a = parse_flags(argv, {"bundle": "bundle", "b": "bundle"}, {"rootless": "rootless"})
@@ -424,8 +440,12 @@ _GLOBAL_SWITCHES = {"debug": "debug", "systemd-cgroup": "systemd-cgroup", "help"
 def _log_error(path: str | None, fmt: str | None, msg: str) -> None:
     if not path:
         return
-    line = json.dumps({"level": "error", "msg": msg, "time": state.rfc3339_now()}) \
-        if fmt == "json" else f"level=error msg={msg!r}"
+    if fmt == "json":
+        import json  # errors only: not on the start path
+
+        line = json.dumps({"level": "error", "msg": msg, "time": state.rfc3339_now()})
+    else:
+        line = f"level=error msg={msg!r}"
     try:
         with open(path, "a") as f:
             f.write(line + "\n")

@@ -11,15 +11,23 @@ the sync pipe (the parent turns it into a clear message) and the child exits.
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import Callable
-from typing import NamedTuple, NoReturn
 
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Spec
 from dockyard.runtime import process, rootfs
 from dockyard.runtime.process import ProcessPlan
 from dockyard.runtime.rootfs import CgroupMountPlan
+
+# Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+    from typing import NamedTuple, NoReturn
+else:
+    import _signal as signal  # signal's functions and numbers, without its IntEnums
+
+    from dockyard.records import NamedTuple
 
 SYNC_READY = b"ready\n"
 

@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from dockyard.errors import (
     Conflict,
@@ -38,8 +35,19 @@ from dockyard.runtime import cgroups, init, process, rootfs, spawn, state
 from dockyard.runtime.spawn import INHERIT, Stdio, make_pool
 from dockyard.runtime.state import ContainerState
 
+# Neither typing nor signal's enums (enum, functools, collections, re: ~20 ms): this module
+# is on the start-up path of every ``dockyard-runtime`` command (see dockyard.records).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+    from typing import Any, NamedTuple, NoReturn
+
     from dockyard.runtime.pool import Claim, SparePool
+else:
+    import _signal as signal  # signal's functions and numbers, without its IntEnums
+
+    from dockyard.records import NamedTuple
 
 _NS_FLAGS = {
     "pid": sc.CLONE_NEWPID,

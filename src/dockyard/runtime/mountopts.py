@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from dockyard.linux import syscalls as sc
+
+# Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from dockyard.records import NamedTuple
 
 # word -> (clear?, flag)
 _FLAGS: dict[str, tuple[bool, int]] = {

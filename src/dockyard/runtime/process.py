@@ -14,12 +14,18 @@ from __future__ import annotations
 import os
 import resource
 import stat
-from typing import NamedTuple
 
 from dockyard.errors import InvalidArgument
 from dockyard.linux import caps as capsmod
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Process
+
+# Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from dockyard.records import NamedTuple
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -18,13 +18,19 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import NamedTuple
 
 from dockyard.errors import InvalidArgument
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Device, Mount, Spec
 from dockyard.runtime import mountopts
 from dockyard.runtime.paths import secure_join
+
+# Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from dockyard.records import NamedTuple
 
 # runc's DefaultSimpleDevices: created in every container that gets its own /dev.
 DEFAULT_DEVICES = (

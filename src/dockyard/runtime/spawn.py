@@ -19,16 +19,21 @@ work from the setns on. Everything here must run in a single-threaded process.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from dockyard.errors import FailedPrecondition
 from dockyard.linux import syscalls as sc
 from dockyard.runtime import init
 from dockyard.runtime.cgroups.manager import NO_JOIN, JoinPlan
 
+# Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import NamedTuple, NoReturn
+
     from dockyard.runtime.pool import Claim, SparePool
+else:
+    from dockyard.records import NamedTuple
 
 
 class Stdio(NamedTuple):

@@ -14,25 +14,36 @@ freezer (frozen → paused), as runc does.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
-from typing import Any, NamedTuple
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound
+from dockyard.oci import jsoncodec
+
+# Not typing, json or re: this module is on the start-up path of every ``dockyard-runtime``
+# command (see dockyard.records and dockyard.oci.jsoncodec).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from dockyard.records import NamedTuple
 
 SCHEMA_VERSION = 1
 DEFAULT_ROOT = "/run/dockyard-runtime"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 
-_ID_RE = re.compile(r"^[\w+\-.]+$")
+_ID_PUNCTUATION = frozenset("_+-.")
+
+
+def _id_chars_ok(container_id: str) -> bool:
+    """runc's ``[\\w+\\-.]+`` without ``re``: ``\\w`` is ``str.isalnum()`` and ``_``."""
+    return all(c.isalnum() or c in _ID_PUNCTUATION for c in container_id)
 
 
 def validate_id(container_id: str) -> None:
     """Container ids are names in the state dir: letters, digits, ``_+-.``; no ``.``/``..``."""
-    if not container_id or not _ID_RE.match(container_id) or container_id in (".", ".."):
+    if not container_id or not _id_chars_ok(container_id) or container_id in (".", ".."):
         raise InvalidArgument(f"invalid container id {container_id!r}: use letters, digits, _+-.")
     if len(container_id) > 1024:
         raise InvalidArgument("invalid container id: longer than 1024 characters")
@@ -82,7 +93,7 @@ def save(root: str, state: ContainerState) -> None:
     d = container_dir(root, state.id)
     tmp = os.path.join(d, STATE_FILE + ".tmp")
     with open(tmp, "w") as f:
-        json.dump(state._asdict(), f)
+        f.write(jsoncodec.dumps(state._asdict()))
     os.rename(tmp, os.path.join(d, STATE_FILE))
 
 
@@ -90,7 +101,7 @@ def load(root: str, container_id: str) -> ContainerState:
     path = os.path.join(container_dir(root, container_id), STATE_FILE)
     try:
         with open(path, "rb") as f:
-            data: dict[str, Any] = json.loads(f.read())
+            data: dict[str, Any] = jsoncodec.loads(f.read())
     except FileNotFoundError:
         raise NotFound(f"container {container_id!r} does not exist") from None
     except ValueError as e:

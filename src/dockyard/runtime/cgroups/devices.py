@@ -20,11 +20,16 @@ Like runc, removing an exception that lies inside a wider wildcard exception (de
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import NamedTuple
-
 from dockyard.errors import Internal, InvalidArgument
 from dockyard.oci.runtime_spec import DeviceRule
+
+# Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import NamedTuple
+else:
+    from dockyard.records import NamedTuple
 
 _ACCESS = "rwm"
 _MAX_NUM = 0xFFFFFFFF

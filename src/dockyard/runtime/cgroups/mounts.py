@@ -14,9 +14,15 @@ Nothing here reads the filesystem at import time.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 from dockyard.errors import FailedPrecondition, InvalidArgument
+
+# Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from dockyard.records import NamedTuple
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 DEFAULT_MOUNTINFO = "/proc/self/mountinfo"

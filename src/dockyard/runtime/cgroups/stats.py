@@ -14,12 +14,18 @@ The values are ``NamedTuple``s, as elsewhere on the runtime's path: dataclasses 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NamedTuple
 
 from dockyard.errors import Internal
 from dockyard.runtime.cgroups import files
+
+# Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import NamedTuple
+else:
+    from dockyard.records import NamedTuple
 
 # v1 shows "no limit" as PAGE_COUNTER_MAX pages (0x7FFFFFFFFFFFF000 on 4 KiB pages);
 # anything this large is unlimited.

@@ -13,14 +13,15 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from dockyard.errors import FailedPrecondition, NotFound
 from dockyard.runtime.cgroups import files
 
+# Not typing's TYPE_CHECKING: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Callable, Sequence
 
 
 def _log() -> logging.Logger:

@@ -27,8 +27,6 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from dockyard.errors import (
     Conflict,
@@ -47,8 +45,11 @@ from dockyard.runtime.cgroups.mounts import Hierarchy, resolve_cgroups_path
 from dockyard.runtime.cgroups.resources import MemoryPlan, Plan, set_or_none
 from dockyard.runtime.cgroups.stats import CgroupStats
 
+# Not typing's TYPE_CHECKING: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Callable, Sequence
 
 
 def _log() -> logging.Logger:

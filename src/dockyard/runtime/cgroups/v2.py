@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from dockyard.errors import (
     Conflict,
@@ -41,8 +39,11 @@ from dockyard.runtime.cgroups.resources import (
 )
 from dockyard.runtime.cgroups.stats import CgroupStats
 
+# Not typing's TYPE_CHECKING: the runtime CLI's start-up (dockyard.records).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Sequence
 
 
 def _log() -> logging.Logger:
