@@ -27,12 +27,15 @@ TEMPLATE = '''#!{python} -IS
 import sys
 sys.path[:0] = [{package_root!r}]
 sys.path.append({purelib!r})
-from {module} import main
-sys.exit(main())
+from {module} import {function}
+sys.exit({function}())
 '''
 
-# The modules whose ``main`` a launcher may run (pyproject's [project.scripts] entries).
-MODULES = {"dockyard.cli.main": "dockyard CLI", "dockyard.runtime.cli": "dockyard-runtime"}
+# The modules a launcher may run (pyproject's [project.scripts] entries): the command's
+# name and the function to call (the runtime's ``run`` is ``main`` without the
+# interpreter's teardown).
+MODULES = {"dockyard.cli.main": ("dockyard CLI", "main"),
+           "dockyard.runtime.cli": ("dockyard-runtime", "run")}
 DEFAULT_MODULE = "dockyard.cli.main"
 
 
@@ -45,7 +48,7 @@ def launcher_text(python: str | None = None, module: str = DEFAULT_MODULE) -> st
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(dockyard.__file__)))
     return TEMPLATE.format(python=python or sys.executable, package_root=package_root,
                            purelib=sysconfig.get_paths()["purelib"], module=module,
-                           name=MODULES[module])
+                           name=MODULES[module][0], function=MODULES[module][1])
 
 
 def install(path: str, python: str | None = None, module: str = DEFAULT_MODULE) -> None:

@@ -22,6 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
     from collections.abc import Callable
+    from typing import NoReturn
 else:
     import _signal as signal  # signal's functions and numbers, without its IntEnums
 
@@ -484,5 +485,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> NoReturn:
+    """The command's process: ``main()``, then exit at once with its status.
+
+    The interpreter's teardown (clearing every module, a last garbage collection) costs
+    ~10 ms here, a fifth of ``runc run``: nothing needs it, since every file is closed by
+    its ``with``, no thread runs and no ``atexit`` handler is ours. What it would still do
+    is done here: flush stdout and stderr (a failed flush exits 120, as Python does).
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 120
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

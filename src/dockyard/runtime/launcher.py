@@ -91,9 +91,32 @@ def _console_setup(
 
 
 def _rmtree(path: str, ignore_errors: bool = False) -> None:
-    import shutil  # not on the start path: only delete and failures need it
+    """Remove a container's state directory: its files (``state.json``, the fifo), then
+    itself. ``shutil`` (~10 ms to import: it loads zlib, bz2 and lzma) only if something
+    in it is a directory, which ``create`` never makes."""
+    try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except OSError:
+        if not ignore_errors:
+            raise
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                import shutil
 
-    shutil.rmtree(path, ignore_errors=ignore_errors)
+                shutil.rmtree(entry.path, ignore_errors=ignore_errors)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            if not ignore_errors:
+                raise
+    try:
+        os.rmdir(path)
+    except OSError:
+        if not ignore_errors:
+            raise
 
 
 def _connect_console(path: str) -> int:
