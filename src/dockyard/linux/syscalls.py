@@ -185,6 +185,18 @@ def clone_into_cgroup(cgroup_fd: int) -> int:
     return int(r)
 
 
+def fork_raw() -> int:
+    """clone3(2) as a plain fork (no flags): as ``clone_into_cgroup`` without the cgroup,
+    with the same caveats (no at-fork handlers run; a single-threaded caller only)."""
+    args = _CloneArgs(exit_signal=_SIGCHLD)
+    r = _pylibc.syscall(ctypes.c_long(_SYS_CLONE3), ctypes.byref(args),
+                        ctypes.c_size_t(ctypes.sizeof(args)))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"clone3: {os.strerror(e)}")
+    return int(r)
+
+
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     """close_range(2): close every descriptor in [first, last]."""
     _check(_libc.syscall(_SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(last),

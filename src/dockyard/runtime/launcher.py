@@ -31,7 +31,7 @@ from dockyard.errors import (
 )
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Process, Resources, Spec, load_spec
-from dockyard.runtime import cgroups, init, process, rootfs, spawn, state
+from dockyard.runtime import cgroups, execchain, init, process, rootfs, spawn, state
 from dockyard.runtime.spawn import INHERIT, Stdio, make_pool
 from dockyard.runtime.state import ContainerState
 
@@ -537,13 +537,13 @@ def exec_process(
     """Start another process in a running container: its namespaces, its cgroup.
 
     Returns the new process's pid once it has exec'd (or raises the error that stopped it).
-    The process is reparented to the caller's nearest subreaper.
+    The process is the caller's child, made by one fork (``execchain``).
     """
     st = state.load(root, container_id)
     status = status_of(root, st)
     if status != Status.RUNNING:
         raise Conflict(f"cannot exec in a container that is {status}")
-    spec = load_spec(os.path.join(st.bundle, "config.json"))
+    kinds = execchain.namespace_kinds(os.path.join(st.bundle, "config.json"))
     plan = process.plan(proc)
     _check_console(plan, console_socket, console_fd)
     mgr = cgroups.new_manager(st.cgroups_path, st.id)
@@ -555,9 +555,10 @@ def exec_process(
             fds.append(cfd)
         elif console_fd is not None:
             cfd = console_fd
+        pidns = -1
         join: list[tuple[int, int]] = []
         for kind in _JOIN_ORDER:
-            if spec.linux.namespace(kind) is None:
+            if kind not in kinds:
                 continue
             path = f"/proc/{st.pid}/ns/{_NS_PROC[kind]}"
             try:
@@ -565,7 +566,10 @@ def exec_process(
             except FileNotFoundError:
                 raise FailedPrecondition(f"container {container_id} is not running") from None
             fds.append(fd)
-            join.append((fd, _NS_FLAGS[kind]))
+            if kind == "pid":
+                pidns = fd  # joined by this process, for its child (execchain)
+            else:
+                join.append((fd, _NS_FLAGS[kind]))
         if state.proc_start_time(st.pid) != st.pid_start:
             raise FailedPrecondition(f"container {container_id} is not running")
 
@@ -581,7 +585,7 @@ def exec_process(
             except BaseException as e:
                 init.report_error(sync_w, e)
 
-        pid, sync_r = spawn.fork_chain(mgr.join_plan(), join, 0, stdio, child, False, keep=(cfd,))
+        pid, sync_r = execchain.start(mgr.join_plan(), pidns, join, stdio, child, keep=(cfd,))
         try:
             msg = spawn.read_all(sync_r).decode(errors="replace").strip()
         finally:

@@ -256,6 +256,10 @@ def test_exec_runs_in_the_container(subject: Subject) -> None:
     assert hostname == "dockyard"
     assert int(inner_pid) != pid  # its own pid namespace's number, not the host's
     subject.driver.kill(cid, signal.SIGKILL, all_processes=True)
+    # The in-process driver's exec'd process is its caller's child (the supervisor reaps
+    # it); a pid namespace ends only once its processes are reaped.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
     subject.wait_status(cid, RuntimeStatus.STOPPED)
 
 
