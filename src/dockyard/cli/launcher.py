@@ -25,17 +25,25 @@ TEMPLATE = '''#!{python} -IS
 # The {name} launcher, written by `python -m dockyard.cli.launcher` (see
 # scripts/bootstrap.sh): no site scan, so the command starts in a few milliseconds.
 import sys
-sys.path[:0] = [{package_root!r}]
+{prelude}sys.path[:0] = [{package_root!r}]
 sys.path.append({purelib!r})
 from {module} import {function}
 sys.exit({function}())
 '''
 
+# dockyard-runtime: a cyclic garbage collection every 700 allocations would run a dozen
+# times while its modules load and a container starts (~5 ms, for no garbage: the
+# process is short-lived, or waits); a collection every 100000 still bounds the garbage
+# of a long ``run`` that relays a terminal.
+_RUNTIME_PRELUDE = """import gc
+gc.set_threshold(100_000)
+"""
+
 # The modules a launcher may run (pyproject's [project.scripts] entries): the command's
-# name and the function to call (the runtime's ``run`` is ``main`` without the
-# interpreter's teardown).
-MODULES = {"dockyard.cli.main": ("dockyard CLI", "main"),
-           "dockyard.runtime.cli": ("dockyard-runtime", "run")}
+# name, the function to call (the runtime's ``run`` is ``main`` without the interpreter's
+# teardown) and what to do before importing it.
+MODULES = {"dockyard.cli.main": ("dockyard CLI", "main", ""),
+           "dockyard.runtime.cli": ("dockyard-runtime", "run", _RUNTIME_PRELUDE)}
 DEFAULT_MODULE = "dockyard.cli.main"
 
 
@@ -48,7 +56,8 @@ def launcher_text(python: str | None = None, module: str = DEFAULT_MODULE) -> st
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(dockyard.__file__)))
     return TEMPLATE.format(python=python or sys.executable, package_root=package_root,
                            purelib=sysconfig.get_paths()["purelib"], module=module,
-                           name=MODULES[module][0], function=MODULES[module][1])
+                           name=MODULES[module][0], function=MODULES[module][1],
+                           prelude=MODULES[module][2])
 
 
 def install(path: str, python: str | None = None, module: str = DEFAULT_MODULE) -> None:

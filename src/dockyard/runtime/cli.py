@@ -169,14 +169,16 @@ def cmd_run(root: str, argv: list[str]) -> int:
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     master = -1
     ours = theirs = None
-    if a.get("console-socket") is None and _wants_terminal(bundle):
+    spec = load_spec(os.path.join(bundle, "config.json"))
+    if a.get("console-socket") is None and spec.process is not None and spec.process.terminal:
         from dockyard.runtime import console
 
         ours, theirs = console.pair()
     try:
         st = launcher.create(root, cid, bundle, console_socket=a.get("console-socket"),
                              console_fd=theirs.fileno() if theirs else None,
-                             pid_file=a.get("pid-file"), no_pivot="no-pivot" in a.bools)
+                             pid_file=a.get("pid-file"), no_pivot="no-pivot" in a.bools,
+                             spec=spec)
         if ours is not None and theirs is not None:
             theirs.close()
             master = console.recv_master(ours)
@@ -186,11 +188,6 @@ def cmd_run(root: str, argv: list[str]) -> int:
             ours.close()
         if master >= 0:
             os.close(master)
-
-
-def _wants_terminal(bundle: str) -> bool:
-    spec = load_spec(os.path.join(bundle, "config.json"))
-    return spec.process is not None and spec.process.terminal
 
 
 def _forward_signals(pid: int) -> None:

@@ -167,12 +167,13 @@ class _Request(NamedTuple):
 
 
 def _check_request(container_id: str, bundle: str, console_socket: str | None,
-                   console_fd: int | None) -> _Request:
+                   console_fd: int | None, spec: Spec | None) -> _Request:
     state.validate_id(container_id)
     bundle = os.path.abspath(bundle)
     if not os.path.isdir(bundle):
         raise InvalidArgument(f"bundle {bundle} does not exist or is not a directory")
-    spec = load_spec(os.path.join(bundle, "config.json"))
+    if spec is None:
+        spec = load_spec(os.path.join(bundle, "config.json"))
     rootfs_path = _check_spec(spec, bundle)
     if spec.process is None:  # for the type checker: _check_spec refused it already
         raise InvalidArgument("config.json: process is required")
@@ -193,8 +194,12 @@ def create(
     pid_file: str | None = None,
     no_pivot: bool = False,
     pool: SparePool | None = None,
+    spec: Spec | None = None,
 ) -> ContainerState:
     """Create a container from a bundle: set up, and leave its process waiting for start.
+
+    ``spec`` is the bundle's ``config.json`` if the caller has loaded it already (``run``
+    reads it first to see whether it needs a terminal).
 
     Phases: check the request; reserve the state directory; place the cgroup (made, or a
     spare's renamed when ``pool`` has one: see ``dockyard.runtime.pool``); start child1
@@ -204,7 +209,7 @@ def create(
     Nothing is left behind on failure: the state directory, cgroup and any process made so
     far are removed before the error is raised.
     """
-    req = _check_request(container_id, bundle, console_socket, console_fd)
+    req = _check_request(container_id, bundle, console_socket, console_fd, spec)
     spec, plan, mgr, bundle = req.spec, req.plan, req.mgr, req.bundle
     cdir = state.reserve(root, container_id)
     fds: list[int] = []
@@ -275,17 +280,20 @@ def create(
             reap, started = started.reap, None
             reap()
         sync_r, ready_r = -1, sync_r
-        spawn.wait_ready(ready_r)
+        # While the init builds its rootfs: the state, written but not yet in place.
         start_time = state.proc_start_time(pid)
-        if start_time is None:
-            raise FailedPrecondition("container init exited during setup")
         ns = spec.linux.namespace("pid")
         st = ContainerState(
-            id=container_id, pid=pid, pid_start=start_time, bundle=bundle, rootfs=req.rootfs,
-            created=state.rfc3339_now(), cgroups_path=mgr.path, oci_version=spec.oci_version,
-            annotations=dict(spec.annotations), new_pid_ns=ns is not None and not ns.path,
+            id=container_id, pid=pid, pid_start=start_time or 0, bundle=bundle,
+            rootfs=req.rootfs, created=state.rfc3339_now(), cgroups_path=mgr.path,
+            oci_version=spec.oci_version, annotations=dict(spec.annotations),
+            new_pid_ns=ns is not None and not ns.path,
         )
-        state.save(root, st)
+        staged = state.stage(root, st)
+        spawn.wait_ready(ready_r)
+        if start_time is None:
+            raise FailedPrecondition("container init exited during setup")
+        state.commit(root, container_id, staged)
         if pid_file:
             _write_pid_file(pid_file, pid)
         return st

@@ -90,11 +90,22 @@ def proc_start_time(pid: int) -> int | None:
 
 def save(root: str, state: ContainerState) -> None:
     """Write state.json atomically."""
-    d = container_dir(root, state.id)
-    tmp = os.path.join(d, STATE_FILE + ".tmp")
+    commit(root, state.id, stage(root, state))
+
+
+def stage(root: str, state: ContainerState) -> str:
+    """Write the state next to state.json, not yet in its place (``commit`` puts it
+    there); returns the staged file. A container whose state is only staged does not
+    exist for ``list`` or ``state``; removing its directory removes the staged file."""
+    tmp = os.path.join(container_dir(root, state.id), STATE_FILE + ".tmp")
     with open(tmp, "w") as f:
         f.write(jsoncodec.dumps(state._asdict()))
-    os.rename(tmp, os.path.join(d, STATE_FILE))
+    return tmp
+
+
+def commit(root: str, container_id: str, staged: str) -> None:
+    """Put a staged state in place, atomically."""
+    os.rename(staged, os.path.join(container_dir(root, container_id), STATE_FILE))
 
 
 def load(root: str, container_id: str) -> ContainerState:
