@@ -7,7 +7,10 @@ it). This channel writes each request line whole — a lock keeps lines from int
 and descriptors ride on the first bytes of their line by ``sendmsg`` — and hands each
 reply to the request with its ``seq``. No worker thread carries a request and none waits
 for another's reply: a container's start costs the event loop one wake-up per request,
-not two thread switches, and a slow ``create`` does not hold up a ``kill``.
+not two thread switches, and a slow ``create`` does not hold up a ``kill``. Requests are
+written in the order of the ``call``s (the connect and send locks are FIFO, and a call
+makes its write task before it first yields once connected): a caller may send several
+without waiting for each answer (the start's attach sockets, then its ``start``).
 
 A lost connection fails the requests in flight with ``Unavailable``; the next request
 connects again. A request not answered within ``timeout`` seconds fails with

@@ -5,7 +5,8 @@ Lifecycle (all blocking; the service calls it from worker threads)::
     prepare(id, image)   create: lease "container-<id>" holding the image and the snapshot,
                          the image unpacked (layers as committed snapshots), then an active
                          snapshot keyed by the container id on top of the image's chain id
-    mount(id, target)    start: the snapshot's mounts at <bundle>/rootfs
+    mount(id, target)    start: the snapshot's mounts at <bundle>/rootfs (``before_mount``
+                         first: a preparation of the container is torn down, ``prepare``)
     unmount(target)      exit: unmounted (the snapshot keeps the container's changes)
     remove(id)           rm: the snapshot removed, the lease deleted (the image may go)
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Callable
 
 from dockyard.errors import DockyardError, NotFound
 from dockyard.image import Image, ImageService
@@ -38,6 +40,8 @@ def lease_id(container_id: str) -> str:
 class RootfsManager:
     def __init__(self, images: ImageService) -> None:
         self.images = images
+        self.before_mount: Callable[[str], None] | None = None
+        """Called with the container's id before each mount (a worker thread)."""
 
     @property
     def driver(self) -> str:
@@ -66,6 +70,8 @@ class RootfsManager:
             raise
 
     def mount(self, container_id: str, target: str) -> None:
+        if self.before_mount is not None:
+            self.before_mount(container_id)
         os.makedirs(target, mode=0o755, exist_ok=True)
         mounts = self.images.stores.snapshotter.mounts(container_id)
         mount_all(mounts, target)

@@ -4,8 +4,11 @@ Start (under the entry's lock)::
 
     mount the snapshot at <bundle>/rootfs → resolve the user in it → write config.json
     → supervisor create (the init waits before execve) → loopback up in its netns
-    → hand over the attach sockets waiting for this start → supervisor start
-    → record "running" → watch: one supervisor wait per running container
+      (all of it done already when ``prepare`` made the new container ready after its
+      create, and the container is still the value it was prepared for)
+    → hand over the attach sockets waiting for this start, then supervisor start (sent
+      one after the other, answers awaited together), "running" recorded meanwhile
+    → watch: one supervisor wait per running container
 
 The exit (the watch's answer, under the lock): stop the health monitor, ask the restart
 manager (``restart``) whether the policy restarts it, record "exited" (or "restarting",
@@ -46,6 +49,7 @@ from dockyard.daemon.containers.model import (
     Status,
     WaitResult,
 )
+from dockyard.daemon.containers.prepare import Preparations
 from dockyard.daemon.containers.restart import RestartManager, cancels_restart
 from dockyard.daemon.containers.rootfs import RootfsManager
 from dockyard.daemon.containers.spec import SpecInputs, build_spec
@@ -151,6 +155,8 @@ class Runner:
         self.restarts = RestartManager()
         self.health: HealthHooks = NoHealth()
         self.swap_accounting = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+        self.prepared = Preparations(self)
+        rootfs.before_mount = self.prepared.before_mount
 
     def event(self, c: Container, action: str,
               extra: dict[str, str] | None = None) -> None:
@@ -186,7 +192,7 @@ class Runner:
     async def _start_locked(self, entry: Entry, c: Container) -> None:
         """Start ``c`` (the entry's container, maybe with changed fields), under the lock."""
         try:
-            pid = await self._create_and_start(entry, c)
+            running = await self._create_and_start(entry, c)
         except errors.DockyardError as exc:
             message = f"failed to create task for container: {exc}"
             code = start_exit_code(message)
@@ -194,12 +200,10 @@ class Runner:
             if code in (126, 127):
                 raise errors.InvalidArgument(message) from exc
             raise type(exc)(message) from exc
+        entry.container = running
         entry.exited = asyncio.Event()
-        state = State(Status.RUNNING, pid=pid, started_ns=time.time_ns(),
-                      health=self.health.initial(c))
-        await self.save(entry, replace(c, state=state))
-        entry.watcher = asyncio.create_task(self._watch(entry, pid))
-        self.event(entry.container, "start")
+        entry.watcher = asyncio.create_task(self._watch(entry, running.state.pid))
+        self.event(running, "start")
         self.health.started(entry)
 
     def _write_bundle(self, c: Container) -> str:
@@ -230,23 +234,51 @@ class Runner:
             raise
         return bundle
 
-    async def _create_and_start(self, entry: Entry, c: Container) -> int:
+    async def _create_and_start(self, entry: Entry, c: Container) -> Container:
+        """The task made (or the one ``prepare`` made), the attach sockets handed over,
+        the task started and ``c`` recorded running; the running container."""
         if entry.task_left:  # an AutoRemove that failed: what it left is ours again
             await self._forget_run(c)
             entry.task_left = False
         created: list[ContainerInfo] = []
+        saving: asyncio.Future[None] | None = None
         try:
-            info = await asyncio.to_thread(self._make_task, c, created)
-            await self._hand_pending(entry, c)
-            await self.sv.start(c.id)
-            return info.pid
+            info = await self.prepared.take(entry, c)
+            if info is None:
+                info = await asyncio.to_thread(self.make_task, c, created)
+            else:
+                created.append(info)
+            running = replace(c, state=State(Status.RUNNING, pid=info.pid,
+                                             started_ns=time.time_ns(),
+                                             health=self.health.initial(c)))
+            # The attach sockets, then the start: requests on the one supervisor channel,
+            # written in the order their tasks are made (its send lock is FIFO) and
+            # handled in that order, without waiting for each answer in turn: the
+            # supervisor streams to the sockets from the process's first byte. The
+            # record says running meanwhile (a daemon that dies before the start is
+            # answered finds it running and the task still created: recovery discards
+            # the task and records the run lost).
+            pending, entry.pending = entry.pending, []
+            attaches = [asyncio.ensure_future(self.hand_attach(c, p)) for p in pending]
+            starting = asyncio.ensure_future(self.sv.start(c.id))
+            saving = asyncio.ensure_future(asyncio.to_thread(self.store.save, running))
+            try:
+                await starting
+            finally:
+                if attaches:
+                    await asyncio.gather(*attaches)  # each logs its own failure
+            await saving
+            return running
         except BaseException:
+            if saving is not None:
+                # Written before the failed start's record (``_start_failed``).
+                await asyncio.gather(saving, return_exceptions=True)
             if created:
                 await self._discard_task(c.id)
                 await asyncio.to_thread(self.rootfs.unmount, self.run.rootfs(c.id))
             raise
 
-    def _make_task(self, c: Container, created: list[ContainerInfo]) -> ContainerInfo:
+    def make_task(self, c: Container, created: list[ContainerInfo]) -> ContainerInfo:
         """The bundle (rootfs mounted, config.json), the supervisor's create (the init
         waits before execve; appended to ``created``), and loopback up in its network
         namespace: blocking, in one worker thread. Unmounts what it mounted if the
@@ -268,6 +300,17 @@ class Runner:
             netns.loopback_up(info.pid)
         return info
 
+    async def unmake_task(self, container_id: str) -> None:
+        """Undo ``make_task`` of a container that was never started: its task killed
+        and forgotten, its rootfs unmounted (a preparation torn down)."""
+        await self._discard_task(container_id)
+        rootfs = self.run.rootfs(container_id)
+        await asyncio.to_thread(self._unmount_if_mounted, rootfs)
+
+    def _unmount_if_mounted(self, rootfs: str) -> None:
+        if self.rootfs.is_mounted(rootfs):
+            self.rootfs.unmount(rootfs)
+
     async def _discard_task(self, container_id: str) -> None:
         """Kill and forget a half-started container in the supervisor."""
         try:
@@ -279,11 +322,6 @@ class Runner:
             await self.sv.delete(container_id)
         except (errors.DockyardError, TimeoutError) as exc:
             log.error("could not discard half-started %s: %s", container_id[:12], exc)
-
-    async def _hand_pending(self, entry: Entry, c: Container) -> None:
-        pending, entry.pending = entry.pending, []
-        for p in pending:
-            await self.hand_attach(c, p)
 
     async def hand_attach(self, c: Container, p: PendingAttach) -> None:
         """Give an attach socket to the supervisor, which streams on it from now on."""

@@ -165,7 +165,9 @@ class ContainerService:
         except BaseException:
             self.table.names.release(name)
             raise
-        self.table.add(Entry(c))
+        entry = Entry(c)
+        self.table.add(entry)
+        self.runner.prepared.begin(entry)  # made ready to start meanwhile (``prepare``)
         self.runner.event(c, "create")
         warnings = []
         if image.config.config.volumes:
@@ -375,12 +377,12 @@ class ContainerService:
             if c.state.running:
                 entry.removing = False
                 raise errors.Conflict(f"container {c.id} is running")
-            await self.runner.save(entry, replace(c, state=replace(c.state,
-                                                                   status=Status.REMOVING)))
+            removing = replace(c, state=replace(c.state, status=Status.REMOVING))
+            entry.container = removing
             for p in entry.pending:
                 p.sock.close()
             entry.pending.clear()
-            self.cleanups.add(c.id, self._cleanup(c, forget_task=entry.task_left))
+            unprepare = self.runner.prepared.drop(c.id)
             entry.gone = True
             self.table.discard(entry)
             self.runner.restarts.forget(c.id)
@@ -390,13 +392,25 @@ class ContainerService:
             result = WaitResult(c.state.exit_code)
             resolve_futures(entry.removed_waiters, result)
             resolve_futures(entry.exit_waiters, result)
+            # The waiters' answers go out while the record says "removing" (before the
+            # cleanup deletes it). A daemon that dies first finds the record as it was:
+            # an AutoRemove's exit is processed again (and removes it), a ``docker rm``
+            # was not answered yet.
+            try:
+                await asyncio.to_thread(self.store.save, removing)
+            except OSError as exc:
+                log.error("recording the removal of %s: %s", c.short_id, exc)
+            self.cleanups.add(c.id, self._cleanup(c, forget_task=entry.task_left,
+                                                  unprepare=unprepare))
         log.info("removed container %s", c.short_id)
 
     async def settle(self) -> None:
         """Return once every removal's background cleanup has ended."""
         await self.cleanups.settle()
 
-    async def _cleanup(self, c: Container, *, forget_task: bool) -> None:
+    async def _cleanup(self, c: Container, *, forget_task: bool, unprepare: bool) -> None:
+        if unprepare:
+            await self.runner.unmake_task(c.id)
         if forget_task:
             try:
                 await self.sv.delete(c.id)
@@ -529,6 +543,14 @@ class ContainerService:
             log.warning("container %s was running but the supervisor lost it", c.short_id)
             await self.runner.process_exit(entry, ExitStatus(255, None, "", lost=True))
             return
+        if info.exit is None and info.status is TaskStatus.CREATED:
+            # Recorded running as its start was sent (``Runner``): the daemon died
+            # before the supervisor started it.
+            log.warning("container %s was being started when the daemon stopped: its run "
+                        "is lost", c.short_id)
+            await self._discard_unknown_task(c.id, info.status)
+            await self.runner.process_exit(entry, ExitStatus(255, None, "", lost=True))
+            return
         if info.exit is not None or info.status is TaskStatus.STOPPED:
             log.info("container %s exited while the daemon was down", c.short_id)
         else:
@@ -585,6 +607,7 @@ class ContainerService:
             if entry.watcher is not None:
                 entry.watcher.cancel()
         self.runner.restarts.close()
+        await self.runner.prepared.close(CLOSE_CLEANUP_TIMEOUT)
         self.health.close()
         self.execs.close()
         if not await self.cleanups.settle(CLOSE_CLEANUP_TIMEOUT):

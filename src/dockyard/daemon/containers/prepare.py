@@ -1,0 +1,185 @@
+"""Containers made ready to start right after their create, so that ``start`` only
+releases them.
+
+The docker CLI's ``run`` sends ``create``, then ``attach`` and ``wait`` (one round trip
+each), and only then ``start``. The start's slow part is the runtime's create: the rootfs
+mounted, ``config.json`` written, the supervisor's ``create`` (namespaces, mounts,
+cgroup; the init waits before execve), loopback up. A preparation does exactly that (the
+runner's ``make_task``) in the background as soon as the create has answered, under the
+container's lock, so that it overlaps the client's round trips; the start then finds the
+task made and only hands over the attach sockets and starts it.
+
+It stays invisible:
+
+* the start uses a preparation only if the container is the very value it was prepared
+  for (an ``update``, a rename, anything recorded since: it is torn down and the start
+  makes the task as it always did);
+* a mount of the container's rootfs by anyone else (``docker cp``, ``export`` of a
+  created container: ``RootfsManager.mount``'s hook) tears it down first: the
+  container's layer is never mounted twice, and what a copy changed (``/etc/passwd``)
+  is seen by the start;
+* ``rm`` of a created container tears it down in the removal's background cleanup;
+* one not started within ``TTL`` seconds is torn down; at most ``LIMIT`` are prepared
+  or being prepared at once (a burst of ``docker create`` prepares the first few only);
+* the daemon's shutdown tears them down; a daemon that dies with some finds records
+  ``created`` whose tasks the supervisor holds in state created: recovery discards those
+  tasks and unmounts their rootfs, as after a start that died half-way.
+
+Every change of the table of preparations happens under the container's lock (the
+preparation holds it while it prepares; ``take``, ``drop``, the expiry and the mount
+hook run under it), so a start, a copy or a removal never meets half a preparation.
+A preparation that fails is simply forgotten (the start makes the task again and
+reports the error then, with Docker's exit code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dockyard import errors
+from dockyard.daemon.containers.model import Container, Status
+from dockyard.daemon.containers.table import Entry
+from dockyard.runtime.supervisor.protocol import ContainerInfo
+
+log = logging.getLogger(__name__)
+
+LIMIT = 2
+"""Preparations (ready or in progress) at once."""
+TTL = 5.0
+"""Seconds a preparation waits for its start before it is torn down."""
+HOOK_TIMEOUT = 60.0
+
+
+class TaskMaker(Protocol):
+    """What a preparation needs of the runner."""
+
+    def make_task(self, c: Container, created: list[ContainerInfo]) -> ContainerInfo:
+        """Rootfs, bundle and the supervisor's create (blocking; see ``Runner``)."""
+
+    async def unmake_task(self, container_id: str) -> None:
+        """Kill and forget a created task and unmount its rootfs."""
+
+    def background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task kept until done."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    container: Container
+    info: ContainerInfo
+
+
+class Preparations:
+    def __init__(self, maker: TaskMaker) -> None:
+        self.maker = maker
+        self._ready: dict[str, Prepared] = {}
+        self._busy: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def __contains__(self, container_id: str) -> bool:
+        return container_id in self._ready or container_id in self._busy
+
+    def begin(self, entry: Entry) -> None:
+        """Prepare ``entry``'s new container in the background (if there is room)."""
+        if self._closed or len(self._ready) + len(self._busy) >= LIMIT:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._busy.add(entry.id)
+        self.maker.background(self._prepare(entry))
+
+    async def _prepare(self, entry: Entry) -> None:
+        cid = entry.id
+        try:
+            async with entry.lock:
+                c = entry.container
+                if (self._closed or entry.removing or entry.gone
+                        or c.state.status is not Status.CREATED):
+                    return
+                created: list[ContainerInfo] = []
+                try:
+                    info = await asyncio.to_thread(self.maker.make_task, c, created)
+                except errors.DockyardError as exc:
+                    log.debug("preparing %s failed (its start will say): %s", cid[:12], exc)
+                    if created:
+                        await self.maker.unmake_task(cid)
+                    return
+                except BaseException:
+                    if created:
+                        await self.maker.unmake_task(cid)
+                    raise
+                self._ready[cid] = prepared = Prepared(c, info)
+        finally:
+            self._busy.discard(cid)
+        log.debug("container %s prepared (pid %d)", cid[:12], info.pid)
+        asyncio.get_running_loop().call_later(
+            TTL, lambda: self.maker.background(self._expire(entry, prepared)))
+
+    async def _expire(self, entry: Entry, prepared: Prepared) -> None:
+        async with entry.lock:
+            if self._ready.get(entry.id) is not prepared:
+                return
+            del self._ready[entry.id]
+            log.debug("container %s not started within %ss: unprepared", entry.id[:12], TTL)
+            await self.maker.unmake_task(entry.id)
+
+    async def take(self, entry: Entry, c: Container) -> ContainerInfo | None:
+        """The task prepared for ``c`` (which is about to start), or None; a
+        preparation for another value of the container is torn down. Under the lock."""
+        prepared = self._ready.pop(entry.id, None)
+        if prepared is None:
+            return None
+        if prepared.container == c:
+            return prepared.info
+        log.debug("container %s changed since it was prepared: unprepared", entry.id[:12])
+        await self.maker.unmake_task(entry.id)
+        return None
+
+    def drop(self, container_id: str) -> bool:
+        """Forget the preparation of a container being removed (under its lock); True
+        if there was one: the caller tears it down (``maker.unmake_task``)."""
+        return self._ready.pop(container_id, None) is not None
+
+    def before_mount(self, container_id: str) -> None:
+        """``RootfsManager.mount``'s hook, in a worker thread, under the container's lock
+        (``docker cp`` and the like): a preparation is torn down before the layer is
+        mounted again."""
+        if container_id not in self._ready:
+            return
+        loop = self._loop
+        if loop is None or _on_loop(loop):
+            raise errors.Internal(f"rootfs of prepared container {container_id[:12]} "
+                                  "mounted from the event loop")
+        asyncio.run_coroutine_threadsafe(self._unprepare(container_id),
+                                         loop).result(HOOK_TIMEOUT)
+
+    async def _unprepare(self, container_id: str) -> None:
+        if self._ready.pop(container_id, None) is not None:
+            log.debug("container %s: its rootfs is wanted: unprepared", container_id[:12])
+            await self.maker.unmake_task(container_id)
+
+    async def close(self, timeout: float) -> None:
+        """Tear every preparation down (the daemon stops); no new ones."""
+        self._closed = True
+        ids = list(self._ready)
+        self._ready.clear()
+        if not ids:
+            return
+        _done, pending = await asyncio.wait(
+            [asyncio.ensure_future(self.maker.unmake_task(i)) for i in ids], timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("%d preparation(s) not torn down: the next start discards them",
+                        len(pending))
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:  # no loop runs in this thread: a worker thread
+        return False
