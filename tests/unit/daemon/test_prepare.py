@@ -132,7 +132,12 @@ def test_mount_hook_from_a_worker_thread() -> None:
         await asyncio.to_thread(p.before_mount, "0" * 64)  # not prepared: nothing
         assert maker.unmade == []
         seen: list[str] = []
-        await asyncio.to_thread(lambda: (p.before_mount(e.id),
-                                         seen.append(threading.current_thread().name)))
-        assert maker.unmade == [e.id] and e.id not in p and seen
+
+        def hook() -> None:
+            p.before_mount(e.id)
+            seen.append(threading.current_thread().name)
+
+        await asyncio.to_thread(hook)
+        assert maker.unmade == [e.id] and e.id not in p
+        assert seen and seen[0] != threading.main_thread().name
     asyncio.run(main())
