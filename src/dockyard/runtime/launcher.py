@@ -31,7 +31,7 @@ from dockyard.errors import (
 )
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Process, Resources, Spec, load_spec
-from dockyard.runtime import cgroups, execchain, init, process, rootfs, spawn, state
+from dockyard.runtime import cgroups, init, process, rootfs, spawn, state
 from dockyard.runtime.spawn import INHERIT, Stdio, make_pool
 from dockyard.runtime.state import ContainerState
 
@@ -547,6 +547,8 @@ def exec_process(
     Returns the new process's pid once it has exec'd (or raises the error that stopped it).
     The process is the caller's child, made by one fork (``execchain``).
     """
+    from dockyard.runtime import execchain  # exec's alone: not on create's start-up path
+
     st = state.load(root, container_id)
     status = status_of(root, st)
     if status != Status.RUNNING:
