@@ -90,7 +90,13 @@ def writes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tup
         real(path, value)
         log.append((os.path.relpath(path, tmp_path), value))
 
+    def recording_many(pairs: list[tuple[str, str]]) -> None:
+        real_many(pairs)
+        log.extend((os.path.relpath(path, tmp_path), value) for path, value in pairs)
+
+    real_many = files.write_many
     monkeypatch.setattr(files, "write_raw", recording)
+    monkeypatch.setattr(files, "write_many", recording_many)
     yield log
 
 

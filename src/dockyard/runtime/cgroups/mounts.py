@@ -139,20 +139,104 @@ def parse_mountinfo(text: str, root: str = DEFAULT_ROOT) -> tuple[Hierarchy, ...
 
 def read_hierarchies(mountinfo: str = DEFAULT_MOUNTINFO,
                      root: str = DEFAULT_ROOT) -> tuple[Hierarchy, ...]:
-    """``parse_mountinfo`` of the file ``mountinfo``; ``FailedPrecondition`` if unreadable."""
+    """``parse_mountinfo`` of the file ``mountinfo``; ``FailedPrecondition`` if unreadable.
+
+    The default mount table is read again only when it may have changed: a long-lived
+    caller (the supervisor) keeps it open and asks the kernel with ``poll`` (mountinfo
+    reports POLLPRI once its namespace's mounts changed since the last look; see
+    ``_MountTable``)."""
+    if mountinfo == DEFAULT_MOUNTINFO:
+        return _TABLE.hierarchies(root)
+    return parse_mountinfo(_read_text(mountinfo), root)
+
+
+def _read_text(mountinfo: str) -> str:
     try:
         with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
+            return f.read()
     except OSError as e:
         raise FailedPrecondition(f"{mountinfo}: cannot read the mount table: {e.strerror}") from e
-    return parse_mountinfo(text, root)
+
+
+class _MountTable:
+    """``/proc/self/mountinfo``, parsed once per change of the mount namespace.
+
+    Holds the file open; ``poll`` with no timeout says whether the namespace's mounts
+    changed since the last poll (the kernel's ``mounts_poll``: POLLERR|POLLPRI), and only
+    then is it read and parsed again. The open file belongs to the process that opened it:
+    a fork (whose descriptors may be closed and reused) reads the table afresh.
+    """
+
+    __slots__ = ("_fd", "_parsed", "_pid", "_text")
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._fd = -1
+        self._text: str | None = None
+        self._parsed: dict[str, tuple[Hierarchy, ...]] = {}
+
+    def hierarchies(self, root: str) -> tuple[Hierarchy, ...]:
+        if self._pid != os.getpid():
+            self._open()
+        elif self._changed():
+            self._text = None
+        if self._text is None:
+            self._parsed.clear()
+            self._text = self._read()
+        found = self._parsed.get(root)
+        if found is None:
+            found = self._parsed[root] = parse_mountinfo(self._text, root)
+        return found
+
+    def _open(self) -> None:
+        self._fd = -1
+        self._text = None
+        self._pid = os.getpid()
+        try:
+            self._fd = os.open(DEFAULT_MOUNTINFO, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return  # read (and fail with a clear message) in _read
+        self._changed()  # consume the "changed" state a new open starts with
+
+    def _changed(self) -> bool:
+        import select
+
+        if self._fd < 0:
+            return True
+        p = select.poll()
+        p.register(self._fd, select.POLLPRI | select.POLLERR)
+        try:
+            return bool(p.poll(0))
+        except OSError:
+            return True
+
+    def _read(self) -> str:
+        if self._fd < 0:
+            return _read_text(DEFAULT_MOUNTINFO)
+        chunks = []
+        try:
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            while True:
+                b = os.read(self._fd, 65536)
+                if not b:
+                    break
+                chunks.append(b)
+        except OSError:
+            return _read_text(DEFAULT_MOUNTINFO)
+        return b"".join(chunks).decode("utf-8", "surrogateescape")
+
+
+_TABLE = _MountTable()
+_LIBC: list[object] = []
 
 
 def fs_magic(path: str) -> int:
     """The ``f_type`` that ``statfs(2)`` reports for ``path`` (ctypes, loaded on demand)."""
     import ctypes  # only the version probe needs it: keep the package's import light
 
-    libc = ctypes.CDLL(None, use_errno=True)
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    libc: ctypes.CDLL = _LIBC[0]  # type: ignore[assignment]
     buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
     if libc.statfs(os.fsencode(path), buf) != 0:
         err = ctypes.get_errno()

@@ -200,9 +200,9 @@ class V1Manager:
         d = self._need("devices", "linux.resources.devices")
         current = DeviceEmulator.from_list(files.read(os.path.join(d, "devices.list")),
                                            os.path.join(d, "devices.list"))
-        for rule in current.transition(target):
-            name = "devices.allow" if rule.allow else "devices.deny"
-            files.write(os.path.join(d, name), v1_line(rule))
+        files.write_many([
+            (os.path.join(d, "devices.allow" if rule.allow else "devices.deny"), v1_line(rule))
+            for rule in current.transition(target)])
 
     def _apply_memory(self, mp: MemoryPlan) -> None:
         if not (mp.sets_limits or mp.swappiness is not None or mp.disable_oom_killer is not None):
