@@ -17,6 +17,15 @@ processes in it), the resources are applied to it, and the job (the init's conte
 its descriptors, by SCM_RIGHTS) is sent to the spare, which then does exactly what a
 freshly forked child1 does: setns/unshare, fork the init, report the init's pid, exit.
 
+A spare has also made, ahead of time, the namespaces that do not depend on the request
+(``PRE_UNSHARED``: new network, IPC, UTS and PID namespaces, empty until the init fills
+them; a new network namespace alone costs about a millisecond). A job that wants fewer
+(``--network host``) or joins existing ones by path first goes back to the zygote's own
+(``setns`` to ``/proc/<zygote>/ns/*``), so the result is what a fresh child1 would get.
+The mount namespace is not made ahead: its copy would miss the mounts the caller makes
+after the spare was forked (the container's rootfs) wherever the host's mounts do not
+propagate.
+
 Lifecycle of a spare::
 
     fill_one() ── fork ──> spare: PDEATHSIG, default signals, stdio on /dev/null, every
@@ -64,7 +73,7 @@ import signal
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from dockyard.errors import DockyardError
 from dockyard.linux import syscalls as sc
@@ -94,10 +103,39 @@ MAX_FAILURES = 3
 # Pre-faulted per fill step: about a millisecond of copying.
 PREFAULT_STEP = 1 << 20
 _FD = array.array("i")
+# The namespaces a spare makes before it is ready (see the module doc).
+PRE_UNSHARED = sc.CLONE_NEWNET | sc.CLONE_NEWIPC | sc.CLONE_NEWUTS | sc.CLONE_NEWPID
+_NS_NAMES = ((sc.CLONE_NEWNET, "net"), (sc.CLONE_NEWIPC, "ipc"), (sc.CLONE_NEWUTS, "uts"),
+             (sc.CLONE_NEWPID, "pid"))
 
-# The spare's entry point for its job: the payload and the descriptors that came with it
-# (received close-on-exec). Never returns.
-Runner = Callable[[bytes, list[int]], NoReturn]
+
+class Prepared(NamedTuple):
+    """What a spare did ahead of its job: the namespaces it made (``CLONE_NEW*`` flags,
+    0 if it could not) and the pid of the zygote, whose namespaces are the ones it left."""
+
+    unshared: int
+    zygote: int
+
+    def settle(self, wanted: int, joined: int) -> int:
+        """In the spare, before the job's setns and unshare: go back to the zygote's
+        namespace for each type made ahead that the job neither wants new (``wanted``)
+        nor joins by path (``joined``, which replaces it anyway); returns the flags still
+        to unshare."""
+        for flag, name in _NS_NAMES:
+            if self.unshared & flag and not (wanted | joined) & flag:
+                fd = os.open(f"/proc/{self.zygote}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    sc.setns(fd, flag)
+                finally:
+                    os.close(fd)
+        return wanted & ~self.unshared
+
+
+NOTHING_PREPARED = Prepared(0, 0)
+
+# The spare's entry point for its job: the payload, the descriptors that came with it
+# (received close-on-exec) and what the spare prepared. Never returns.
+Runner = Callable[[bytes, list[int], Prepared], NoReturn]
 
 
 def _log() -> logging.Logger:
@@ -579,6 +617,7 @@ def _spare_main(fd: int, owner: int, path: str, v1: tuple[Hierarchy, ...],
                 os.write(tfd, b"0")
             finally:
                 os.close(tfd)
+        prepared = _pre_unshare(owner)
         sock.sendall(READY)
         data, fds = _recv_job(sock)
         sock.detach()
@@ -590,7 +629,17 @@ def _spare_main(fd: int, owner: int, path: str, v1: tuple[Hierarchy, ...],
             os._exit(1)
     if not data:
         os._exit(0)  # the zygote closed our socket: shutdown
-    runner(data, fds)
+    runner(data, fds, prepared)
+
+
+def _pre_unshare(zygote: int) -> Prepared:
+    """Make the request-independent namespaces now (nothing made if the kernel refuses:
+    the job then unshares them itself)."""
+    try:
+        sc.unshare(PRE_UNSHARED)
+    except OSError:
+        return Prepared(0, zygote)
+    return Prepared(PRE_UNSHARED, zygote)
 
 
 def _recv_job(sock: socket.socket) -> tuple[bytes, list[int]]:
@@ -615,5 +664,5 @@ def _recv_job(sock: socket.socket) -> tuple[bytes, list[int]]:
     return data, fds
 
 
-__all__ = ["DEFAULT_SIZE", "SPARE_PREFIX", "Claim", "Runner", "Spare", "SpareLost",
-           "SparePool"]
+__all__ = ["DEFAULT_SIZE", "NOTHING_PREPARED", "PRE_UNSHARED", "SPARE_PREFIX", "Claim",
+           "Prepared", "Runner", "Spare", "SpareLost", "SparePool"]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import NamedTuple, NoReturn
 
-    from dockyard.runtime.pool import Claim, SparePool
+    from dockyard.runtime.pool import Claim, Prepared, SparePool
 else:
     from dockyard.records import NamedTuple
 
@@ -135,9 +135,11 @@ def run_child1(
     keep: tuple[int, ...],
     pid_w: int,
     sync_w: int,
+    prepared: Prepared | None = None,
 ) -> NoReturn:
     """Child1's work, in a fresh fork or in a spare of the pool: join the cgroup and the
-    namespaces, unshare, fork child2, send its pid up ``pid_w`` and exit."""
+    namespaces, unshare, fork child2, send its pid up ``pid_w`` and exit. A spare says
+    what it ``prepared`` (the namespaces it already made)."""
     try:
         # exec: nothing in the container may ptrace us or open our /proc/<pid>/exe (the
         # host's python3) while we hold host resources. create: dumpable, as a fresh fork
@@ -148,6 +150,12 @@ def run_child1(
             if cgroup.into else -1
         _write_each(cgroup.tasks, b"0")
         _write_each(cgroup.procs, str(os.getpid()).encode())
+        if prepared is not None:
+            # Before any join: /proc must still be the host's.
+            joined = 0
+            for _fd, nstype in join:
+                joined |= nstype
+            unshare_flags = prepared.settle(unshare_flags, joined)
         for fd, nstype in join:
             sc.setns(fd, nstype)
         if unshare_flags:
@@ -303,7 +311,7 @@ def is_open(fd: int) -> bool:
     return True
 
 
-def run_spare_job(payload: bytes, fds: list[int]) -> NoReturn:
+def run_spare_job(payload: bytes, fds: list[int], prepared: Prepared) -> NoReturn:
     """In a spare of the pool: unpack the job and do child1's work (never returns)."""
     import pickle
 
@@ -325,7 +333,7 @@ def run_spare_job(payload: bytes, fds: list[int]) -> NoReturn:
         init.run_init(ctx._replace(sync_fd=w))
 
     run_child1(job.cgroup, join, job.unshare_flags, stdio, child, True,
-            (ctx.fifo_fd, ctx.console_fd, ctx.go_fd), pid_w, sync_w)
+               (ctx.fifo_fd, ctx.console_fd, ctx.go_fd), pid_w, sync_w, prepared)
 
 
 def make_pool(size: int = 2, *, parents_file: str | None = None) -> SparePool:

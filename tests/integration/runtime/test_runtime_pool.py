@@ -223,6 +223,56 @@ def test_spare_inherits_nothing(zygote: Zygote) -> None:
     assert zygote.run(cid, pid, r).split() == ["0", "1", "2", "3"]  # 3: ls's own directory
 
 
+def test_spare_namespaces_as_the_spec_says(zygote: Zygote) -> None:
+    """A spare makes its network, IPC, UTS and PID namespaces ahead of its job: a spec
+    asking for new ones gets fresh ones, one leaving them out gets the zygote's, one
+    naming a path gets that namespace, as a freshly forked child would."""
+    kinds = ("net", "ipc", "uts", "pid")
+
+    def links(pid: int, names: tuple[str, ...] = kinds) -> dict[str, str]:
+        return {k: os.readlink(f"/proc/{pid}/ns/{n}") for k, n in zip(kinds, names, strict=True)}
+
+    zygote.fill()
+    mine = links(os.getpid())
+    cid, pid, r = zygote.create(["true"], use_pool=True)
+    assert zygote.pool.served == 1
+    fresh = links(pid)
+    assert all(fresh[k] != mine[k] for k in kinds), (fresh, mine)
+    zygote.run(cid, pid, r)
+
+    # A process with a network namespace of its own and a PID namespace for its children
+    # (whose PID 1, dying with it, makes that namespace joinable).
+    code = ("import os, signal, sys; from dockyard.linux import syscalls as sc; "
+            "sc.unshare(sc.CLONE_NEWNET | sc.CLONE_NEWPID)\n"
+            "if os.fork() == 0:\n"
+            "    sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL); signal.pause(); os._exit(0)\n"
+            "print('ready', flush=True); sys.stdin.read()")
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline() == "ready\n"
+        theirs = links(other.pid, ("net", "ipc", "uts", "pid_for_children"))
+        assert theirs["net"] != mine["net"] and theirs["pid"] != mine["pid"]
+
+        def join_and_share(spec: dict[str, Any]) -> None:
+            spec.pop("hostname", None)
+            spec["linux"]["namespaces"] = [
+                {"type": "mount"},
+                {"type": "network", "path": f"/proc/{other.pid}/ns/net"},
+                {"type": "pid", "path": f"/proc/{other.pid}/ns/pid_for_children"}]
+
+        zygote.fill()
+        cid, pid, r = zygote.create(["true"], use_pool=True, edit=join_and_share)
+        assert zygote.pool.served == 2
+        got = links(pid)
+        assert got == {"net": theirs["net"], "ipc": mine["ipc"], "uts": mine["uts"],
+                       "pid": theirs["pid"]}, (got, mine, theirs)
+        zygote.run(cid, pid, r)
+    finally:
+        other.kill()
+        other.communicate(timeout=10)
+
+
 @pytest.fixture
 def loop_device(tmp_path: Path) -> Iterator[tuple[int, int]]:
     image = tmp_path / "disk.img"
