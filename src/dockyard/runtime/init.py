@@ -143,7 +143,8 @@ def _prepare(ctx: InitContext) -> tuple[str, ProcessPlan]:
         if rootfs.needs_dev(spec):
             rootfs.create_devices(ctx.rootfs, spec.linux.devices)
         # 5: the rootfs becomes /, the host's tree is detached.
-        rootfs.pivot_root(ctx.rootfs, ctx.no_pivot)
+        rootfs.pivot_root(ctx.rootfs, ctx.no_pivot,
+                          rootfs.root_propagation(spec.linux.rootfs_propagation))
     else:
         os.chroot(ctx.rootfs)
         os.chdir("/")

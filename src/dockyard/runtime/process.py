@@ -143,8 +143,14 @@ def with_home(p: ProcessPlan) -> ProcessPlan:
         return p
     home = "/"
     try:
-        with open("/etc/passwd", "rb") as f:
-            for line in f.read(1 << 20).decode(errors="replace").splitlines():
+        # Unbuffered, in small reads: a buffered read(1 MiB) maps and unmaps a 1 MiB buffer.
+        with open("/etc/passwd", "rb", buffering=0) as f:
+            chunks: list[bytes] = []
+            size = 0
+            while size < 1 << 20 and (chunk := f.read(min(65536, (1 << 20) - size))):
+                chunks.append(chunk)
+                size += len(chunk)
+            for line in b"".join(chunks).decode(errors="replace").splitlines():
                 fields = line.split(":")
                 if len(fields) >= 6 and fields[2] == str(p.uid):
                     home = fields[5] or "/"

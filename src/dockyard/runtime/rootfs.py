@@ -85,11 +85,22 @@ def check_mounts(spec: Spec, bundle: str) -> None:
             raise InvalidArgument(f"mounts[{i}]: mount of {m.destination} has no type")
 
 
+# Propagation types after which no mount of the namespace is shared any more.
+_NOTHING_SHARED = (sc.MS_SLAVE | sc.MS_REC, sc.MS_PRIVATE | sc.MS_REC)
+
+
+def root_propagation(propagation: str) -> int:
+    """The flags step 1 applies to ``/`` for the spec's ``rootfsPropagation``."""
+    return mountopts.PROPAGATION.get(propagation, sc.MS_SLAVE | sc.MS_REC)
+
+
 def prepare_root(rootfs: str, propagation: str) -> None:
     """Steps 1-2: stop mount propagation to the host, make the rootfs a mount point."""
-    flag = mountopts.PROPAGATION.get(propagation, sc.MS_SLAVE | sc.MS_REC)
+    flag = root_propagation(propagation)
     sc.mount(None, "/", None, flag)
-    _make_parent_private(rootfs)
+    if flag not in _NOTHING_SHARED:
+        # After a recursive slave or private, no mount is shared: nothing to look up.
+        _make_parent_private(rootfs)
     sc.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
 
 
@@ -117,6 +128,11 @@ def _dir_mode(path: str) -> int | None:
 
 
 def _ensure_dir(path: str) -> None:
+    try:
+        if stat.S_ISDIR(os.stat(path).st_mode):
+            return
+    except FileNotFoundError:
+        pass
     os.makedirs(path, mode=0o755, exist_ok=True)
 
 
@@ -202,7 +218,7 @@ def _mount_cgroup(dest: str, opts: mountopts.MountOptions, plan: CgroupMountPlan
     sc.mount("tmpfs", dest, "tmpfs", flags, "mode=755")
     for host_dir, name in plan.binds:
         sub = os.path.join(dest, name)
-        _ensure_dir(sub)
+        os.mkdir(sub, 0o755)  # in the tmpfs just mounted: nothing there yet
         sc.mount(host_dir, sub, "bind", sc.MS_BIND | sc.MS_REC)
         sc.mount(host_dir, sub, None, flags | ro | sc.MS_BIND | sc.MS_REMOUNT)
     for link, target in plan.symlinks:
@@ -228,33 +244,69 @@ def needs_dev(spec: Spec) -> bool:
     return True
 
 
+_KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
 def create_devices(rootfs: str, devices: tuple[Device, ...]) -> None:
-    """Step 4: device nodes, the ptmx link and the /dev symlinks (umask must be 0)."""
-    for dev in (*DEFAULT_DEVICES, *devices):
+    """Step 4: device nodes, the ptmx link and the /dev symlinks (umask must be 0).
+
+    The entries directly in ``/dev`` are made relative to one descriptor of the
+    container's ``/dev`` (resolved inside the rootfs once: a name without a slash cannot
+    lead anywhere else); deeper device paths are resolved one by one."""
+    dev_dir = secure_join(rootfs, "/dev")
+    _ensure_dir(dev_dir)
+    dfd = os.open(dev_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for dev in (*DEFAULT_DEVICES, *devices):
+            _make_node(rootfs, dfd, dev)
+        _replace_link(dfd, "pts/ptmx", "ptmx")
+        for target, link in DEV_SYMLINKS:
+            _add_link(dfd, target, link[len("/dev/"):])
+        if os.path.exists("/proc/kcore"):
+            _add_link(dfd, "/proc/kcore", "core")
+    finally:
+        os.close(dfd)
+
+
+def _make_node(rootfs: str, dfd: int, dev: Device) -> None:
+    kind = _KINDS[dev.type]
+    mode = dev.file_mode if dev.file_mode is not None else 0o666
+    rdev = os.makedev(dev.major, dev.minor)
+    name = dev.path[len("/dev/"):] if dev.path.startswith("/dev/") else ""
+    if not name or "/" in name or name in (".", ".."):
         path = secure_join(rootfs, dev.path)
         _ensure_dir(os.path.dirname(path))
-        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[dev.type]
-        mode = dev.file_mode if dev.file_mode is not None else 0o666
         if os.path.lexists(path):
             os.unlink(path)
-        os.mknod(path, kind | mode, os.makedev(dev.major, dev.minor))
+        os.mknod(path, kind | mode, rdev)
         os.chown(path, dev.uid or 0, dev.gid or 0)
-    ptmx = os.path.join(rootfs, "dev/ptmx")
-    if os.path.lexists(ptmx):
-        os.unlink(ptmx)
-    os.symlink("pts/ptmx", ptmx)
-    for target, link in DEV_SYMLINKS:
-        path = os.path.join(rootfs, link.lstrip("/"))
-        if not os.path.lexists(path):
-            os.symlink(target, path)
-    if os.path.exists("/proc/kcore"):
-        core = os.path.join(rootfs, "dev/core")
-        if not os.path.lexists(core):
-            os.symlink("/proc/kcore", core)
+        return
+    try:
+        os.mknod(name, kind | mode, rdev, dir_fd=dfd)
+    except FileExistsError:
+        os.unlink(name, dir_fd=dfd)
+        os.mknod(name, kind | mode, rdev, dir_fd=dfd)
+    os.chown(name, dev.uid or 0, dev.gid or 0, dir_fd=dfd, follow_symlinks=False)
 
 
-def pivot_root(rootfs: str, no_pivot: bool) -> None:
-    """Step 5: make the rootfs ``/``; the old root is detached and gone from the namespace."""
+def _replace_link(dfd: int, target: str, name: str) -> None:
+    try:
+        os.symlink(target, name, dir_fd=dfd)
+    except FileExistsError:
+        os.unlink(name, dir_fd=dfd)
+        os.symlink(target, name, dir_fd=dfd)
+
+
+def _add_link(dfd: int, target: str, name: str) -> None:
+    try:
+        os.symlink(target, name, dir_fd=dfd)
+    except FileExistsError:
+        pass
+
+
+def pivot_root(rootfs: str, no_pivot: bool, propagation: int = 0) -> None:
+    """Step 5: make the rootfs ``/``; the old root is detached and gone from the namespace.
+    ``propagation``: the flags step 1 gave ``/`` (``root_propagation``)."""
     if not no_pivot:
         oldroot = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
         newroot = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
@@ -268,9 +320,11 @@ def pivot_root(rootfs: str, no_pivot: bool) -> None:
                 no_pivot = True  # a rootfs on ramfs/initramfs: pivot_root cannot work
             else:
                 # The old root is now stacked under ".": go there, keep its unmount from
-                # propagating anywhere, and detach it.
+                # propagating anywhere (already so after a recursive slave or private),
+                # and detach it.
                 os.fchdir(oldroot)
-                sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+                if propagation not in _NOTHING_SHARED:
+                    sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
                 sc.umount2(".", sc.MNT_DETACH)
         finally:
             os.close(oldroot)
