@@ -13,8 +13,6 @@ shares become a weight with the quadratic fit runc 1.3 adopted (1024 -> 100, 2 -
 
 from __future__ import annotations
 
-import math
-
 from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import CPUResources, MemoryResources, Resources
 from dockyard.runtime.cgroups.devices import DeviceEmulator
@@ -126,6 +124,8 @@ def cpu_weight(shares: int) -> int:
         return 1
     if shares >= 262144:
         return 10000
+    import math  # here alone: a shared library to load, off the runtime CLI's start-up
+
     lg = math.log2(shares)
     exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
     return min(10000, max(1, math.ceil(10 ** exponent)))
