@@ -29,17 +29,35 @@ from dockyard.runtime.cgroups.mounts import (
     read_hierarchies,
     resolve_cgroups_path,
 )
-from dockyard.runtime.cgroups.stats import (
-    BlkioEntry,
-    BlkioStats,
-    CgroupStats,
-    CPUStats,
-    MemoryStats,
-    PidsStats,
-    ThrottlingStats,
-)
 from dockyard.runtime.cgroups.v1 import V1Manager
-from dockyard.runtime.cgroups.v2 import V2Manager
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.runtime.cgroups.stats import (
+        BlkioEntry,
+        BlkioStats,
+        CgroupStats,
+        CPUStats,
+        MemoryStats,
+        PidsStats,
+        ThrottlingStats,
+    )
+    from dockyard.runtime.cgroups.v2 import V2Manager
+
+# Names of the package loaded on first use (PEP 562's module __getattr__): the stats
+# and, on a v1 host, v2 are not on the start-up path of the runtime CLI.
+_LAZY = {"BlkioEntry": "stats", "BlkioStats": "stats", "CgroupStats": "stats",
+         "CPUStats": "stats", "MemoryStats": "stats", "PidsStats": "stats",
+         "ThrottlingStats": "stats", "V2Manager": "v2"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=(name,)), name)
+    globals()[name] = value
+    return value
 
 
 def open_manager(path: str, *, root: str = DEFAULT_ROOT,
@@ -47,6 +65,8 @@ def open_manager(path: str, *, root: str = DEFAULT_ROOT,
     """The manager for the absolute cgroup ``path`` on this host, looking up the version
     and the hierarchies now."""
     if cgroup_version(root) == 2:
+        from dockyard.runtime.cgroups.v2 import V2Manager
+
         mount_root = "/"
         for h in read_hierarchies(mountinfo, root):
             if h.version == 2 and h.mountpoint == root.rstrip("/"):

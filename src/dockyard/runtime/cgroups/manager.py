@@ -20,12 +20,13 @@ that is missing or a state that forbids the change, ``PermissionDenied``, ``Inte
 from __future__ import annotations
 
 from dockyard.oci.runtime_spec import Resources
-from dockyard.runtime.cgroups.stats import CgroupStats
 
 # Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NamedTuple, Protocol
+
+    from dockyard.runtime.cgroups.stats import CgroupStats
 else:
     from dockyard.records import NamedTuple
 

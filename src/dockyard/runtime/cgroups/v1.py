@@ -38,18 +38,18 @@ from dockyard.errors import (
 )
 from dockyard.oci.runtime_spec import CPUResources, Resources
 from dockyard.runtime.cgroups import files, tree
-from dockyard.runtime.cgroups import stats as _stats
 from dockyard.runtime.cgroups.devices import DeviceEmulator, v1_line
 from dockyard.runtime.cgroups.manager import JoinPlan
 from dockyard.runtime.cgroups.mounts import Hierarchy, resolve_cgroups_path
 from dockyard.runtime.cgroups.resources import MemoryPlan, Plan, set_or_none
-from dockyard.runtime.cgroups.stats import CgroupStats
 
 # Not typing's TYPE_CHECKING: the runtime CLI's start-up (dockyard.records).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Sequence
+
+    from dockyard.runtime.cgroups.stats import CgroupStats
 
 
 def _log() -> logging.Logger:
@@ -356,8 +356,10 @@ class V1Manager:
     # ----------------------------------------------------------------- stats
 
     def stats(self) -> CgroupStats:
+        from dockyard.runtime.cgroups import stats as _stats  # not on the start-up path
+
         self._require()
-        return CgroupStats(
+        return _stats.CgroupStats(
             memory=_stats.memory_v1(self._ctl.get("memory")),
             cpu=_stats.cpu_v1(self._ctl.get("cpuacct"), self._ctl.get("cpu")),
             pids=_stats.pids_stats(self._ctl.get("pids")),
@@ -365,6 +367,8 @@ class V1Manager:
         )
 
     def oom_kill_count(self) -> int:
+        from dockyard.runtime.cgroups import stats as _stats  # not on the start-up path
+
         self._require()
         return _stats.oom_kills_v1(self._ctl.get("memory"))
 

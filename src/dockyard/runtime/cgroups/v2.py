@@ -26,7 +26,6 @@ from dockyard.errors import (
 )
 from dockyard.oci.runtime_spec import CPUResources, Resources
 from dockyard.runtime.cgroups import files, tree
-from dockyard.runtime.cgroups import stats as _stats
 from dockyard.runtime.cgroups.manager import JoinPlan
 from dockyard.runtime.cgroups.mounts import DEFAULT_ROOT, Hierarchy, resolve_cgroups_path
 from dockyard.runtime.cgroups.resources import (
@@ -37,13 +36,14 @@ from dockyard.runtime.cgroups.resources import (
     set_or_none,
     swap_v2,
 )
-from dockyard.runtime.cgroups.stats import CgroupStats
 
 # Not typing's TYPE_CHECKING: the runtime CLI's start-up (dockyard.records).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
     from collections.abc import Sequence
+
+    from dockyard.runtime.cgroups.stats import CgroupStats
 
 
 def _log() -> logging.Logger:
@@ -300,8 +300,10 @@ class V2Manager:
     # ----------------------------------------------------------------- stats
 
     def stats(self) -> CgroupStats:
+        from dockyard.runtime.cgroups import stats as _stats  # not on the start-up path
+
         self._require()
-        return CgroupStats(
+        return _stats.CgroupStats(
             memory=_stats.memory_v2(self._dir),
             cpu=_stats.cpu_v2(self._dir),
             pids=_stats.pids_stats(self._dir),
@@ -309,6 +311,8 @@ class V2Manager:
         )
 
     def oom_kill_count(self) -> int:
+        from dockyard.runtime.cgroups import stats as _stats  # not on the start-up path
+
         self._require()
         return _stats.oom_kills_v2(self._dir)
 
