@@ -5,8 +5,9 @@ Lifecycle (all blocking; the service calls it from worker threads)::
     prepare(id, image)   create: lease "container-<id>" holding the image and the snapshot,
                          the image unpacked (layers as committed snapshots), then an active
                          snapshot keyed by the container id on top of the image's chain id
-    mount(id, target)    start: the snapshot's mounts at <bundle>/rootfs (``before_mount``
-                         first: a preparation of the container is torn down, ``prepare``)
+    mount(id, target)    start: the snapshot's mounts at <bundle>/rootfs, over Docker's init
+                         layer (``initlayer``); ``before_mount`` first (a preparation of
+                         the container is torn down: ``prepare``)
     unmount(target)      exit: unmounted (the snapshot keeps the container's changes)
     remove(id)           rm: the snapshot removed, the lease deleted (the image may go)
 
@@ -22,6 +23,7 @@ import logging
 import os
 from collections.abc import Callable
 
+from dockyard.daemon.containers.initlayer import InitLayers
 from dockyard.errors import DockyardError, NotFound
 from dockyard.image import Image, ImageService
 from dockyard.metadata import Resource
@@ -38,8 +40,10 @@ def lease_id(container_id: str) -> str:
 
 
 class RootfsManager:
-    def __init__(self, images: ImageService) -> None:
+    def __init__(self, images: ImageService, init_root: str | None = None) -> None:
         self.images = images
+        self.init_layers = InitLayers(init_root) if init_root is not None else None
+        """Docker's init layer under each container's layer (``initlayer``)."""
         self.before_mount: Callable[[str], None] | None = None
         """Called with the container's id before each mount (a worker thread)."""
 
@@ -74,6 +78,8 @@ class RootfsManager:
             self.before_mount(container_id)
         os.makedirs(target, mode=0o755, exist_ok=True)
         mounts = self.images.stores.snapshotter.mounts(container_id)
+        if self.init_layers is not None:
+            mounts = self.init_layers.over(mounts)
         mount_all(mounts, target)
 
     def unmount(self, target: str) -> None:

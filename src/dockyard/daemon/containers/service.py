@@ -97,7 +97,7 @@ class ContainerService:
         self.run = run
         self.sv = supervisor
         self.images = images
-        self.rootfs = RootfsManager(images)
+        self.rootfs = RootfsManager(images, os.path.join(run.root, "initlayers"))
         self.store = ContainerStore(data)
         self.table = Table()
         self.runner = Runner(config, run, supervisor, self.rootfs, self.store, self._remove,
