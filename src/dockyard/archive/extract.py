@@ -186,20 +186,25 @@ class _Extractor:
                 return
             pfd = self.root.parent(parts, e.name, self._make_parent)
             name = parts[-1]
-            existing = _lstat(name, pfd)
-            if existing is not None:
-                is_dir = stat.S_ISDIR(existing.st_mode)
-                if is_dir and e.type is EntryType.DIR:
-                    pass  # merged: the entry's metadata is applied below
-                else:
-                    self._check_overwrite(parts, is_dir, e.type is EntryType.DIR)
-                    self._remove(pfd, parts, is_dir)
-                    existing = None
             if e.type is EntryType.FILE:
-                self._file(pfd, name, e, reader)
-            elif e.type is EntryType.DIR:
-                if existing is None:
+                # Made at once (O_EXCL: nothing there is followed or reused); what was
+                # there already is looked at only when the name is taken.
+                try:
+                    fd = os.open(name, _FILE, 0o600, dir_fd=pfd)
+                except FileExistsError:
+                    self._clear(pfd, parts, _lstat(name, pfd), new_dir=False)
+                    fd = os.open(name, _FILE, 0o600, dir_fd=pfd)
+                self._file(pfd, name, fd, e, reader)
+                return
+            if e.type is EntryType.DIR:
+                try:
                     os.mkdir(name, 0o700, dir_fd=pfd)
+                except FileExistsError:
+                    existing = _lstat(name, pfd)
+                    if existing is None or not stat.S_ISDIR(existing.st_mode):
+                        self._clear(pfd, parts, existing, new_dir=True)
+                        os.mkdir(name, 0o700, dir_fd=pfd)
+                    # else merged: the entry's metadata is applied below
                 fd = os.open(name, _DIR, dir_fd=pfd)
                 try:
                     os.chown(fd, *self._owner(e))
@@ -207,7 +212,9 @@ class _Extractor:
                 finally:
                     os.close(fd)
                 self.dirs[parts] = (e.mode, e.mtime_ns)
-            elif e.type is EntryType.SYMLINK:
+                return
+            self._clear(pfd, parts, _lstat(name, pfd), new_dir=False)
+            if e.type is EntryType.SYMLINK:
                 os.symlink(e.linkname, name, dir_fd=pfd)
                 os.chown(name, *self._owner(e), dir_fd=pfd, follow_symlinks=False)
                 self._xattrs(pfd, name, e)
@@ -216,6 +223,15 @@ class _Extractor:
                 self._special(pfd, name, e)
         except OSError as err:
             raise os_error(err, f"entry {e.name!r}") from err
+
+    def _clear(self, pfd: int, parts: tuple[str, ...], existing: os.stat_result | None, *,
+               new_dir: bool) -> None:
+        """Make room for a new entry at ``parts`` (not a directory merged into one)."""
+        if existing is None:
+            return
+        is_dir = stat.S_ISDIR(existing.st_mode)
+        self._check_overwrite(parts, is_dir, new_dir)
+        self._remove(pfd, parts, is_dir)
 
     def _check_overwrite(self, parts: tuple[str, ...], is_dir: bool, new_dir: bool) -> None:
         if not self.no_overwrite:
@@ -236,8 +252,8 @@ class _Extractor:
         else:
             os.unlink(parts[-1], dir_fd=pfd)
 
-    def _file(self, pfd: int, name: str, e: TarEntry, reader: TarReader) -> None:
-        fd = os.open(name, _FILE, 0o600, dir_fd=pfd)
+    def _file(self, pfd: int, name: str, fd: int, e: TarEntry, reader: TarReader) -> None:
+        """Fill and finish the file ``fd`` just made as ``name`` in ``pfd``."""
         try:
             if e.size:
                 reader.copy_content(lambda mv: _write_all(fd, mv))

@@ -20,6 +20,7 @@ import enum
 import os
 import stat
 import urllib.parse
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -83,7 +84,11 @@ def _cstr(raw: bytes) -> bytes:
 
 
 def _number(raw: bytes, what: str) -> int:
-    if raw and not raw[0] & 0x80:  # the common case: NUL- or space-terminated octal
+    try:  # the common case first: octal digits, then NULs or spaces
+        return int(raw.rstrip(b"\0 ") or b"0", 8)
+    except ValueError:
+        pass
+    if raw and not raw[0] & 0x80:  # NUL- or space-terminated octal, junk after the NUL
         text = raw.split(b"\0", 1)[0].strip()
         if not text:
             return 0
@@ -282,7 +287,10 @@ class TarReader:
 
     def _parse_block(self, block: bytes) -> _RawHeader:
         stored = _number(block[148:156], "checksum")
-        unsigned = sum(block) - sum(block[148:156]) + 8 * 32
+        # The sum of the bytes, the checksum field counted as spaces. Adler-32's low half
+        # is 1 + the sum of the bytes modulo 65521: exact for 256 bytes (at most 65280).
+        unsigned = ((zlib.adler32(block[:256]) & 0xFFFF) + (zlib.adler32(block[256:]) & 0xFFFF)
+                    - 2 - sum(block[148:156]) + 8 * 32)
         if stored != unsigned:
             signed = sum(b - 256 if b > 127 else b for b in block[:148] + block[156:]) + 8 * 32
             if stored != signed:
