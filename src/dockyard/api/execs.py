@@ -84,6 +84,10 @@ class ExecRouter:
         framed = not start.tty
         head = stream_head(request, framed)
         sock = hijack(request)
+        # From here on ``sock`` is our only descriptor of the connection: the backend
+        # closes it as soon as the supervisor holds its own, so that the client's end of
+        # stream comes when the supervisor closes the stream, not when we get to it.
+        release(request)
         loop = asyncio.get_running_loop()
         try:
             await loop.sock_sendall(sock, head)
@@ -96,6 +100,5 @@ class ExecRouter:
         except OSError as exc:
             log.info("exec %s: the client went away: %s", exec_id[:12], exc)
         finally:
-            sock.close()  # the supervisor has its own descriptor of the connection
-            release(request)
+            sock.close()  # (again, if the backend closed it)
         return web.Response()

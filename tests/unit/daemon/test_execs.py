@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,13 @@ class FakeSupervisor:
         self.resized.append((eid, h, w))
 
 
+def hijacked() -> socket.socket:
+    """A stand-in for the hijacked connection: one end of a socket pair."""
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    return ours
+
+
 def manager(run: ExecRoot, c: Container = BASE) -> tuple[ExecManager, FakeSupervisor,
                                                           list[tuple[str, dict[str, str]]]]:
     table = Table()
@@ -126,8 +134,8 @@ def manager(run: ExecRoot, c: Container = BASE) -> tuple[ExecManager, FakeSuperv
     table.names.reserve(c.name, c.id)
     sv = FakeSupervisor()
     events: list[tuple[str, dict[str, str]]] = []
-    m = ExecManager(table, run, sv, lambda c, action, extra: events.append(
-        (action, dict(extra or {}))))  # type: ignore[arg-type]
+    m = ExecManager(table, run, sv, lambda c, action, extra: events.append(  # type: ignore[arg-type]
+        (action, dict(extra or {}))))
     return m, sv, events
 
 
@@ -142,7 +150,9 @@ def test_lifecycle_and_events(run_root: ExecRoot) -> None:
         eid = await m.exec_create("box", ExecConfig(("sh", "-c", "exit 4")))
         view = await m.exec_inspect(eid)
         assert (view.running, view.exit_code, view.pid) == (False, None, 0)
-        await m.exec_start(eid, ExecStart(), object())  # type: ignore[arg-type]
+        sock = hijacked()
+        await m.exec_start(eid, ExecStart(), sock)
+        assert sock.fileno() == -1  # the supervisor has its own: ours is closed at once
         assert (await m.exec_inspect(eid)).running
         sv.finish(eid, 4)
         await settle()
@@ -166,7 +176,7 @@ def test_exit_code_known_before_the_wait_is_answered(run_root: ExecRoot) -> None
     async def main() -> None:
         m, sv, _events = manager(run_root)
         eid = await m.exec_create("box", ExecConfig(("true",)))
-        await m.exec_start(eid, ExecStart(), object())  # type: ignore[arg-type]
+        await m.exec_start(eid, ExecStart(), hijacked())
         sv.finish(eid, 9, tell_waiter=False)  # the stream ended; our wait lags behind
         view = await m.exec_inspect(eid)
         assert (view.running, view.exit_code) == (False, 9)
@@ -186,6 +196,12 @@ def test_refused_starts_and_states(run_root: ExecRoot) -> None:
         with pytest.raises(errors.FailedPrecondition):
             await m.exec_start(eid, ExecStart(detach=True), None)
         assert (await m.exec_inspect(eid)).exit_code == 127
+        eid = await m.exec_create("box", ExecConfig(("nosuch",)))
+        sock = hijacked()
+        with pytest.raises(errors.FailedPrecondition):
+            await m.exec_start(eid, ExecStart(), sock)
+        assert sock.fileno() != -1  # left open for the caller to say why in the stream
+        sock.close()
         sv.refuse = None
         eid = await m.exec_create("box", ExecConfig(("id",), user="nosuch"))
         with pytest.raises(errors.InvalidArgument):
@@ -210,7 +226,7 @@ def test_resize_waits_for_the_start(run_root: ExecRoot) -> None:
         resize = asyncio.create_task(m.exec_resize(eid, 10, 20))
         await settle()
         assert not resize.done()
-        await m.exec_start(eid, ExecStart(tty=True), object())  # type: ignore[arg-type]
+        await m.exec_start(eid, ExecStart(tty=True), hijacked())
         await resize
         assert sv.resized == [(eid, 10, 20)]
         m.close()

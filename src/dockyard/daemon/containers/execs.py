@@ -40,7 +40,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from dockyard import errors
 from dockyard.daemon.containers.execstore import ExecRecord, ExecStore
@@ -238,9 +238,10 @@ class ExecManager:
 
     async def exec_start(self, exec_id: str, start: ExecStart,
                          sock: socket.socket | None) -> None:
-        """Start the exec: streaming on ``sock`` (a hijacked connection; the caller keeps
-        its copy and closes it) or detached (``sock`` None). Raises if it could not start;
-        its exit code is then recorded (127 no such executable, 126 otherwise)."""
+        """Start the exec: streaming on ``sock`` (a hijacked connection, closed here once
+        the supervisor has its own descriptor of it; left open on an error, for the
+        caller to say it there) or detached (``sock`` None). Raises if it could not
+        start; its exit code is then recorded (127 no such executable, 126 otherwise)."""
         e = self._exec(exec_id)
         if e.status is ExecStatus.EXITED or e.exit_code is not None:  # (known by inspect)
             raise errors.Conflict(f"Error: Exec command {e.id} has already run")
@@ -251,7 +252,6 @@ class ExecManager:
         cfg = e.config
         self._event(c, _action("exec_start", cfg), {"execID": e.id})
         size = (start.console_size or cfg.console_size) if cfg.tty else None
-        recorded: asyncio.Task[None] | None = None
         prepared, e.prepared = e.prepared, None
         try:
             if prepared is not None and e.prepared_for == c.state.started_ns:
@@ -259,8 +259,9 @@ class ExecManager:
             else:  # (the container was started again since the exec's create)
                 process = await asyncio.to_thread(exec_process, c, cfg, self.run.bundle(c.id),
                                                   self.run.rootfs(c.id))
-            # Recorded while the supervisor starts it: off the start's path.
-            recorded = asyncio.create_task(self._persist(e.record()))
+        except (errors.DockyardError, OSError) as exc:
+            self._start_failed(e, c, exc, record=False)
+        try:
             if sock is None:
                 info = await self.sv.exec(c.id, e.id, process, console_size=size)
             else:
@@ -271,29 +272,42 @@ class ExecManager:
                     framing=Framing.RAW if start.tty else Framing.MULTIPLEXED,
                     detach_keys=detach_sequence(keys, tty=cfg.tty))
         except (errors.DockyardError, OSError) as exc:
-            code = start_exit_code(str(exc))
-            e.exit_code = 126 if code == 128 else code
-            e.status = ExecStatus.EXITED
-            e.started.set()
-            log.info("exec %s in %s failed to start: %s", e.id[:12], c.short_id, exc)
-            if recorded is not None:
-                await recorded
-                await self._persist(e.record())
-            if isinstance(exc, errors.DockyardError):
-                raise
-            raise errors.FailedPrecondition(str(exc)) from exc
+            self._start_failed(e, c, exc, record=True)
+        if sock is not None:
+            # The supervisor streams on its own descriptor and closes it after the exit
+            # is recorded: ours must not keep the connection open past that.
+            sock.close()
         e.pid = info.pid
         if e.exit_code is None:
             e.status = ExecStatus.RUNNING
         e.started.set()
-        await recorded  # before the exit can be recorded
+        # Recorded once the supervisor has started it (with its pid), before its exit can
+        # be: in the loop, a small write without fsync (see execstore), cheaper than a
+        # worker thread's round trip, and after the start, off its path.
+        self._persist(e.record())
         e.waiter = asyncio.create_task(self._wait(e))
 
-    async def _persist(self, rec: ExecRecord) -> None:
+    def _start_failed(self, e: ExecEntry, c: Container, exc: errors.DockyardError | OSError,
+                      *, record: bool) -> NoReturn:
+        """The exec could not start: its exit code (127 no such executable, 126 otherwise)
+        kept, recorded if the supervisor was asked (``record``); the error raised."""
+        code = start_exit_code(str(exc))
+        e.exit_code = 126 if code == 128 else code
+        e.status = ExecStatus.EXITED
+        e.started.set()
+        log.info("exec %s in %s failed to start: %s", e.id[:12], c.short_id, exc)
+        if record:
+            self._persist(e.record())
+        if isinstance(exc, errors.DockyardError):
+            raise exc
+        raise errors.FailedPrecondition(str(exc)) from exc
+
+    def _persist(self, rec: ExecRecord) -> None:
+        """Write the record (blocking, but small and not fsynced: see ``execstore``)."""
         if self.store is None:
             return
         try:
-            await asyncio.to_thread(self.store.save, rec)
+            self.store.save(rec)
         except FileNotFoundError as exc:
             if rec.container_id in self.table.entries:
                 log.error("could not record exec %s: %s", rec.id[:12], exc)
@@ -322,7 +336,7 @@ class ExecManager:
         e.status = ExecStatus.EXITED
         e.ended.set()
         e.waiter = None
-        await self._persist(e.record())
+        self._persist(e.record())
         entry = self.table.entries.get(e.container_id)
         if entry is not None:
             self._event(entry.container, "exec_die",

@@ -22,9 +22,11 @@ An ``ExecRecord`` (``dockyard.daemon.records`` documents: field names as keys)::
      "pid": 0,                         host pid once known, 0 before
      "exit_code": null}                null: started and not known to have exited
 
-A record is written when the exec starts (while the supervisor starts it, off the path
-of the start: a daemon killed in that very instant leaves that exec unrecorded, as moby
-leaves them all) and rewritten once with its exit code. Execs created but never started
+A record is written once the supervisor has started the exec (with its pid: a daemon
+killed in that very instant leaves that exec unrecorded, as moby leaves them all), or
+failed to (with its exit code), and rewritten once with its exit code. The daemon writes
+them from its event loop: a write this small, not fsynced, costs less than a worker
+thread's round trip. Execs created but never started
 are not recorded (they die with the daemon, as in moby). Each write goes to a
 temporary name and is renamed into place: a daemon that dies mid-write leaves the old
 record or the new one. Records are not fsynced (an exec start must stay cheap): after a
@@ -64,7 +66,8 @@ class ExecRecord:
 
 
 class ExecStore:
-    """Reads and writes exec records (blocking; called from worker threads)."""
+    """Reads and writes exec records (blocking: ``load`` from a worker thread; ``save``
+    and ``delete`` are small enough for the event loop)."""
 
     def __init__(self, data: DataRoot) -> None:
         self.data = data

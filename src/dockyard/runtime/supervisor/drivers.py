@@ -386,11 +386,11 @@ class InProcessDriver:
              workdir: str, console_socket: str | None = None) -> int:
         from dockyard.oci.runtime_spec import parse_process
 
-        os.makedirs(workdir, exist_ok=True)
-        pid_file = os.path.join(workdir, "exec.pid")
+        # No pid file: the pid comes back directly, and nothing reads it (on the start's
+        # path of every exec, its write and rename are not free).
         return int(_call(self._launcher.exec_process, self.root, container_id,
                          parse_process(dict(process)), stdio=self._stdio(stdio),
-                         console_socket=console_socket, pid_file=pid_file))
+                         console_socket=console_socket))
 
 
 def _call(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:

@@ -19,7 +19,7 @@ Layout (schema 1; ``layout.json`` holds ``{"schema": 1}``)::
             └── execs/
                 └── <exec_id>/
                     ├── process.json  the OCI process given to ``runtime exec``
-                    ├── exec.pid      pid file written by the runtime
+                    ├── exec.pid      pid file written by an OCI CLI runtime
                     └── exit.json     ExitRecord of the exec
 
 Every record is written whole to a temporary name and renamed into place, so a reader (a
