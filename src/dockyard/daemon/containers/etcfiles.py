@@ -116,8 +116,14 @@ def _is_loopback(address: str) -> bool:
 
 
 def write_file(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, path)
+    """``text`` as the new file ``path``, 0644 (at create, in the container's new
+    directory: a create that dies half-way leaves a directory without a record, which
+    recovery removes whole)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+        view = memoryview(text.encode("utf-8"))
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)

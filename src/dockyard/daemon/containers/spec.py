@@ -9,6 +9,7 @@ rootfs at start (``users``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
@@ -41,9 +42,11 @@ class SpecInputs:
     hostname: str
 
 
+@functools.cache
 def bounding_set() -> frozenset[str]:
     """The capabilities this process may grant (its bounding set): a container cannot get
-    more than the daemon and its supervisor have."""
+    more than the daemon and its supervisor have. Read once: a bounding set only ever
+    shrinks, by the process's own doing, which the daemon never does."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
