@@ -66,12 +66,18 @@ DOCKER_DEFAULT_CAPS: tuple[str, ...] = (
 
 
 def last_cap() -> int:
-    """The highest capability number this kernel knows."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
-            return int(f.read())
-    except OSError:
-        return max(CAPABILITIES.values())
+    """The highest capability number this kernel knows (read once per process: it is the
+    running kernel's, and every exec's plan asks for it)."""
+    if not _LAST_CAP:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+                _LAST_CAP.append(int(f.read()))
+        except OSError:
+            return max(CAPABILITIES.values())
+    return _LAST_CAP[0]
+
+
+_LAST_CAP: list[int] = []
 
 
 def mask_of(names: list[str] | tuple[str, ...], known_max: int) -> int:

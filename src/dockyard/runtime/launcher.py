@@ -407,13 +407,15 @@ def _wait_gone(pid: int, start: int | None, timeout: float) -> bool:
         delay = min(delay * 2, 0.05)
 
 
-def status_of(root: str, st: ContainerState) -> str:
-    """Derive the status from the process, the fifo and the freezer (never stored)."""
+def status_of(root: str, st: ContainerState, mgr: cgroups.CgroupManager | None = None) -> str:
+    """Derive the status from the process, the fifo and the freezer (never stored); ``mgr``
+    is the container's cgroup manager if the caller has it already."""
     if state.proc_start_time(st.pid) != st.pid_start:
         return Status.STOPPED
     if os.path.exists(os.path.join(root, st.id, state.EXEC_FIFO)):
         return Status.CREATED
-    mgr = cgroups.new_manager(st.cgroups_path, st.id)
+    if mgr is None:
+        mgr = cgroups.new_manager(st.cgroups_path, st.id)
     if mgr.exists() and mgr.frozen():
         return Status.PAUSED
     return Status.RUNNING
@@ -550,13 +552,13 @@ def exec_process(
     from dockyard.runtime import execchain  # exec's alone: not on create's start-up path
 
     st = state.load(root, container_id)
-    status = status_of(root, st)
+    mgr = cgroups.new_manager(st.cgroups_path, st.id)
+    status = status_of(root, st, mgr)
     if status != Status.RUNNING:
         raise Conflict(f"cannot exec in a container that is {status}")
     kinds = execchain.namespace_kinds(os.path.join(st.bundle, "config.json"))
     plan = process.plan(proc)
     _check_console(plan, console_socket, console_fd)
-    mgr = cgroups.new_manager(st.cgroups_path, st.id)
     fds: list[int] = []
     try:
         cfd = -1
