@@ -51,9 +51,9 @@ class FakeMaker:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def settle(self) -> None:
-        while self.tasks:
-            await asyncio.gather(*self.tasks)
+    async def settle(self, p: Preparations) -> None:
+        while self.tasks or p.tasks:
+            await asyncio.gather(*self.tasks, *p.tasks)
 
 
 def test_take_only_for_the_same_container() -> None:
@@ -63,7 +63,7 @@ def test_take_only_for_the_same_container() -> None:
         same, changed = Entry(container(1)), Entry(container(2))
         p.begin(same)
         p.begin(changed)
-        await maker.settle()
+        await maker.settle(p)
         assert maker.made == [same.id, changed.id]
         async with same.lock:
             info = await p.take(same, same.container)
@@ -83,14 +83,14 @@ def test_limit_failure_and_removal() -> None:
         entries = [Entry(container(i)) for i in range(1, 5)]
         for e in entries:
             p.begin(e)
-        await maker.settle()
+        await maker.settle(p)
         assert maker.made == [entries[0].id, entries[1].id]  # LIMIT
         assert p.drop(entries[0].id) and not p.drop(entries[0].id)
         failing = FakeMaker(fail=True)
         q = Preparations(failing)
         e = Entry(container(5))
         q.begin(e)
-        await failing.settle()
+        await failing.settle(q)
         assert e.id not in q and failing.unmade == []
         async with e.lock:
             assert await q.take(e, e.container) is None
@@ -105,17 +105,17 @@ def test_expiry_and_close(monkeypatch: pytest.MonkeyPatch) -> None:
         p = Preparations(maker)
         old, kept = Entry(container(1)), Entry(container(2))
         p.begin(old)
-        await maker.settle()
+        await maker.settle(p)
         await asyncio.sleep(0.05)
-        await maker.settle()
+        await maker.settle(p)
         assert maker.unmade == [old.id] and old.id not in p
         monkeypatch.setattr(prepare, "TTL", 60.0)
         p.begin(kept)
-        await maker.settle()
+        await maker.settle(p)
         await p.close(5)
         assert maker.unmade == [old.id, kept.id]
         p.begin(Entry(container(3)))  # closed: no new preparation
-        await maker.settle()
+        await maker.settle(p)
         assert len(maker.made) == 2
     asyncio.run(main())
 
@@ -126,7 +126,7 @@ def test_mount_hook_from_a_worker_thread() -> None:
         p = Preparations(maker)
         e = Entry(container(1))
         p.begin(e)
-        await maker.settle()
+        await maker.settle(p)
         with pytest.raises(errors.Internal):
             p.before_mount(e.id)  # from the loop's own thread: refused, not a deadlock
         await asyncio.to_thread(p.before_mount, "0" * 64)  # not prepared: nothing
@@ -140,4 +140,26 @@ def test_mount_hook_from_a_worker_thread() -> None:
         await asyncio.to_thread(hook)
         assert maker.unmade == [e.id] and e.id not in p
         assert seen and seen[0] != threading.main_thread().name
+    asyncio.run(main())
+
+
+def test_close_while_one_is_under_way() -> None:
+    gate = threading.Event()
+
+    class SlowMaker(FakeMaker):
+        def make_task(self, c: Container, created: list[ContainerInfo]) -> ContainerInfo:
+            gate.wait(10)
+            return super().make_task(c, created)
+
+    async def main() -> None:
+        maker = SlowMaker()
+        p = Preparations(maker)
+        e = Entry(container(1))
+        p.begin(e)
+        await asyncio.sleep(0)
+        closing = asyncio.ensure_future(p.close(10))
+        await asyncio.sleep(0.01)
+        gate.set()
+        await closing
+        assert maker.made == [e.id] and maker.unmade == [e.id] and e.id not in p
     asyncio.run(main())

@@ -79,6 +79,8 @@ class Preparations:
         self._ready: dict[str, Prepared] = {}
         self._busy: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        """The preparations under way."""
         self._closed = False
 
     def __contains__(self, container_id: str) -> bool:
@@ -90,7 +92,14 @@ class Preparations:
             return
         self._loop = asyncio.get_running_loop()
         self._busy.add(entry.id)
-        self.maker.background(self._prepare(entry))
+        task = asyncio.create_task(self._prepare(entry), name=f"prepare-{entry.id[:12]}")
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def _prepare(self, entry: Entry) -> None:
         cid = entry.id
@@ -112,6 +121,9 @@ class Preparations:
                     if created:
                         await self.maker.unmake_task(cid)
                     raise
+                if self._closed:  # the daemon stopped meanwhile
+                    await self.maker.unmake_task(cid)
+                    return
                 self._ready[cid] = prepared = Prepared(c, info)
         finally:
             self._busy.discard(cid)
@@ -163,8 +175,11 @@ class Preparations:
             await self.maker.unmake_task(container_id)
 
     async def close(self, timeout: float) -> None:
-        """Tear every preparation down (the daemon stops); no new ones."""
+        """Tear every preparation down (the daemon stops); no new ones, and those under
+        way undo themselves."""
         self._closed = True
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout)
         ids = list(self._ready)
         self._ready.clear()
         if not ids:
