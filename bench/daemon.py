@@ -40,7 +40,8 @@ its refill history rather than the containers). The goal is judged on that last 
 figure; the per-process breakdown under the table shows where the memory is. A row an engine cannot do yet is
 printed as NOT MEASURED with the reason.
 
-Run as root: ``python3 bench/daemon.py [-n 20] [--rounds 3] [--idle 30]``. Everything it
+Run as root: ``python3 bench/daemon.py [-n 20] [--rounds 3] [--idle 30]``; ``--only
+floor,exec`` runs only those rows. Everything it
 starts (both daemons, containerd, shims, containers, mounts, cgroups, temp dirs) is
 stopped and removed at the end, also when it fails.
 """
@@ -77,6 +78,7 @@ from daemon_engines import (
 )
 
 GOALS = {"run": 0.25, "exec": 0.3}
+ROWS = ("floor", "run", "exec", "seq", "par", "idle")
 IDLE_GOAL_MIB = 0.5
 SETTLE_KIB = 256
 SETTLE_TIMEOUT = 60.0
@@ -370,7 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--idle", type=int, default=30, help="idle containers for the PSS row")
     ap.add_argument("--dockerd-storage", default="overlay2")
+    ap.add_argument("--only", default=",".join(ROWS),
+                    help=f"comma-separated rows to run, of {','.join(ROWS)} (default: all)")
     args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+    if not only <= set(ROWS):
+        ap.error(f"--only: unknown rows {','.join(sorted(only - set(ROWS)))}")
     if os.geteuid() != 0:
         print("bench/daemon.py needs root (daemons, namespaces, cgroups)", file=sys.stderr)
         return 2
@@ -394,32 +401,38 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"dockerd loaded busybox as {theirs}, not {image_id}")
             engines: list[Engine] = [ours, ref]
             rows: dict[str, Samples] = {}
-            log(f"ps -q x {args.runs}")
-            rows["floor"] = Samples()
-            interleave(engines, args.runs, cli_floor, rows["floor"])
-            log(f"run --rm busybox true x {args.runs}")
-            rows["run"] = Samples()
-            interleave(engines, args.runs, run_true, rows["run"])
-            log(f"exec x {args.runs}")
-            rows["exec"] = Samples()
-            for e in engines:
-                e.docker("run", "-d", "--name", "bench-exec", "busybox", "sleep", "600")
-            interleave(engines, args.runs, exec_true, rows["exec"])
-            for e in engines:
-                e.docker("rm", "-f", "bench-exec")
-            log(f"{args.sequential} sequential x {args.rounds}")
-            rows["seq"] = Samples()
-            interleave(engines, args.rounds, sequential(args.sequential), rows["seq"],
-                       warmup=0)
-            log(f"{args.parallel} parallel x {args.rounds}")
-            rows["par"] = Samples()
-            interleave(engines, args.rounds, parallel(args.parallel), rows["par"])
+            if "floor" in only:
+                log(f"ps -q x {args.runs}")
+                rows["floor"] = Samples()
+                interleave(engines, args.runs, cli_floor, rows["floor"])
+            if "run" in only:
+                log(f"run --rm busybox true x {args.runs}")
+                rows["run"] = Samples()
+                interleave(engines, args.runs, run_true, rows["run"])
+            if "exec" in only:
+                log(f"exec x {args.runs}")
+                rows["exec"] = Samples()
+                for e in engines:
+                    e.docker("run", "-d", "--name", "bench-exec", "busybox", "sleep", "600")
+                interleave(engines, args.runs, exec_true, rows["exec"])
+                for e in engines:
+                    e.docker("rm", "-f", "bench-exec")
+            if "seq" in only:
+                log(f"{args.sequential} sequential x {args.rounds}")
+                rows["seq"] = Samples()
+                interleave(engines, args.rounds, sequential(args.sequential), rows["seq"],
+                           warmup=0)
+            if "par" in only:
+                log(f"{args.parallel} parallel x {args.rounds}")
+                rows["par"] = Samples()
+                interleave(engines, args.rounds, parallel(args.parallel), rows["par"])
             loads.append(os.getloadavg())
             idle = {}
-            for e in engines:
-                log(f"idle PSS with {args.idle} containers: {e.name}")
-                idle[e.name] = idle_cost(e, args.idle)
-            loads.append(os.getloadavg())
+            if "idle" in only:
+                for e in engines:
+                    log(f"idle PSS with {args.idle} containers: {e.name}")
+                    idle[e.name] = idle_cost(e, args.idle)
+                loads.append(os.getloadavg())
             print(report(rows, idle, engines, args, loads, image_id))
     finally:
         unmount_under(work)
