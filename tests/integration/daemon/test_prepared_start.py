@@ -5,6 +5,7 @@ restart before the start each see (or leave) exactly what they would without it.
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -121,3 +122,27 @@ def test_a_daemon_killed_with_prepared_containers(
     d.docker("rm", "prep-kill", second, check=True)
     assert d.leftovers() == []
     assert d.errors() == []
+
+
+def test_a_daemon_killed_between_recording_running_and_the_start(
+        new_daemon: Callable[[], Daemon]) -> None:
+    d = new_daemon()
+    d.start()
+    cid = _create(d, "--name", "prep-half", "busybox", "echo", "started again")
+    _prepared(d, cid)
+    d.stop(signal.SIGKILL)
+    # As a daemon killed after the start recorded "running", before the supervisor
+    # started the task (the record is written while the start is on its way).
+    path = d.data_root / "containers" / cid / "container.json"
+    doc = json.loads(path.read_text())
+    doc["container"]["state"].update(status="running", pid=1, started_ns=1)
+    path.write_text(json.dumps(doc))
+    d.start()
+    state = json.loads(d.docker("inspect", "-f", "{{json .State}}", cid, check=True).stdout)
+    assert (state["Status"], state["ExitCode"]) == ("exited", 255)
+    assert not _task_dir(d, cid).exists()
+    p = d.docker("start", "-a", "prep-half", timeout=60)
+    assert p.returncode == 0, (p.stderr, d.tail())
+    assert p.stdout == "started again\n"
+    d.docker("rm", "prep-half", check=True)
+    assert d.leftovers() == []
