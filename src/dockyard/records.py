@@ -35,70 +35,85 @@ _PROHIBITED = frozenset({"__new__", "__init__", "__slots__", "__getnewargs__", "
                          "_field_defaults", "_make", "_replace", "_asdict", "_source"})
 
 
+_tuple_new = tuple.__new__
+
+
+# The methods every record class shares (they read the class's ``_fields``): a class is
+# then made of its properties alone, which keeps the making of one to a few microseconds.
+def _new(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    fields: tuple[str, ...] = cls._fields
+    n, nfields = len(args), len(fields)
+    if n == nfields and not kwargs:
+        return _tuple_new(cls, args)
+    name = cls.__name__
+    if n > nfields:
+        raise TypeError(f"{name}.__new__() takes {nfields + 1} positional arguments "
+                        f"but {n + 1} were given")
+    defaults: dict[str, Any] = cls._field_defaults
+    values = list(args)
+    for f in fields[n:]:
+        if f in kwargs:
+            values.append(kwargs.pop(f))
+        elif f in defaults:
+            values.append(defaults[f])
+        else:
+            raise TypeError(f"{name}.__new__() missing required argument: {f!r}")
+    if kwargs:
+        key = next(iter(kwargs))
+        if key in fields:
+            raise TypeError(f"{name}.__new__() got multiple values for argument {key!r}")
+        raise TypeError(f"{name}.__new__() got an unexpected keyword argument {key!r}")
+    return _tuple_new(cls, values)
+
+
+def _make(cls: Any, iterable: Iterable[Any]) -> Any:
+    result: tuple[Any, ...] = _tuple_new(cls, iterable)
+    if len(result) != len(cls._fields):
+        raise TypeError(f"Expected {len(cls._fields)} arguments, got {len(result)}")
+    return result
+
+
+def _replace(self: Any, /, **kwds: Any) -> Any:
+    result = _tuple_new(type(self), map(kwds.pop, self._fields, self))
+    if kwds:
+        raise ValueError(f"Got unexpected field names: {list(kwds)!r}")
+    return result
+
+
+def _repr(self: Any) -> str:
+    fields = ", ".join(f"{f}={v!r}" for f, v in zip(self._fields, self, strict=True))
+    return f"{self.__class__.__name__}({fields})"
+
+
+def _asdict(self: Any) -> dict[str, Any]:
+    return dict(zip(self._fields, self, strict=True))
+
+
+def _getnewargs(self: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(self)
+
+
+_new.__name__ = "__new__"
+_repr.__name__ = "__repr__"
+_getnewargs.__name__ = "__getnewargs__"
+_MAKE = classmethod(_make)
+
+
 def _record(name: str, fields: tuple[str, ...], defaults: dict[str, Any],
             ns: dict[str, Any]) -> type:
-    nfields = len(fields)
-    tuple_new = tuple.__new__
-    repr_fmt = "(" + ", ".join(f"{f}=%r" for f in fields) + ")"
-
-    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
-        n = len(args)
-        if n == nfields and not kwargs:
-            return tuple_new(cls, args)
-        if n > nfields:
-            raise TypeError(f"{name}.__new__() takes {nfields + 1} positional arguments "
-                            f"but {n + 1} were given")
-        values = list(args)
-        for f in fields[n:]:
-            if f in kwargs:
-                values.append(kwargs.pop(f))
-            elif f in defaults:
-                values.append(defaults[f])
-            else:
-                raise TypeError(f"{name}.__new__() missing required argument: {f!r}")
-        if kwargs:
-            key = next(iter(kwargs))
-            if key in fields:
-                raise TypeError(f"{name}.__new__() got multiple values for argument {key!r}")
-            raise TypeError(f"{name}.__new__() got an unexpected keyword argument {key!r}")
-        return tuple_new(cls, values)
-
-    def _make(cls: type, iterable: Iterable[Any]) -> Any:
-        result: tuple[Any, ...] = tuple_new(cls, iterable)
-        if len(result) != nfields:
-            raise TypeError(f"Expected {nfields} arguments, got {len(result)}")
-        return result
-
-    def _replace(self: tuple[Any, ...], /, **kwds: Any) -> Any:
-        result = tuple_new(type(self), map(kwds.pop, fields, self))
-        if kwds:
-            raise ValueError(f"Got unexpected field names: {list(kwds)!r}")
-        return result
-
-    def __repr__(self: tuple[Any, ...]) -> str:
-        return self.__class__.__name__ + repr_fmt % self
-
-    def _asdict(self: tuple[Any, ...]) -> dict[str, Any]:
-        return dict(zip(fields, self, strict=True))
-
-    def __getnewargs__(self: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(self)
-
     body: dict[str, Any] = {
         "__doc__": f"{name}({', '.join(fields)})",
         "__slots__": (),
         "_fields": fields,
         "_field_defaults": defaults,
-        "__new__": __new__,
-        "_make": classmethod(_make),
+        "__new__": _new,
+        "_make": _MAKE,
         "_replace": _replace,
-        "__repr__": __repr__,
+        "__repr__": _repr,
         "_asdict": _asdict,
-        "__getnewargs__": __getnewargs__,
+        "__getnewargs__": _getnewargs,
         "__match_args__": fields,
     }
-    for fn in (__new__, _make, _replace, __repr__, _asdict, __getnewargs__):
-        fn.__qualname__ = f"{name}.{fn.__name__}"
     for i, f in enumerate(fields):
         body[f] = property(itemgetter(i), doc=f"Alias for field number {i}")
     for key, value in ns.items():
