@@ -8,6 +8,9 @@ Rows, all measured in the same run on the same bundle (Docker's default spec):
 - ``runc``       ``runc run``: the reference (about 27 ms on the project's machines);
 - ``cold``       ``dockyard-runtime run``: our CLI from a fresh interpreter (the console
                  script's real path, not a pyenv shim);
+- ``py``         detail for ``cold``: that script's interpreter, started with its flags,
+                 running nothing (``python -IS -c pass``): the part of ``cold`` that is
+                 the interpreter's own start-up;
 - ``warm``       the supervisor's in-process driver (the zygote the daemon will use):
                  create → start → wait → delete through ``SupervisorClient``, with its
                  pool of spares (pre-forked child1s in pre-made cgroups) refilled between
@@ -19,7 +22,7 @@ Every container gets a unique ``linux.cgroupsPath`` (``/dockyard-bench/<id>``) a
 deleted; the timed span of ``run`` rows includes the runtime's own cleanup, as does the
 supervisor rows' ``delete``. Goals (issue 2): warm <= 1/2 runc, cold <= runc.
 
-Run as root: ``python3 bench/runtime.py [-n 50] [--rows floor,runc,cold,warm,sv+runc]``.
+Run as root: ``python3 bench/runtime.py [-n 50] [--rows floor,runc,cold,py,warm,sv+runc]``.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from dockyard.image.busybox import make_busybox_rootfs
 from dockyard.runtime.specgen import default_spec
 
 CGROUP_PARENT = "dockyard-bench"
-ALL_ROWS = ("floor", "runc", "cold", "warm", "warm0", "sv+runc")
+ALL_ROWS = ("floor", "runc", "cold", "py", "warm", "warm0", "sv+runc")
 GOALS = {"warm": 0.5, "cold": 1.0}
 
 
@@ -161,6 +164,26 @@ def path_cli(name: str, what: str, argv: list[str] | None, bench: Bench,
         return elapsed
 
     return StartPath(name, what, once, note)
+
+
+def path_interpreter(script: list[str] | None, note: str) -> StartPath:
+    """The ``py`` row: the interpreter of the ``dockyard-runtime`` script (its ``#!``
+    line, flags included) running nothing."""
+    what = "its interpreter alone (-c pass)"
+    if script is None:
+        return StartPath("py", what, None, note)
+    with open(script[0], "rb") as f:
+        first = f.readline().decode(errors="replace").strip()
+    if not first.startswith("#!"):
+        return StartPath("py", what, None, f"{script[0]} has no #! line")
+    argv = [*first[2:].split(), "-c", "pass"]
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        run_quiet(argv)
+        return time.perf_counter() - t0
+
+    return StartPath("py", what, once)
 
 
 def dockyard_runtime_argv() -> tuple[list[str] | None, str]:
@@ -317,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
                     cli, note = dockyard_runtime_argv()
                     paths.append(path_cli("cold", "dockyard-runtime run (fresh CLI)", cli,
                                           bench, note))
+                elif name == "py":
+                    paths.append(path_interpreter(*dockyard_runtime_argv()))
                 elif name == "warm":
                     paths.append(path_supervisor("warm", "supervisor, in-process driver", sv,
                                                  "in-process", None, bench))
