@@ -268,6 +268,7 @@ class Daemon:
         """What a clean removal of every container should not leave behind (once the
         daemon's background cleanups have ended)."""
         self.settle()
+        self._supervisor_settled()
         out = [f"mount {m}" for m in mounts_under(str(self.root))]
         # The parent itself stays, and the supervisor's spare cgroups (its pool of
         # pre-placed processes, ".spare-<pid>-<rand>") live as long as the supervisor.
@@ -289,6 +290,18 @@ class Daemon:
         for mp in mounts_under(str(self.root)):
             subprocess.run(["umount", "-l", mp], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _supervisor_settled(self) -> None:
+        """The supervisor removes a deleted container's record right after its reply,
+        before it answers anything else: one answered ping proves it done."""
+        from dockyard.errors import DockyardError
+        from dockyard.runtime.supervisor.client import SupervisorClient
+
+        state = self.exec_root / "supervisor"
+        if (state / "supervisor.sock").exists():
+            with contextlib.suppress(OSError, DockyardError), \
+                    SupervisorClient.for_state(str(state), timeout=30) as sv:
+                sv.ping()  # none there (stopped): nothing pending either
 
     def _stop_supervisor(self) -> None:
         from dockyard.errors import DockyardError

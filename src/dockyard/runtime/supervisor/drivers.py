@@ -357,11 +357,10 @@ class InProcessDriver:
 
     def create(self, container_id: str, bundle: str, stdio: Stdio, *, workdir: str,
                console_socket: str | None = None) -> int:
-        pid_file = os.path.join(workdir, "init.pid")
+        # No pid file: the pid comes back directly and the container's record holds it.
         extra = {"pool": self.pool} if self.pool is not None else {}
         st = _call(self._launcher.create, self.root, container_id, bundle,
-                   stdio=self._stdio(stdio), console_socket=console_socket, pid_file=pid_file,
-                   **extra)
+                   stdio=self._stdio(stdio), console_socket=console_socket, **extra)
         return int(st.pid)
 
     def start(self, container_id: str) -> None:

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -56,6 +57,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# For this long after a container was created or started, spares are not forked even when
+# the loop is idle: a container's first moments (its exit if it is short, its first
+# output) should not wait behind a fork of the zygote or a pre-faulting step.
+YOUNG = 0.025
+
 
 class Reply(enum.Enum):
     DEFERRED = "deferred"
@@ -89,6 +95,7 @@ class Handlers:
         self._stop = stop
         self.pool = pool
         self._refill_pending = False
+        self._young_until = 0.0  # monotonic time until which the last container is young
         self.containers: dict[str, Container] = {}
         self.by_pid: dict[int, Task] = {}
         self._drivers: dict[RuntimeSpec, RuntimeDriver] = {}
@@ -161,6 +168,11 @@ class Handlers:
     def _refill(self) -> None:
         self._refill_pending = False
         if self.pool is None or self._stopping:
+            return
+        young = self._young_until - time.monotonic()
+        if young > 0 and any(c.exit is None for c in self.containers.values()):
+            self._refill_pending = True
+            self.loop.call_later(young, lambda: self.loop.call_when_idle(self._refill))
             return
         try:
             self.pool.fill_one()
@@ -239,6 +251,7 @@ class Handlers:
         self.containers[args.id] = c
         self.by_pid[pid] = c
         log.info("created container %s (pid %d, %s)", args.id, pid, driver.name)
+        self._young_until = time.monotonic() + YOUNG
         self.refill_later()
         return {"container": c.info().to_wire()}
 
@@ -248,6 +261,7 @@ class Handlers:
         if c.status is not Status.CREATED or c.exit is not None:
             raise errors.Conflict(f"container {args.id} is {c.status.value}, not created")
         c.driver.start(args.id)
+        self._young_until = time.monotonic() + YOUNG
         if c.status is Status.CREATED:
             c.status = Status.RUNNING
         return {"container": c.info().to_wire()}
@@ -334,8 +348,18 @@ class Handlers:
             self.by_pid.pop(e.pid, None)
         self.by_pid.pop(c.pid, None)
         self.containers.pop(c.id, None)
-        self.state.remove_container(c.id)
+        retired = self.state.retire_container(c.id)
+        if retired is not None:
+            # After the reply, in this turn of the loop (timers of delay 0 run right after
+            # the events): before any other request is read.
+            self.loop.call_later(0.0, lambda: self._remove_retired(retired))
         log.info("deleted %s", c.label)
+
+    def _remove_retired(self, path: str) -> None:
+        try:
+            self.state.remove_retired(path)
+        except OSError as exc:
+            log.warning("could not remove %s: %s", path, exc)
 
     def _forget_exec(self, cid: str, exec_id: str) -> None:
         """Forget an exited exec, memory and records (the daemon has its exit code)."""
@@ -495,6 +519,10 @@ class Handlers:
         running they are watched with a pidfd and get exit code 255 (``lost``) when they
         end, as dockerd reports a container whose shim vanished.
         """
+        try:
+            self.state.remove_retired()  # what a crash left between a delete and its end
+        except OSError as exc:
+            log.warning("could not remove deleted containers' records: %s", exc)
         for rec, ex in self.state.recorded_containers():
             try:
                 driver = self.driver(rec.runtime)
@@ -533,6 +561,10 @@ class Handlers:
     def release_all(self) -> None:
         for c in self.containers.values():
             c.release()
+        try:
+            self.state.remove_retired()  # deletes whose removal had not run yet
+        except OSError as exc:
+            log.warning("could not remove deleted containers' records: %s", exc)
 
 
 def _on_pidfd(loop: Loop, pidfd: int, c: Container) -> Callable[[], None]:

@@ -15,7 +15,7 @@ Layout (schema 1; ``layout.json`` holds ``{"schema": 1}``)::
             ├── container.json        ContainerRecord: what ``create`` was asked, and the pid
             ├── exit.json             ExitRecord, written once, durably, after the last line
             ├── runtime.log           the OCI runtime's own log (``--log``, JSON lines)
-            ├── init.pid              pid file written by the runtime
+            ├── init.pid              pid file written by an OCI CLI runtime
             └── execs/
                 └── <exec_id>/
                     ├── process.json  the OCI process given to ``runtime exec``
@@ -30,8 +30,11 @@ every container's exit a millisecond or more on a disk-backed state root (``layo
 alone is synced). ``exit.json`` is written only after the process's output has been
 drained into its log, and before anyone is told of the exit: a daemon that finds
 ``exit.json`` finds every line too. A container's directory disappears only on
-``delete``. The container's json-file log lives wherever ``create`` said (the daemon's
-data root), not here.
+``delete``: it is renamed out of the way at once (``containers/.deleted-<id>-<random>``,
+not a container id: ids start with a letter or digit) and removed right after the reply
+(an rmdir costs milliseconds on some filesystems), within the same turn of the
+supervisor's loop, so before it answers anything else; what a crash leaves under such a
+name is removed when the next supervisor starts.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from dockyard.runtime.supervisor.protocol import (
 
 SCHEMA_VERSION = 1
 MAX_UNIX_PATH = 107  # sun_path is 108 bytes with its NUL
+DELETED_PREFIX = ".deleted-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,14 +196,59 @@ class StateDir:
     def read_exit(self, cid: str, exec_id: str | None = None) -> ExitRecord | None:
         return read_exit_record(self.root, cid, exec_id)
 
-    def remove_container(self, cid: str) -> None:
+    def retire_container(self, cid: str) -> str | None:
+        """Move a container's directory out of the way (its id is free at once); returns
+        the new path, for ``remove_retired`` later, or None if there was none."""
         path = self.container(cid)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
+        retired = os.path.join(self.containers,
+                               f"{DELETED_PREFIX}{cid}-{os.urandom(4).hex()}")
+        try:
+            os.rename(path, retired)
+        except FileNotFoundError:
+            return None
+        return retired
+
+    def remove_retired(self, path: str | None = None) -> None:
+        """Remove a retired directory, or (None) every one a crashed supervisor left."""
+        if path is not None:
+            self._remove_dir(path)
+            return
+        for name in os.listdir(self.containers):
+            if name.startswith(DELETED_PREFIX):
+                self._remove_dir(os.path.join(self.containers, name))
+
+    def remove_container(self, cid: str) -> None:
+        """Remove a container's directory now."""
+        self._remove_dir(self.container(cid))
+
+    @staticmethod
+    def _remove_dir(path: str) -> None:
+        """Its few files one by one (cheaper than ``shutil.rmtree``'s descriptor walk), a
+        subdirectory (``execs``) with rmtree; symlinks are removed, never followed."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        try:
+            with os.scandir(fd) as it:
+                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+            for name, is_dir in entries:
+                if is_dir:
+                    shutil.rmtree(name, dir_fd=fd)
+                else:
+                    try:
+                        os.unlink(name, dir_fd=fd)
+                    except FileNotFoundError:
+                        pass
+        finally:
+            os.close(fd)
+        os.rmdir(path)
 
     def recorded_containers(self) -> Iterator[tuple[ContainerRecord, ExitRecord | None]]:
         """Every container record left by an earlier supervisor, with its exit if any."""
         for cid in sorted(os.listdir(self.containers)):
+            if cid.startswith(DELETED_PREFIX):
+                continue
             path = os.path.join(self.container(cid), "container.json")
             try:
                 with open(path, encoding="utf-8") as f:

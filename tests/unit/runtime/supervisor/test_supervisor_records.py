@@ -46,6 +46,33 @@ def test_records_round_trip(tmp_path: Path) -> None:
     assert list(st.recorded_containers()) == []
 
 
+def test_retired_records_are_out_of_the_way_then_removed(tmp_path: Path) -> None:
+    """delete's two steps: the id is free at once (rename), the files go later; a crash
+    in between leaves a directory that recovery skips and removes."""
+    st = StateDir(str(tmp_path / "s"))
+    st.prepare()
+    rec = ContainerRecord("c1", "/b", RuntimeSpec(RuntimeKind.OCI_CLI, "/r", "crun"), 10,
+                          False, False, None, {}, "2026-01-01T00:00:00Z")
+    st.write_container(rec)
+    st.write_exit(ExitRecord("c1", None, 10, ExitStatus(0, None, "2026-01-01T00:00:01Z")))
+    os.makedirs(os.path.join(st.container("c1"), "execs", "e1"))
+    os.symlink(str(tmp_path / "outside"), os.path.join(st.container("c1"), "link"))
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "kept").write_text("x")
+    retired = st.retire_container("c1")
+    assert retired is not None and not os.path.exists(st.container("c1"))
+    assert st.retire_container("c1") is None
+    st.write_container(rec)  # the same id again, while the old record waits
+    assert [r.id for r, _ in st.recorded_containers()] == ["c1"]
+    st.remove_retired(retired)
+    assert sorted(os.listdir(st.containers)) == ["c1"]
+    assert (tmp_path / "outside" / "kept").exists()  # a symlink is removed, not followed
+    assert st.retire_container("c1") is not None     # "crash": never removed
+    assert list(st.recorded_containers()) == []
+    st.remove_retired()
+    assert os.listdir(st.containers) == []
+
+
 def test_other_schemas_are_refused(tmp_path: Path) -> None:
     st = StateDir(str(tmp_path))
     st.prepare()

@@ -255,6 +255,24 @@ def test_exec_and_delete_and_shutdown(served: tuple[SupervisorClient, Path]) -> 
     assert sv.list() == []
 
 
+def test_a_deleted_containers_record_is_gone_before_the_next_answer(
+        served: tuple[SupervisorClient, Path]) -> None:
+    """delete moves the record out of the way and removes it right after its reply: the id
+    can be created again at once, and nothing is left once a later request is answered."""
+    sv, tmp = served
+    containers = Path(sv.ping()["state_dir"]) / "containers"
+    for n in range(2):
+        bundle = tmp / f"again-{n}"
+        bundle.mkdir()
+        (bundle / "config.json").write_text(json.dumps({"process": {"args": ["true"]}}))
+        sv.create("again", str(bundle), FAKE)
+        sv.start("again")
+        assert sv.wait("again").exit_code == 0
+        sv.delete("again")
+        sv.ping()
+        assert os.listdir(containers) == []
+
+
 def test_exec_on_a_passed_socket_then_forgotten(served: tuple[SupervisorClient, Path]) -> None:
     """The daemon's exec start: the hijacked socket is passed along; the exit is known
     before that stream ends; the daemon then has the supervisor forget the exec."""
