@@ -168,8 +168,8 @@ def read_int_optional(path: str) -> int | None:
 def read_procs(path: str) -> list[int]:
     """The pids in a ``cgroup.procs`` file; an absent file (vanished cgroup) gives none."""
     try:
-        with open(path, encoding="ascii") as f:
-            text = f.read()
+        with open(path, "rb") as f:  # bytes.decode: no codec module to load (a text
+            text = f.read().decode("ascii")  # file's "ascii" loads encodings.ascii)
     except FileNotFoundError:
         return []
     except OSError as e:
