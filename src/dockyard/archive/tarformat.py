@@ -112,6 +112,12 @@ def _number(raw: bytes, what: str) -> int:
         raise InvalidArgument(f"tar header: bad octal {what} {text!r}") from None
 
 
+def _byte_sum(block: bytes | bytearray) -> int:
+    """The sum of a header block's 512 bytes. Adler-32's low half is 1 + the sum of the
+    bytes modulo 65521: exact for 256 bytes (at most 65280), and C-fast."""
+    return (zlib.adler32(block[:256]) & 0xFFFF) + (zlib.adler32(block[256:]) & 0xFFFF) - 2
+
+
 def _parse_pax(data: bytes, entry_hint: str) -> dict[str, bytes]:
     records: dict[str, bytes] = {}
     pos = 0
@@ -287,10 +293,7 @@ class TarReader:
 
     def _parse_block(self, block: bytes) -> _RawHeader:
         stored = _number(block[148:156], "checksum")
-        # The sum of the bytes, the checksum field counted as spaces. Adler-32's low half
-        # is 1 + the sum of the bytes modulo 65521: exact for 256 bytes (at most 65280).
-        unsigned = ((zlib.adler32(block[:256]) & 0xFFFF) + (zlib.adler32(block[256:]) & 0xFFFF)
-                    - 2 - sum(block[148:156]) + 8 * 32)
+        unsigned = _byte_sum(block) - sum(block[148:156]) + 8 * 32  # the field as spaces
         if stored != unsigned:
             signed = sum(b - 256 if b > 127 else b for b in block[:148] + block[156:]) + 8 * 32
             if stored != signed:
@@ -423,7 +426,7 @@ def _block(name: bytes, prefix: bytes, mode: int, uid: bytes, gid: bytes, size: 
     hdr[329:337] = _octal(devmajor, 8) or b"0000000\0"
     hdr[337:345] = _octal(devminor, 8) or b"0000000\0"
     hdr[345:345 + len(prefix)] = prefix
-    hdr[148:156] = b"%06o\0 " % sum(hdr)
+    hdr[148:156] = b"%06o\0 " % _byte_sum(hdr)
     return bytes(hdr)
 
 

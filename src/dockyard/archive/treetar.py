@@ -41,6 +41,10 @@ from dockyard.archive.whiteouts import is_overlay_xattr
 log = logging.getLogger(__name__)
 
 _READ = 1 << 20
+SENDFILE_MIN = 256 << 10
+"""Files smaller than this are read into the output's buffer even when it can ``sendfile``:
+one read instead of a sendfile and its framing (the small files of a tree are most of
+its entries, little of its bytes)."""
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _SKIP = (errno.ENOENT, errno.ELOOP, errno.ENOTDIR)
@@ -51,10 +55,13 @@ file ``fd`` from its position (zeros after an early end of file); returns the by
 came from the file."""
 
 
-def _xattrs(dir_fd: int, name: str) -> tuple[tuple[str, bytes], ...]:
-    path = f"/proc/self/fd/{dir_fd}/{name}"
+def _xattrs(dir_fd: int, name: str, fd: int = -1) -> tuple[tuple[str, bytes], ...]:
+    """The xattrs of ``name`` in ``dir_fd`` (not followed), through ``fd`` when it is an
+    open descriptor of it (no path lookup)."""
+    path: str | int = fd if fd >= 0 else f"/proc/self/fd/{dir_fd}/{name}"
+    follow = fd >= 0  # (a descriptor has nothing to follow; Python refuses False with one)
     try:
-        names = os.listxattr(path, follow_symlinks=False)
+        names = os.listxattr(path, follow_symlinks=follow)
     except OSError as e:
         if e.errno in (errno.ENOTSUP, errno.ENOENT):
             return ()
@@ -64,7 +71,7 @@ def _xattrs(dir_fd: int, name: str) -> tuple[tuple[str, bytes], ...]:
         if is_overlay_xattr(x):
             continue
         try:
-            out.append((x, os.getxattr(path, x, follow_symlinks=False)))
+            out.append((x, os.getxattr(path, x, follow_symlinks=follow)))
         except OSError as e:
             if e.errno in (errno.ENODATA, errno.ENOENT):
                 continue
@@ -124,7 +131,7 @@ class TreeTarWriter:
                 now = os.fstat(fd)
                 if (now.st_dev, now.st_ino) != key:
                     raise OSError(errno.ENOENT, "replaced while archived", arcname)
-                self._header(entry_from_stat(arcname, now, xattrs=_xattrs(dir_fd, name)))
+                self._header(entry_from_stat(arcname, now, xattrs=_xattrs(dir_fd, name, fd)))
             except BaseException:
                 os.close(fd)
                 raise
@@ -150,10 +157,10 @@ class TreeTarWriter:
         finally:
             os.close(path_fd)
         try:
-            e = entry_from_stat(arcname, now, xattrs=_xattrs(dir_fd, name))
+            e = entry_from_stat(arcname, now, xattrs=_xattrs(dir_fd, name, fd))
             self._header(e)
             left = e.size
-            if self._sendfile is not None and left:
+            if self._sendfile is not None and left >= SENDFILE_MIN:
                 sent = self._sendfile(fd, left)
                 if sent < left:
                     log.warning("archive: %s shrank while it was read; padded", arcname)
