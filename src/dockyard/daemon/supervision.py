@@ -7,16 +7,14 @@ or, when one already serves it (the daemon restarted while containers ran: live 
 reconnects to it.
 
 ``AsyncSupervisor`` serves the event loop natively, without worker threads: ordinary
-requests share one connection, replies matched by ``seq`` (``svchannel``); ``wait`` has
-one unix connection per waited container, because a daemon with many running containers
-waits on all of them at once. The blocking ``SupervisorClient`` stays for start-up
+requests share one connection, replies matched by ``seq`` (``svchannel``), ``wait`` too
+(untimed: the supervisor answers it when the process exits, and answers the other
+requests meanwhile; no connection to set up after each start). The blocking ``SupervisorClient`` stays for start-up
 (before the loop runs).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import os
 import shutil
@@ -37,10 +35,7 @@ from dockyard.runtime.supervisor.client import (
     spawn_supervisor,
 )
 from dockyard.runtime.supervisor.protocol import (
-    MAX_LINE,
     ExitStatus,
-    encode,
-    error_from_reply,
 )
 
 log = logging.getLogger(__name__)
@@ -191,31 +186,15 @@ class AsyncSupervisor:
         """The container's (or exec's) exit, once it has happened and is recorded (its
         log complete).
 
-        A connection of its own; the request is answered when the process exits.
-        ``Unavailable`` if the supervisor goes away meanwhile.
+        On the shared channel, untimed: the supervisor answers when the process exits
+        (other requests are answered meanwhile). ``Unavailable`` if the supervisor goes
+        away meanwhile.
         """
-        reader, writer = await asyncio.open_unix_connection(self.client.socket_path,
-                                                            limit=MAX_LINE)
-        try:
-            writer.write(encode({"seq": 1, "op": "wait",
-                                 "args": {"id": container_id, "exec_id": exec_id}}))
-            await writer.drain()
-            while True:
-                line = await reader.readline()
-                if not line.endswith(b"\n"):
-                    raise errors.Unavailable(
-                        f"the supervisor closed the wait on {container_id[:12]}")
-                reply: Any = json.loads(line)
-                if isinstance(reply, dict) and reply.get("seq") in (1, None):
-                    break
-            if not reply.get("ok"):
-                raise error_from_reply(reply.get("error"))
-            result = reply.get("result")
-            if not isinstance(result, dict) or not isinstance(result.get("exit"), dict):
-                raise errors.Internal(f"malformed wait reply: {reply!r}")
-            return ExitStatus.from_wire(result["exit"])
-        finally:
-            writer.close()
+        result = await self.channel.call("wait", {"id": container_id, "exec_id": exec_id},
+                                         untimed=True)
+        if not isinstance(result.get("exit"), dict):
+            raise errors.Internal(f"malformed wait reply: {result!r}")
+        return ExitStatus.from_wire(result["exit"])
 
     def close(self) -> None:
         self.channel.close()

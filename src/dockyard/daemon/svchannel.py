@@ -45,9 +45,10 @@ class SupervisorChannel:
         self._send_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
 
-    async def call(self, op: str, args: Mapping[str, Any], *,
-                   fds: Sequence[int] = ()) -> dict[str, Any]:
-        """One request; the reply's ``result``, or its error raised."""
+    async def call(self, op: str, args: Mapping[str, Any], *, fds: Sequence[int] = (),
+                   untimed: bool = False) -> dict[str, Any]:
+        """One request; the reply's ``result``, or its error raised. ``untimed``: no
+        ``timeout`` (a ``wait``, answered when the process exits)."""
         sock = await self._connected()
         loop = asyncio.get_running_loop()
         seq = next(self._seq)
@@ -61,7 +62,7 @@ class SupervisorChannel:
             write = asyncio.ensure_future(self._write(sock, encode(msg), list(fds)))
             write.add_done_callback(_retrieve)
             await asyncio.shield(write)
-            reply = await asyncio.wait_for(fut, self.timeout)
+            reply = await (fut if untimed else asyncio.wait_for(fut, self.timeout))
         except TimeoutError:
             raise errors.Unavailable(f"the supervisor did not answer {op} within "
                                      f"{self.timeout:g}s") from None

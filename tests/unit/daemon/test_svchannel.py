@@ -165,3 +165,43 @@ def test_no_supervisor_and_no_answer_are_unavailable() -> None:
                 await ch.call("ping", {})
             ch.close()
     asyncio.run(main())
+
+
+def test_untimed_calls_outlive_the_timeout_and_requests_keep_their_order() -> None:
+    seen: list[str] = []
+    waiting: list[tuple[socket.socket, Any]] = []
+
+    def handle(conn: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:
+        seen.append(msg["op"])
+        for f in fds:
+            os.close(f)
+        if msg["op"] == "wait":
+            waiting.append((conn, msg["seq"]))  # answered when "exit" comes
+        elif msg["op"] == "exit":
+            for c, seq in waiting:
+                reply(c, seq, {"exit": {"code": 0}})
+            reply(conn, msg["seq"])
+        else:
+            reply(conn, msg["seq"])
+
+    async def main() -> None:
+        async with fake_supervisor(handle) as (path, _):
+            ch = SupervisorChannel(path, timeout=0.1)
+            waiter = asyncio.ensure_future(ch.call("wait", {}, untimed=True))
+            r, w = os.pipe()
+            try:
+                # Made in this order, written in this order (attach sockets, then start).
+                calls = [asyncio.ensure_future(ch.call("attach", {}, fds=[r])),
+                         asyncio.ensure_future(ch.call("attach", {}, fds=[r])),
+                         asyncio.ensure_future(ch.call("start", {}))]
+                await asyncio.gather(*calls)
+            finally:
+                os.close(r)
+                os.close(w)
+            await asyncio.sleep(0.3)  # beyond the channel's timeout
+            assert not waiter.done()
+            await ch.call("exit", {})
+            assert await waiter == {"exit": {"code": 0}}
+            assert seen == ["wait", "attach", "attach", "start", "exit"]
+            ch.close()
+    asyncio.run(main())
