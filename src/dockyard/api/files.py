@@ -3,16 +3,12 @@
 
 Tar streams go out as ``application/x-tar`` while the backend makes them; an error after
 the first byte aborts the connection (the client must see a broken archive, not a short
-one that looks whole). ``PUT`` reads the body as it arrives: a body of known length
-(``Content-Length``, no transfer or content coding) straight off the connection's socket
-(``socketbody``: no pass through the event loop per read), any other through aiohttp's
-stream.
+one that looks whole). ``PUT`` reads the body as it arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import select
@@ -24,7 +20,6 @@ from aiohttp import HttpVersion11, web
 
 from dockyard.api.http import json_response, query_bool, read_json
 from dockyard.api.routing import Routes
-from dockyard.api.socketbody import take_body
 from dockyard.apitypes.files import (
     PATH_STAT_HEADER,
     CommitRequest,
@@ -59,7 +54,7 @@ class FilesBackend(Protocol):
 
     async def get_archive(self, ref: str, path: str) -> ArchiveStream: ...
 
-    async def put_archive(self, ref: str, path: str, body: BodyReader | io.RawIOBase, *,
+    async def put_archive(self, ref: str, path: str, body: BodyReader, *,
                           no_overwrite_dir_non_dir: bool = False,
                           copy_uid_gid: bool = False) -> None: ...
 
@@ -73,9 +68,6 @@ class CommitBackend(Protocol):
 
 
 GATHER = 256 << 10
-LINGER = 10.0
-"""Seconds a ``PUT`` body that was not read to its end (the request failed) is still read
-and dropped, as aiohttp's lingering close."""
 SEND_TIMEOUT_MS = 600_000
 
 
@@ -238,30 +230,11 @@ class FilesRouter:
             await stream.close()
 
     async def put_archive(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        path = parse_archive_path(request.query)
-        no_overwrite = query_bool(request, "noOverwriteDirNonDir")
-        copy_uid_gid = query_bool(request, "copyUIDGID")
-        direct = take_body(request)
-        if direct is None:
-            await self.files.put_archive(name, path, request.content,
-                                         no_overwrite_dir_non_dir=no_overwrite,
-                                         copy_uid_gid=copy_uid_gid)
-            return web.Response(status=200)
-        try:
-            await self.files.put_archive(name, path, direct,
-                                         no_overwrite_dir_non_dir=no_overwrite,
-                                         copy_uid_gid=copy_uid_gid)
-        except asyncio.CancelledError:
-            direct.abort()
-            raise
-        except BaseException:
-            direct.finish(LINGER)  # the client may still be sending: let it, then answer
-            raise
-        direct.finish(0.0)
-        response = web.Response(status=200)
-        response.force_close()
-        return response
+        await self.files.put_archive(
+            request.match_info["name"], parse_archive_path(request.query), request.content,
+            no_overwrite_dir_non_dir=query_bool(request, "noOverwriteDirNonDir"),
+            copy_uid_gid=query_bool(request, "copyUIDGID"))
+        return web.Response(status=200)
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

@@ -433,19 +433,17 @@ class ContainerFiles:
         self.runner.event(entry.container, "archive-path")
         return ArchiveStream(st, work, hold, res)
 
-    async def put_archive(self, ref: str, path: str, body: AsyncSource | io.RawIOBase, *,
+    async def put_archive(self, ref: str, path: str, body: AsyncSource, *,
                           no_overwrite_dir_non_dir: bool = False,
                           copy_uid_gid: bool = False) -> None:
         """``PUT /containers/{id}/archive``: extract the tar body at ``path`` (a directory,
-        its last symlink followed). ``body``: an async source (pumped to the worker thread
-        by the loop) or a blocking raw stream the worker thread reads itself."""
+        its last symlink followed)."""
         entry = self.table.find(ref)
         c = entry.container
         if c.host_config.readonly_rootfs:
             raise errors.InvalidArgument("container rootfs is marked read-only")
         async with self._root(entry) as root:
-            pumped = body if isinstance(body, io.RawIOBase) else \
-                PumpedBody(body, asyncio.get_running_loop())
+            pumped = PumpedBody(body, asyncio.get_running_loop())
 
             def work() -> None:
                 chown = None
@@ -463,8 +461,7 @@ class ContainerFiles:
                     raise self._not_found(exc, ref) from None
                 raise
             finally:
-                if isinstance(pumped, PumpedBody):
-                    await pumped.stop()
+                await pumped.stop()
         self.runner.event(entry.container, "extract-to-dir")
 
     # ------------------------------------------------------------------ export
