@@ -108,6 +108,11 @@ def test_signal_death_is_128_plus_signal(any_supervisor: Harness) -> None:
     assert sv.list() == []
     assert cgroup_dirs(cid) == []
     assert not (h.state / "containers" / cid).exists()
+    # The record and the runtime's state were renamed away and removed right after the
+    # delete's reply, before any later answer.
+    assert not (h.runc_root / cid).exists() and not (h.inproc_root / cid).exists()
+    sv.ping()
+    assert os.listdir(h.state / "containers") == []
 
 
 def test_wait_from_many_clients_and_after_the_fact(supervisor: Harness) -> None:

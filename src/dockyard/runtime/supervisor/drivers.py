@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 RUNTIME_TIMEOUT = 60.0
 LAUNCHER_MODULE = "dockyard.runtime.launcher"
+# The name a retired state directory gets in the trash: records.DELETED_PREFIX, so that
+# the supervisor's sweep of its containers directory removes both kinds.
+RETIRED_PREFIX = ".deleted-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +306,8 @@ class Launcher(Protocol):
     def kill(self, root: str, container_id: str, signum: int,
              all_processes: bool = False) -> None: ...
 
-    def delete(self, root: str, container_id: str, force: bool = False) -> None: ...
+    def delete(self, root: str, container_id: str, force: bool = False, *,
+               retire: Callable[[str], None] | None = None) -> None: ...
 
     def state_json(self, root: str, container_id: str) -> dict[str, Any]: ...
 
@@ -337,16 +341,20 @@ class InProcessDriver:
     escaping it becomes ``FailedPrecondition`` with the errno's text. ``workdir`` only
     holds the pid files (the launcher keeps its own state under ``root``). With a
     ``pool`` (the supervisor's spares, shared by every root) a create takes a spare when
-    one fits (see ``dockyard.runtime.pool``).
+    one fits (see ``dockyard.runtime.pool``). With a ``trash`` directory, ``delete``
+    renames a container's state directory into it (``.deleted-<id>-<random>``) instead of
+    removing it, for the supervisor to remove after its reply (``retired``); where a rename
+    cannot (another filesystem), it is removed at once.
     """
 
-    __slots__ = ("_launcher", "pool", "root")
+    __slots__ = ("_launcher", "pool", "root", "trash")
 
     def __init__(self, root: str, launcher: Launcher | None = None,
-                 pool: SparePool | None = None) -> None:
+                 pool: SparePool | None = None, trash: str | None = None) -> None:
         self.root = root
         self._launcher = launcher if launcher is not None else load_launcher()
         self.pool = pool
+        self.trash = trash
 
     @property
     def name(self) -> str:
@@ -370,7 +378,24 @@ class InProcessDriver:
         _call(self._launcher.kill, self.root, container_id, signum, all_processes)
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
-        _call(self._launcher.delete, self.root, container_id, force)
+        if self.trash is None:
+            _call(self._launcher.delete, self.root, container_id, force)
+        else:
+            _call(self._launcher.delete, self.root, container_id, force, retire=self._retire)
+
+    def _retire(self, path: str) -> None:
+        if self.trash is None:
+            raise errors.Internal("no trash directory")
+        dest = os.path.join(self.trash, f"{RETIRED_PREFIX}{os.path.basename(path)}-"
+                                        f"{os.urandom(4).hex()}")
+        try:
+            os.rename(path, dest)
+        except FileNotFoundError:
+            return
+        except OSError:
+            import shutil  # another filesystem (EXDEV): removed now
+
+            shutil.rmtree(path)
 
     def state(self, container_id: str) -> RuntimeState:
         return RuntimeState.from_json(_call(self._launcher.state_json, self.root, container_id))
@@ -399,19 +424,21 @@ def _call(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         raise errors.FailedPrecondition(f"in-process runtime: {exc}") from exc
 
 
-# A driver from its spec and the supervisor's spare pool (which only the in-process
-# driver uses).
-DriverFactory = Callable[[RuntimeSpec, "SparePool | None"], RuntimeDriver]
+# A driver from its spec, the supervisor's spare pool and its trash directory (which only
+# the in-process driver uses).
+DriverFactory = Callable[[RuntimeSpec, "SparePool | None", "str | None"], RuntimeDriver]
 
 # The explicit table of drivers (DESIGN.md: users choose an implementation by name).
 DRIVERS: dict[RuntimeKind, DriverFactory] = {
-    RuntimeKind.OCI_CLI: lambda spec, pool: OciCliDriver(spec.binary, spec.root),
-    RuntimeKind.IN_PROCESS: lambda spec, pool: InProcessDriver(spec.root, pool=pool),
+    RuntimeKind.OCI_CLI: lambda spec, pool, trash: OciCliDriver(spec.binary, spec.root),
+    RuntimeKind.IN_PROCESS: lambda spec, pool, trash: InProcessDriver(spec.root, pool=pool,
+                                                                       trash=trash),
 }
 
 
-def make_driver(spec: RuntimeSpec, pool: SparePool | None = None) -> RuntimeDriver:
-    return DRIVERS[spec.kind](spec, pool)
+def make_driver(spec: RuntimeSpec, pool: SparePool | None = None,
+                trash: str | None = None) -> RuntimeDriver:
+    return DRIVERS[spec.kind](spec, pool, trash)
 
 
 def make_pool(size: int, parents_file: str | None) -> SparePool | None:

@@ -96,6 +96,7 @@ class Handlers:
         self.pool = pool
         self._refill_pending = False
         self._young_until = 0.0  # monotonic time until which the last container is young
+        self._sweep_pending = False
         self.containers: dict[str, Container] = {}
         self.by_pid: dict[int, Task] = {}
         self._drivers: dict[RuntimeSpec, RuntimeDriver] = {}
@@ -114,7 +115,7 @@ class Handlers:
     def driver(self, spec: RuntimeSpec) -> RuntimeDriver:
         d = self._drivers.get(spec)
         if d is None:
-            d = self._drivers[spec] = make_driver(spec, self.pool)
+            d = self._drivers[spec] = make_driver(spec, self.pool, self.state.containers)
         return d
 
     def _container(self, cid: str) -> Container:
@@ -348,18 +349,21 @@ class Handlers:
             self.by_pid.pop(e.pid, None)
         self.by_pid.pop(c.pid, None)
         self.containers.pop(c.id, None)
-        retired = self.state.retire_container(c.id)
-        if retired is not None:
-            # After the reply, in this turn of the loop (timers of delay 0 run right after
-            # the events): before any other request is read.
-            self.loop.call_later(0.0, lambda: self._remove_retired(retired))
+        self.state.retire_container(c.id)
+        # The retired directories (the record, the in-process runtime's state) go after
+        # the reply, in this turn of the loop (timers of delay 0 run right after the
+        # events): before any other request is read.
+        if not self._sweep_pending:
+            self._sweep_pending = True
+            self.loop.call_later(0.0, self._remove_retired)
         log.info("deleted %s", c.label)
 
-    def _remove_retired(self, path: str) -> None:
+    def _remove_retired(self) -> None:
+        self._sweep_pending = False
         try:
-            self.state.remove_retired(path)
+            self.state.remove_retired()
         except OSError as exc:
-            log.warning("could not remove %s: %s", path, exc)
+            log.warning("could not remove deleted containers' directories: %s", exc)
 
     def _forget_exec(self, cid: str, exec_id: str) -> None:
         """Forget an exited exec, memory and records (the daemon has its exit code)."""
