@@ -14,7 +14,8 @@ The new config is the parent's document (unknown fields kept) with the container
 (changes and override applied by the caller), ``created``, ``author``, ``comment``,
 ``container``, the new diff_id appended to ``rootfs`` and one history entry whose
 ``created_by`` is the container's command. Manifest and media types follow the parent: a
-Docker schema2 parent gives a Docker schema2 child, anything else OCI.
+Docker schema2 parent gives a Docker schema2 child, anything else OCI. The new image's
+records carry the parent's ID (``PARENT_LABEL``), which inspect shows as ``Parent``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ from .times import format_time
 from .unpack import snapshot_exists
 
 log = logging.getLogger(__name__)
+
+PARENT_LABEL = "org.mobyproject.image.parent"
+"""The label of a committed image's records naming the image its container ran (moby's
+``imageLabelClassicBuilderParent``): ``Parent`` in ``docker image inspect``."""
 
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 """The diff_id of a tar holding nothing (two zero blocks)."""
@@ -118,7 +123,8 @@ def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerCo
             stores, lease.id, key, media_type=mt.DOCKER_LAYER if docker else mt.OCI_LAYER)
         empty = diff_id == EMPTY_LAYER_DIFF_ID
         doc: dict[str, Any] = json.loads(parent.config.raw)
-        doc["config"] = {**(container_fields or {}), **config.to_json()}
+        # moby's merge leaves Labels a map, never null: {} when nothing set one.
+        doc["config"] = {**(container_fields or {}), "Labels": {}, **config.to_json()}
         doc["created"] = when
         doc.pop("author", None)
         doc.pop("comment", None)
@@ -151,7 +157,8 @@ def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerCo
         image = commit_image(
             stores, lease.id, canonical_json(doc), layers, list(names),
             config_media_type=mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG,
-            manifest_media_type=mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST)
+            manifest_media_type=mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST,
+            labels={PARENT_LABEL: str(parent.id)})
     log.info("committed %s as image %s (%s)", key[:12], image.id.short(),
              "no new layer" if empty else f"layer {layer.digest.short()}, {layer.size} bytes")
     return image

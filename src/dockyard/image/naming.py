@@ -48,7 +48,9 @@ def familiar(name: str) -> str:
 def tag(stores: Stores, source: str, target: str, tag_: str = "") -> Image:
     """``docker tag SOURCE TARGET[:TAG]``: point the name at the source image."""
     image = resolve(stores.content, stores.meta, source)
-    stores.meta.images.set_names([tag_name(target, tag_)], image.id, image.target)
+    # The image's record labels go with it (a committed image's parent, as moby's tag).
+    labels = next((r.labels for r in image.records if r.labels), None)
+    stores.meta.images.set_names([tag_name(target, tag_)], image.id, image.target, labels)
     return resolve(stores.content, stores.meta, str(image.id))
 
 

@@ -16,6 +16,7 @@ from dockyard.oci import reference
 from dockyard.oci.digest import Digest
 from dockyard.oci.manifest import chain_ids
 
+from .commit import PARENT_LABEL
 from .model import Image, ImageSummary
 from .naming import check_filters, labels_match, parse_until, users
 from .resolve import all_images, resolve
@@ -139,7 +140,8 @@ def inspect(stores: Stores, image: Image) -> dict[str, Any]:
         "Id": str(image.id),
         "RepoTags": image.repo_tags,
         "RepoDigests": image.repo_digests,
-        "Parent": "",
+        "Parent": next((r.labels[PARENT_LABEL] for r in image.records
+                        if PARENT_LABEL in r.labels), ""),
         "Comment": raw.get("comment") if isinstance(raw.get("comment"), str) else "",
         "Created": image.config.created or ZERO_TIME,
         "DockerVersion": raw.get("docker_version") or "",

@@ -251,6 +251,8 @@ def test_commit(daemon: Daemon, both: dict[str, str]) -> None:
     info = daemon.request("GET", "/images/committed:v1/json").json()
     assert info["Id"] == image_id
     assert info["Comment"] == "the msg" and info["Author"] == "me"
+    running = daemon.request("GET", f"/containers/{cid}/json").json()
+    assert info["Parent"] == running["Image"]  # the image the container ran, as moby's
     cfg = info["Config"]
     assert cfg["Cmd"] == ["cat", "/data/a.txt"] and cfg["WorkingDir"] == "/data"
     assert cfg["Labels"] == {"l": "v"}
@@ -286,6 +288,14 @@ def test_commit(daemon: Daemon, both: dict[str, str]) -> None:
     parent = daemon.request("GET", f"/images/{stopped['Image']}/json").json()
     assert len(empty["RootFS"]["Layers"]) == len(parent["RootFS"]["Layers"]) + 1  # /data...
     assert empty["Config"]["User"] == "nobody"
+    assert empty["Config"]["Labels"] == {}  # moby's merge: a map, never null
+    assert empty["Parent"] == stopped["Image"] and empty["RepoTags"] == []
+    # Tagged later, the dangling image keeps its parent.
+    assert daemon.request("POST", f"/images/{r.json()['Id']}/tag?repo=committed&tag=later"
+                          ).status == 201
+    assert daemon.request("GET", "/images/committed:later/json").json()["Parent"] == \
+        stopped["Image"]
+    assert daemon.request("GET", f"/images/{stopped['Image']}/json").json()["Parent"] == ""
     assert daemon.request("POST", "/commit?container=nosuch").status == 404
     r = daemon.request("POST", f"/commit?container={cid}&changes=" + quote("FROM x"))
     assert r.status == 400
