@@ -447,7 +447,7 @@ class Handlers:
                 os.close(fd)
         c.execs[args.exec_id] = e
         self.by_pid[pid] = e
-        log.info("exec %s in %s: pid %d", args.exec_id, c.label, pid)
+        log.debug("exec %s in %s: pid %d", args.exec_id, c.label, pid)  # (dockerd: debug too)
         result = {"exec": e.info().to_wire()}
         if args.attach is not None and fds:
             # The stream goes to the socket passed along (a hijacked HTTP connection),

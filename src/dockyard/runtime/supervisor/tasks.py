@@ -139,6 +139,10 @@ class Task:
         self.waiters: list[Callable[[ExitStatus], None]] = []
         self.on_stopped: list[Callable[[], None]] = []
 
+    # Containers' exits are logged at INFO; execs' at DEBUG (one per probe of every health
+    # check: the log would be mostly them, and each line costs the exit's path ~0.1 ms).
+    exit_log_level = logging.INFO
+
     @property
     def label(self) -> str:
         raise NotImplementedError
@@ -267,7 +271,7 @@ class Task:
             log.exception("%s: could not record exit %d durably", self.label, ex.exit_code)
         self.exit = ex
         self.status = Status.STOPPED
-        log.info("%s exited: %d%s", self.label, ex.exit_code,
+        log.log(self.exit_log_level, "%s exited: %d%s", self.label, ex.exit_code,
                  f" (signal {ex.signal})" if ex.signal else "")
         if self.stdin is not None:
             self.stdin.abort()
@@ -323,6 +327,8 @@ class Exec(Task):
     """A process started in a running container with ``exec``; not logged, only attached."""
 
     __slots__ = ("container", "exec_id")
+
+    exit_log_level = logging.DEBUG
 
     def __init__(self, loop: Loop, state: StateDir, container: Container, exec_id: str,
                  pid: int, *, tty: bool) -> None:
