@@ -30,6 +30,7 @@ archived as the root filesystem's (empty) directory.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import io
 import logging
@@ -267,9 +268,11 @@ PUMP_DEPTH = 8
 
 
 class PumpedBody(io.RawIOBase):
-    """A request body for a worker thread, read ahead by the event loop in chunks of at
+    """A request body for a worker thread, read ahead by the event loop in batches of at
     least ``PUMP_CHUNK`` (``pipes.blocking_reader`` crosses threads once per socket read,
-    64 KiB; this once per MiB, and reads the next chunks while the thread works).
+    64 KiB; this once per MiB, and reads the next batches while the thread works). A batch
+    is the list of the socket reads' own bytes, never joined: no byte is copied on the
+    way (``read`` hands them out one by one).
 
     Lifecycle: made on the loop's thread (starts the pump), ``read`` from one worker
     thread, ``await stop()`` on the loop's thread when the worker is done."""
@@ -277,25 +280,28 @@ class PumpedBody(io.RawIOBase):
     def __init__(self, body: AsyncSource, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._loop = loop
-        self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(PUMP_DEPTH)
-        self._buf = b""
+        self._queue: asyncio.Queue[list[bytes] | BaseException] = asyncio.Queue(PUMP_DEPTH)
+        self._pieces: collections.deque[bytes] = collections.deque()
         self._eof = False
         self._task = loop.create_task(self._pump(body))
 
     async def _pump(self, body: AsyncSource) -> None:
+        # aiohttp's readany hands over one buffered read as it is; read(n) joins (copies)
+        # whatever is buffered up to n.
+        readany = getattr(body, "readany", None)
         pending: list[bytes] = []
         size = 0
         try:
             while True:
-                data = await body.read(PUMP_CHUNK)
+                data = await (readany() if readany is not None else body.read(PUMP_CHUNK))
                 if data:
                     pending.append(data)
                     size += len(data)
                 if pending and (size >= PUMP_CHUNK or not data):
-                    await self._queue.put(b"".join(pending))
+                    await self._queue.put(pending)
                     pending, size = [], 0
                 if not data:
-                    await self._queue.put(b"")
+                    await self._queue.put([])
                     return
         except asyncio.CancelledError:
             raise
@@ -306,18 +312,20 @@ class PumpedBody(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        if not self._buf and not self._eof:
+        if not self._pieces and not self._eof:
             item = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
             if isinstance(item, BaseException):
                 self._eof = True
                 raise OSError(f"reading the request body: {item}") from item
             if not item:
                 self._eof = True
-            self._buf = item
-        if size is None or size < 0 or size >= len(self._buf):
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:size], self._buf[size:]
+            self._pieces.extend(item)
+        if not self._pieces:
+            return b""
+        out = self._pieces.popleft()
+        if size is not None and 0 <= size < len(out):
+            self._pieces.appendleft(out[size:])
+            out = out[:size]
         return out
 
     async def stop(self) -> None:
