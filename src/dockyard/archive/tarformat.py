@@ -19,10 +19,12 @@ import base64
 import enum
 import os
 import stat
+import struct
 import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dockyard.archive.compression import DecompressingReader
 from dockyard.archive.safety import Limits
@@ -271,8 +273,16 @@ class TarReader:
                 raise InvalidArgument(
                     f"layer has more than {self._limits.max_entries} entries")
             hdr = self._parse_block(block)
-            name_raw, flag, size = hdr.name, hdr.flag, hdr.size
-            hint = _decode(name_raw)
+            flag = hdr.flag
+            if flag not in _SPECIAL:
+                records = {**global_pax, **pax} if global_pax else pax
+                pax = {}
+                entry = self._make_entry(hdr, records, long_name, long_link)
+                long_name = long_link = None
+                yield entry
+                continue
+            size = hdr.size
+            hint = _decode(hdr.name)
             if flag in (b"x", b"X"):
                 pax.update(_parse_pax(self._special(size, "PAX", hint), hint))
                 continue
@@ -285,11 +295,6 @@ class TarReader:
             if flag == b"K":
                 long_link = _cstr(self._special(size, "GNU long link", hint))
                 continue
-            records = {**global_pax, **pax} if global_pax else pax
-            pax = {}
-            entry = self._make_entry(hdr, records, long_name, long_link)
-            long_name = long_link = None
-            yield entry
 
     def _parse_block(self, block: bytes) -> _RawHeader:
         stored = _number(block[148:156], "checksum")
@@ -300,28 +305,30 @@ class TarReader:
                 raise InvalidArgument(
                     f"layer: bad tar header checksum (near {_decode(_cstr(block[:100]))!r}); "
                     "not a tar stream, or corrupt")
-        magic = block[257:265]
-        name = _cstr(block[:100])
+        name, mode, uid, gid, size, mtime, flag, link, magic = _FIELDS.unpack_from(block)
+        name = _cstr(name)
         if magic[:6] == b"ustar\0":  # POSIX ustar: a prefix field
             prefix = _cstr(block[345:500])
             if prefix:
                 name = prefix + b"/" + name
-        flag = block[156:157]
+        dev = flag in (b"3", b"4")
         return _RawHeader(
-            name=name, flag=flag, size=_number(block[124:136], "size"),
-            mode=_number(block[100:108], "mode"), uid=_number(block[108:116], "uid"),
-            gid=_number(block[116:124], "gid"), mtime=_number(block[136:148], "mtime"),
-            linkname=_cstr(block[157:257]),
-            devmajor=_number(block[329:337], "devmajor") if flag in (b"3", b"4") else 0,
-            devminor=_number(block[337:345], "devminor") if flag in (b"3", b"4") else 0)
+            name, flag, _number(size, "size"), _number(mode, "mode"), _number(uid, "uid"),
+            _number(gid, "gid"), _number(mtime, "mtime"), _cstr(link) if link[0] else b"",
+            _number(block[329:337], "devmajor") if dev else 0,
+            _number(block[337:345], "devminor") if dev else 0)
 
     def _make_entry(self, hdr: _RawHeader, pax: dict[str, bytes], long_name: bytes | None,
                     long_link: bytes | None) -> TarEntry:
-        name_raw = pax.get("path", long_name if long_name is not None else hdr.name)
+        name_raw = long_name if long_name is not None else hdr.name
+        link_raw = long_link if long_link is not None else hdr.linkname
+        if pax:
+            name_raw = pax.get("path", name_raw)
+            link_raw = pax.get("linkpath", link_raw)
         name = _decode(name_raw)
-        link = _decode(pax.get("linkpath", long_link if long_link is not None else hdr.linkname))
+        link = _decode(link_raw) if link_raw else ""
         flag = hdr.flag
-        if flag == b"S" or any(k.startswith("GNU.sparse.") for k in pax):
+        if flag == b"S" or (pax and any(k.startswith("GNU.sparse.") for k in pax)):
             raise InvalidArgument(f"entry {name!r}: sparse files are not supported")
         if flag in (b"M", b"N", b"V"):
             raise InvalidArgument(f"entry {name!r}: multi-volume archives are not supported")
@@ -330,10 +337,12 @@ class TarReader:
             raise InvalidArgument(f"entry {name!r}: unsupported tar entry type {flag!r}")
         if etype is EntryType.FILE and flag != b"7" and name.endswith("/"):
             etype = EntryType.DIR  # old tars mark directories by the trailing slash
-        size = _pax_int(pax["size"], "size") if "size" in pax else hdr.size
-        uid = _pax_int(pax["uid"], "uid") if "uid" in pax else hdr.uid
-        gid = _pax_int(pax["gid"], "gid") if "gid" in pax else hdr.gid
-        mtime_ns = _pax_time_ns(pax["mtime"]) if "mtime" in pax else hdr.mtime * 1_000_000_000
+        size, uid, gid, mtime_ns = hdr.size, hdr.uid, hdr.gid, hdr.mtime * 1_000_000_000
+        if pax:
+            size = _pax_int(pax["size"], "size") if "size" in pax else size
+            uid = _pax_int(pax["uid"], "uid") if "uid" in pax else uid
+            gid = _pax_int(pax["gid"], "gid") if "gid" in pax else gid
+            mtime_ns = _pax_time_ns(pax["mtime"]) if "mtime" in pax else mtime_ns
         if size < 0 or uid < 0 or gid < 0:
             raise InvalidArgument(f"entry {name!r}: negative size, uid or gid")
         size_on_tape = 0 if flag in _NO_CONTENT else size
@@ -342,7 +351,7 @@ class TarReader:
                 f"entry {name!r}: size {size} exceeds the per-entry limit of "
                 f"{self._limits.max_entry_size} bytes")
         xattrs: list[tuple[str, bytes]] = []
-        for key, value in pax.items():
+        for key, value in pax.items() if pax else ():
             if key.startswith("SCHILY.xattr."):
                 xattrs.append((key[len("SCHILY.xattr."):], value))
             elif key.startswith("LIBARCHIVE.xattr."):
@@ -358,14 +367,17 @@ class TarReader:
         return TarEntry(name=name, type=etype, mode=hdr.mode & 0o7777, uid=uid, gid=gid,
                         size=size if etype is EntryType.FILE else 0, mtime_ns=mtime_ns,
                         linkname=link, devmajor=hdr.devmajor, devminor=hdr.devminor,
-                        xattrs=tuple(sorted(xattrs)))
+                        xattrs=tuple(sorted(xattrs)) if xattrs else ())
 
 
 _NO_CONTENT = (b"1", b"2", b"3", b"4", b"5", b"6")
+_SPECIAL = frozenset((b"x", b"X", b"g", b"L", b"K"))
+"""Type flags of headers that describe the next entry rather than being one."""
+_FIELDS = struct.Struct("100s8s8s8s12s12s8xc100s8s")
+"""name, mode, uid, gid, size, mtime, (checksum), typeflag, linkname, magic+version."""
 
 
-@dataclass(frozen=True, slots=True)
-class _RawHeader:
+class _RawHeader(NamedTuple):
     name: bytes
     flag: bytes
     size: int
