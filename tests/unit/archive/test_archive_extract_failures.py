@@ -1,13 +1,15 @@
 """``archive.extract`` (``PUT /containers/{id}/archive``) when an upload fails part way:
 what was extracted before stays, as with Docker, but nothing is left half-made: the
 directories already made get their modes (they are made 0700 while filled), and the file
-being written when the stream ended or an entry was refused is removed."""
+being written when the stream ended or an entry was refused is removed, as is one whose
+writing failed (no space left)."""
 
 from __future__ import annotations
 
 import io
 import os
 import stat
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,9 @@ import pytest
 
 from dockyard.archive.extract import extract
 from dockyard.archive.scoped import resolve_dir, resolve_for_read
-from dockyard.errors import InvalidArgument
+from dockyard.errors import FailedPrecondition, InvalidArgument
+
+BIG = 1 << 20
 
 
 @pytest.fixture
@@ -82,3 +86,48 @@ def test_a_path_too_long_is_a_clear_invalid_argument(target: tuple[Path, int]) -
     for resolve in (resolve_for_read, resolve_dir):
         with pytest.raises(InvalidArgument, match="file name too long"):
             resolve(fd, long)
+
+
+def test_big_files_get_their_metadata_links_and_replacements(
+        target: tuple[Path, int]) -> None:
+    root, fd = target
+    big1, big2 = os.urandom(BIG + 12345), os.urandom(2 * BIG)
+    ti, _ = owned = _entry("d/big1", big1, mode=0o4751, pax={"SCHILY.xattr.user.k": "v"})
+    ti.uid, ti.gid, ti.mtime = 1234, 5678, 1_500_000_000
+    link = _entry("d/hl", kind=tarfile.LNKTYPE)
+    link[0].linkname = "d/big1"
+    body = _tar(_entry("d", kind=tarfile.DIRTYPE, mode=0o750), owned,
+                _entry("d/small", b"s"), link,
+                _entry("d/big2", big2),    # replaced by the next entry while being written
+                _entry("d/big2", b"later"))
+    extract(io.BytesIO(body), fd, where="/tgt")
+    st = (root / "d" / "big1").stat()
+    assert (root / "d" / "big1").read_bytes() == big1
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime) == \
+        (0o4751, 1234, 5678, 1_500_000_000)
+    assert os.getxattr(root / "d" / "big1", "user.k") == b"v"
+    assert st.st_nlink == 2 and (root / "d" / "hl").stat().st_ino == st.st_ino
+    assert (root / "d" / "big2").read_bytes() == b"later"
+    assert (root / "d" / "small").read_bytes() == b"s"
+    assert stat.S_IMODE((root / "d").stat().st_mode) == 0o750
+
+
+def test_a_file_that_could_not_be_written_is_removed(tmp_path: Path) -> None:
+    small_fs = tmp_path / "fs"
+    small_fs.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(small_fs)],
+                   check=True, timeout=30)
+    try:
+        fd = os.open(small_fs, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fits, too_big = os.urandom(2 * BIG), os.urandom(2 * BIG)
+            body = _tar(_entry("fits", fits), _entry("too-big", too_big),
+                        _entry("after", b"a"))
+            with pytest.raises(FailedPrecondition, match="too-big"):
+                extract(io.BytesIO(body), fd, where="/tgt")
+        finally:
+            os.close(fd)
+        assert (small_fs / "fits").read_bytes() == fits
+        assert not (small_fs / "too-big").exists()
+    finally:
+        subprocess.run(["umount", str(small_fs)], check=True, timeout=30)
