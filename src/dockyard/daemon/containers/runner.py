@@ -419,7 +419,7 @@ class Runner:
                                   "execDuration": str(duration)})
             entry.exited.set()
             resolve_futures(entry.exit_waiters, WaitResult(status.exit_code))
-            log.info("container %s exited with %d", c.short_id, status.exit_code)
+            log.debug("container %s exited with %d", c.short_id, status.exit_code)
             if delay is not None:
                 log.info("restarting container %s in %d ms (restart %d)", c.short_id,
                          delay // 1_000_000, entry.container.restart_count)

@@ -173,7 +173,7 @@ class ContainerService:
         if image.config.config.volumes:
             warnings.append("the image's volumes are kept in the container's own layer: "
                             "dockyard has no volumes yet")
-        log.info("created container %s (%s) from %s", c.short_id, c.name, c.config.image)
+        log.debug("created container %s (%s) from %s", c.short_id, c.name, c.config.image)
         return CreateResult(c.id, tuple(warnings))
 
     def _make(self, req: CreateRequest, container_id: str, name: str
@@ -394,15 +394,19 @@ class ContainerService:
             resolve_futures(entry.exit_waiters, result)
             # The waiters' answers go out while the record says "removing" (before the
             # cleanup deletes it). A daemon that dies first finds the record as it was:
-            # an AutoRemove's exit is processed again (and removes it), a ``docker rm``
-            # was not answered yet.
-            try:
-                await asyncio.to_thread(self.store.save, removing)
-            except OSError as exc:
-                log.error("recording the removal of %s: %s", c.short_id, exc)
+            # a ``docker rm`` was not answered yet. An AutoRemove right after the exit
+            # (``task_left``) needs no such record: the record still says running and the
+            # supervisor keeps the exit until the cleanup forgets it (first), so a
+            # daemon that dies before the cleanup ends processes the exit again (or
+            # finds the run lost) and removes the container then.
+            if not entry.task_left:
+                try:
+                    await asyncio.to_thread(self.store.save, removing)
+                except OSError as exc:
+                    log.error("recording the removal of %s: %s", c.short_id, exc)
             self.cleanups.add(c.id, self._cleanup(c, forget_task=entry.task_left,
                                                   unprepare=unprepare))
-        log.info("removed container %s", c.short_id)
+        log.debug("removed container %s", c.short_id)
 
     async def settle(self) -> None:
         """Return once every removal's background cleanup has ended."""
