@@ -36,6 +36,7 @@ import io
 import logging
 import os
 import posixpath
+import threading
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from stat import S_ISDIR
@@ -274,16 +275,34 @@ class PumpedBody(io.RawIOBase):
     is the list of the socket reads' own bytes, never joined: no byte is copied on the
     way (``read`` hands them out one by one).
 
+    The batches wait in a deque under a lock the worker takes without the loop: a read
+    wakes the loop only when the pump waits for room (``PUMP_DEPTH`` batches queued); the
+    loop's wake-up and the worker's wait for the GIL after it are not paid per batch.
+
     Lifecycle: made on the loop's thread (starts the pump), ``read`` from one worker
     thread, ``await stop()`` on the loop's thread when the worker is done."""
 
     def __init__(self, body: AsyncSource, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._loop = loop
-        self._queue: asyncio.Queue[list[bytes] | BaseException] = asyncio.Queue(PUMP_DEPTH)
+        self._cond = threading.Condition()
+        self._batches: collections.deque[list[bytes] | BaseException] = collections.deque()
+        self._room = asyncio.Event()
+        self._pump_waits = False
         self._pieces: collections.deque[bytes] = collections.deque()
         self._eof = False
         self._task = loop.create_task(self._pump(body))
+
+    async def _put(self, item: list[bytes] | BaseException) -> None:
+        while True:
+            with self._cond:
+                if len(self._batches) < PUMP_DEPTH or isinstance(item, BaseException):
+                    self._batches.append(item)
+                    self._cond.notify()
+                    return
+                self._room.clear()
+                self._pump_waits = True
+            await self._room.wait()
 
     async def _pump(self, body: AsyncSource) -> None:
         # aiohttp's readany hands over one buffered read as it is; read(n) joins (copies)
@@ -298,22 +317,28 @@ class PumpedBody(io.RawIOBase):
                     pending.append(data)
                     size += len(data)
                 if pending and (size >= PUMP_CHUNK or not data):
-                    await self._queue.put(pending)
+                    await self._put(pending)
                     pending, size = [], 0
                 if not data:
-                    await self._queue.put([])
+                    await self._put([])
                     return
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the client went away: the reader must not wait
-            await self._queue.put(exc)
+            await self._put(exc)
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> bytes:
         if not self._pieces and not self._eof:
-            item = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
+            with self._cond:
+                while not self._batches:
+                    self._cond.wait()
+                item = self._batches.popleft()
+                wake, self._pump_waits = self._pump_waits, False
+            if wake:
+                self._loop.call_soon_threadsafe(self._room.set)
             if isinstance(item, BaseException):
                 self._eof = True
                 raise OSError(f"reading the request body: {item}") from item
@@ -333,6 +358,9 @@ class PumpedBody(io.RawIOBase):
             self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        with self._cond:  # a reader still waiting (it should not be) gets an error
+            self._batches.append(ConnectionError("the request was cancelled"))
+            self._cond.notify()
 
 
 class ArchiveStream:
