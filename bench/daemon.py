@@ -18,6 +18,8 @@ is in both columns alike):
 ===============================  ===========================================================
 ``ps -q``                        the floor: one CLI call that does nearly nothing
 ``run --rm busybox true``        one container, create → attach → wait → start → exit → rm
+``  the same through the API``     the CLI's requests of that run from a small raw-socket
+                                 client (``daemon_api``): the engine's share of the row
 ``exec <ctr> true``              one exec in a running ``sleep`` container
 ``30 x create/start/wait/rm``    30 containers one after the other, 4 CLI calls each
 ``8 parallel run --rm``          8 ``docker run --rm busybox true`` at once, until all end
@@ -62,6 +64,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daemon_api import run_rm_true
 from daemon_engines import (
     CLI_TIMEOUT,
     DOCKER,
@@ -78,7 +81,7 @@ from daemon_engines import (
 )
 
 GOALS = {"run": 0.25, "exec": 0.3}
-ROWS = ("floor", "run", "exec", "seq", "par", "idle")
+ROWS = ("floor", "run", "api", "exec", "seq", "par", "idle")
 IDLE_GOAL_MIB = 0.5
 SETTLE_KIB = 256
 SETTLE_TIMEOUT = 60.0
@@ -136,6 +139,13 @@ def cli_floor(e: Engine) -> None:
 
 def run_true(e: Engine) -> None:
     e.docker("run", "--rm", "busybox", "true")
+
+
+def run_true_api(e: Engine) -> None:
+    try:
+        run_rm_true(str(e.sock))
+    except OSError as exc:
+        raise RuntimeError(f"{e.name}: {exc}") from exc
 
 
 def exec_true(e: Engine) -> None:
@@ -282,6 +292,7 @@ def report(rows: dict[str, Samples], idle: dict[str, IdleCost], engines: list[En
            f"{'ratio':>6}  goal", "-" * 100]
     labels = {"floor": ("ps -q (the CLI's own floor)", None, 1),
               "run": ("run --rm busybox true", GOALS["run"], 1),
+              "api": ("  the same through the API", None, 1),
               "exec": ("exec bench-exec true", GOALS["exec"], 1),
               "seq": (f"{args.sequential} x create/start/wait/rm", None, 1),
               "seq1": ("  per container", None, args.sequential),
@@ -409,6 +420,10 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"run --rm busybox true x {args.runs}")
                 rows["run"] = Samples()
                 interleave(engines, args.runs, run_true, rows["run"])
+            if "api" in only:
+                log(f"run --rm through the API x {args.runs}")
+                rows["api"] = Samples()
+                interleave(engines, args.runs, run_true_api, rows["api"])
             if "exec" in only:
                 log(f"exec x {args.runs}")
                 rows["exec"] = Samples()
