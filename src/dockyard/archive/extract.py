@@ -166,6 +166,9 @@ class _Extractor:
         self.where = where.rstrip("/")
         self.dirs: dict[tuple[str, ...], tuple[int, int]] = {}
         self.written = 0
+        self.umask = _umask()
+        """A file is made with its mode's permission bits, less these: when nothing is
+        taken away (and no setuid, setgid or sticky bit is wanted), no chmod after."""
 
     def close(self) -> None:
         self.root.close()
@@ -190,10 +193,10 @@ class _Extractor:
                 # Made at once (O_EXCL: nothing there is followed or reused); what was
                 # there already is looked at only when the name is taken.
                 try:
-                    fd = os.open(name, _FILE, 0o600, dir_fd=pfd)
+                    fd = os.open(name, _FILE, e.mode & 0o777, dir_fd=pfd)
                 except FileExistsError:
                     self._clear(pfd, parts, _lstat(name, pfd), new_dir=False)
-                    fd = os.open(name, _FILE, 0o600, dir_fd=pfd)
+                    fd = os.open(name, _FILE, e.mode & 0o777, dir_fd=pfd)
                 self._file(pfd, name, fd, e, reader)
                 return
             if e.type is EntryType.DIR:
@@ -260,7 +263,8 @@ class _Extractor:
                 self.written += e.size
             os.chown(fd, *self._owner(e))
             self._xattrs(pfd, name, e)
-            os.chmod(fd, e.mode)
+            if e.mode & 0o7777 != e.mode & 0o777 & ~self.umask:
+                os.chmod(fd, e.mode)  # (after the owner: a chown clears setuid, setgid)
             os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
         except BaseException:
             # A file cut short (the stream ended, a refused xattr) is not left behind.
@@ -350,6 +354,15 @@ class _Extractor:
                 os.utime(fd, ns=(mtime_ns, mtime_ns))
             finally:
                 os.close(fd)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` sets it)."""
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Umask:"):
+                return int(line.split()[1], 8)
+    return 0o777  # unknown: every file gets its chmod
 
 
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:

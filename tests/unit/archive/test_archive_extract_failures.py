@@ -131,3 +131,16 @@ def test_a_file_that_could_not_be_written_is_removed(tmp_path: Path) -> None:
         assert not (small_fs / "too-big").exists()
     finally:
         subprocess.run(["umount", str(small_fs)], check=True, timeout=30)
+
+
+def test_files_get_their_exact_modes_whatever_the_umask(target: tuple[Path, int]) -> None:
+    root, fd = target
+    modes = [0o644, 0o666, 0o777, 0o000, 0o4755, 0o2711, 0o1640, 0o600]
+    body = _tar(*(_entry(f"m{m:o}", b"x", mode=m) for m in modes))
+    old = os.umask(0o027)  # (the test's own process: nothing else runs in it)
+    try:
+        extract(io.BytesIO(body), fd, where="/tgt")
+    finally:
+        os.umask(old)
+    assert {m: stat.S_IMODE((root / f"m{m:o}").stat().st_mode) for m in modes} == \
+        {m: m for m in modes}
