@@ -195,11 +195,15 @@ def create(
     no_pivot: bool = False,
     pool: SparePool | None = None,
     spec: Spec | None = None,
+    on_started: Callable[[int], None] | None = None,
 ) -> ContainerState:
     """Create a container from a bundle: set up, and leave its process waiting for start.
 
     ``spec`` is the bundle's ``config.json`` if the caller has loaded it already (``run``
-    reads it first to see whether it needs a terminal).
+    reads it first to see whether it needs a terminal). ``on_started(pid)`` (the
+    supervisor's) runs once the init's pid is known, while it builds its rootfs: the
+    caller's own records, off the critical path; if it raises, the create fails and is
+    undone.
 
     Phases: check the request; reserve the state directory; place the cgroup (made, or a
     spare's renamed when ``pool`` has one: see ``dockyard.runtime.pool``); start child1
@@ -290,6 +294,8 @@ def create(
             new_pid_ns=ns is not None and not ns.path,
         )
         staged = state.stage(root, st)
+        if on_started is not None:
+            on_started(pid)
         spawn.wait_ready(ready_r)
         if start_time is None:
             raise FailedPrecondition("container init exited during setup")

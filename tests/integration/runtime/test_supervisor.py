@@ -418,6 +418,21 @@ def test_malformed_requests_get_clear_errors(supervisor: Harness) -> None:
     assert raw_call(h, b'{"seq": 7, "op": "ping"}\n')["result"]["pid"] == h.pid
 
 
+def test_an_init_that_fails_leaves_no_record(any_supervisor: Harness) -> None:
+    """The in-process driver has the record written while the init builds its rootfs: an
+    init that fails after that (its executable is missing) takes it away again."""
+    h = any_supervisor
+    sv = h.client()
+    cid, bundle = h.bundle(["/nonexistent-executable"])
+    with pytest.raises(errors.FailedPrecondition, match="nonexistent-executable"):
+        sv.create(cid, str(bundle), h.runtime(), log_path=str(h.log_path(cid)))
+    assert sv.list() == []
+    assert os.listdir(h.state / "containers") == []
+    assert not h.log_path(cid).exists()
+    assert os.listdir(h.runc_root) == [] and os.listdir(h.inproc_root) == []
+    assert cgroup_dirs(cid) == []
+
+
 def test_bad_creates_leave_nothing_behind(supervisor: Harness, tmp_path: Path) -> None:
     h = supervisor
     sv = h.client()

@@ -297,7 +297,8 @@ class Launcher(Protocol):
     def create(self, root: str, container_id: str, bundle: str, *, stdio: Any = ...,
                console_socket: str | None = None, console_fd: int | None = None,
                pid_file: str | None = None, no_pivot: bool = False,
-               pool: SparePool | None = None) -> _HasPid: ...
+               pool: SparePool | None = None,
+               on_started: Callable[[int], None] | None = None) -> _HasPid: ...
 
     def make_pool(self, size: int = ..., *, parents_file: str | None = None) -> SparePool: ...
 
@@ -364,9 +365,14 @@ class InProcessDriver:
         return self._launcher.Stdio(stdio.stdin, stdio.stdout, stdio.stderr)
 
     def create(self, container_id: str, bundle: str, stdio: Stdio, *, workdir: str,
-               console_socket: str | None = None) -> int:
+               console_socket: str | None = None,
+               on_started: Callable[[int], None] | None = None) -> int:
+        """As the protocol says; ``on_started(pid)`` runs as soon as the init's pid is
+        known, while it builds its rootfs (the supervisor writes its record then)."""
         # No pid file: the pid comes back directly and the container's record holds it.
-        extra = {"pool": self.pool} if self.pool is not None else {}
+        extra: dict[str, Any] = {"pool": self.pool} if self.pool is not None else {}
+        if on_started is not None:
+            extra["on_started"] = on_started
         st = _call(self._launcher.create, self.root, container_id, bundle,
                    stdio=self._stdio(stdio), console_socket=console_socket, **extra)
         return int(st.pid)

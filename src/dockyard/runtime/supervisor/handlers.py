@@ -26,6 +26,7 @@ from dockyard import errors
 from dockyard.runtime.supervisor import clock, console
 from dockyard.runtime.supervisor.attach import Attachment
 from dockyard.runtime.supervisor.drivers import (
+    InProcessDriver,
     RuntimeDriver,
     RuntimeStatus,
     Stdio,
@@ -206,6 +207,15 @@ class Handlers:
         writer: JsonFileWriter | None = None
         log_existed = args.log_path is not None and os.path.lexists(args.log_path)
         created = False
+        recorded: list[ContainerRecord] = []
+
+        def record(pid: int) -> None:
+            rec = ContainerRecord(args.id, args.bundle, args.runtime, pid, args.tty,
+                                  args.stdin, args.log_path, args.log_options.to_config(),
+                                  clock.now())
+            self.state.write_container(rec)
+            recorded[:] = [rec]
+
         try:
             if args.log_path is not None:
                 writer = JsonFileWriter(args.log_path, args.log_options)
@@ -224,11 +234,16 @@ class Handlers:
                 stdio, mine = _pipes(args.stdin)
                 theirs += [stdio.stdin, stdio.stdout, stdio.stderr]
                 ours += [fd for fd in mine if fd >= 0]
-                pid = driver.create(args.id, args.bundle, stdio, workdir=workdir)
+                if isinstance(driver, InProcessDriver):
+                    # The record is written while the init builds its rootfs.
+                    pid = driver.create(args.id, args.bundle, stdio, workdir=workdir,
+                                        on_started=record)
+                else:
+                    pid = driver.create(args.id, args.bundle, stdio, workdir=workdir)
                 created = True
-            rec = ContainerRecord(args.id, args.bundle, args.runtime, pid, args.tty, args.stdin,
-                                  args.log_path, args.log_options.to_config(), clock.now())
-            self.state.write_container(rec)
+            if not recorded or recorded[0].pid != pid:
+                record(pid)
+            rec = recorded[0]
             c = Container(self.loop, self.state, rec, driver, writer)
             if args.tty:
                 c.hold_terminal(ours[0], stdin=args.stdin)
