@@ -31,9 +31,11 @@ microseconds). It is born not dumpable (the caller is made so around the clone, 
 flag is inherited), so no process of the container may ptrace it or open its
 ``/proc/<pid>/root``, ``fd`` or ``exe`` meanwhile (short of ``CAP_SYS_PTRACE`` in the
 host's user namespace, which only a privileged container has, and which reaches the
-supervisor anyway). Signals stay blocked until ``finish_process`` resets them, so none
-reaches a handler of the caller's in the child, and the child drops the caller's wakeup
-descriptor first: the supervisor's loop never sees the child's signals.
+supervisor anyway); and the caller waits for its execve at most ``START_TIMEOUT``
+(``read_sync``: a process there may stop it). Signals stay blocked until
+``finish_process`` resets them, so none reaches a handler of the caller's in the child,
+and the child drops the caller's wakeup descriptor first: the supervisor's loop never
+sees the child's signals.
 
 The caller must be single-threaded (setns for pid is per thread, the raw clone copies one
 thread). If the caller cannot go back to its own pid namespace (it always can: its own
@@ -45,7 +47,7 @@ from __future__ import annotations
 import errno
 import os
 
-from dockyard.errors import InvalidArgument
+from dockyard.errors import FailedPrecondition, InvalidArgument
 from dockyard.linux import syscalls as sc
 from dockyard.oci import jsoncodec
 from dockyard.runtime import init
@@ -66,6 +68,7 @@ _PIDNS_FOR_CHILDREN = "/proc/self/ns/pid_for_children"
 _ALL_SIGNALS = _signal.valid_signals()
 # clone3 or CLONE_INTO_CGROUP unknown to the kernel (before 5.3 / 5.7): fork the old way.
 _UNSUPPORTED = (errno.ENOSYS, errno.E2BIG, errno.EINVAL)
+START_TIMEOUT = 10.0  # from the fork to the execve (normally a few milliseconds)
 
 
 def namespace_kinds(config_path: str) -> frozenset[str]:
@@ -128,6 +131,34 @@ def start(
             if fd >= 0:
                 os.close(fd)
     return pid, sync_r
+
+
+def read_sync(sync_r: int, pid: int, timeout: float = START_TIMEOUT) -> str:
+    """What the child said on the sync pipe (``sync_r``, closed here) until its end: ""
+    once it has exec'd, else its error. At most ``timeout`` seconds: the child is in the
+    container's pid namespace, where a process may stop it (SIGSTOP) on its way to execve;
+    it is killed then (it is our child, not yet reaped: no pid reuse) rather than hold the
+    caller, the supervisor of every container, forever."""
+    import select
+    import time
+
+    poller = select.poll()
+    poller.register(sync_r, select.POLLIN)
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not poller.poll(left * 1000):
+                os.kill(pid, _signal.SIGKILL)
+                raise FailedPrecondition(
+                    f"the exec'd process did not start within {timeout:g}s: killed")
+            b = os.read(sync_r, 4096)
+            if not b:
+                return b"".join(chunks).decode(errors="replace").strip()
+            chunks.append(b)
+    finally:
+        os.close(sync_r)
 
 
 def _fork(cg_fd: int, pidns: int, ours: int) -> tuple[int, bool]:

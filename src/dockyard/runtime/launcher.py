@@ -612,10 +612,7 @@ def exec_process(
                 init.report_error(sync_w, e)
 
         pid, sync_r = execchain.start(mgr.join_plan(), pidns, join, stdio, child, keep=(cfd,))
-        try:
-            msg = spawn.read_all(sync_r).decode(errors="replace").strip()
-        finally:
-            os.close(sync_r)
+        msg = execchain.read_sync(sync_r, pid)
         if msg:
             raise FailedPrecondition(spawn.error_text(msg))
         if pid_file:

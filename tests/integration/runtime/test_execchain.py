@@ -115,3 +115,32 @@ def test_the_caller_is_restored_when_the_fork_fails(target: int) -> None:
     r = run_chain(target, "bad")
     assert r["error"] is not None
     assert r["after"] == r["before"]
+
+
+STOPPED = r"""
+import os, signal, sys
+from dockyard import errors
+from dockyard.runtime import execchain
+from dockyard.runtime.cgroups.manager import NO_JOIN
+from dockyard.runtime.spawn import INHERIT
+
+def child(sync_w):
+    os.kill(os.getpid(), signal.SIGSTOP)  # as a process in the container could
+    os._exit(0)
+
+pid, sync_r = execchain.start(NO_JOIN, -1, [], INHERIT, child)
+try:
+    execchain.read_sync(sync_r, pid, timeout=0.3)
+except errors.FailedPrecondition as e:
+    print("refused:", e)
+_, status = os.waitpid(pid, 0)
+print("killed" if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL else status)
+"""
+
+
+def test_a_child_stopped_on_its_way_is_killed_not_waited_for() -> None:
+    p = subprocess.run([sys.executable, "-c", STOPPED], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        "refused: the exec'd process did not start within 0.3s: killed", "killed"], p.stdout
