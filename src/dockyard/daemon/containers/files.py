@@ -266,6 +266,9 @@ class _RootHold:
 
 PUMP_CHUNK = 1 << 20
 PUMP_DEPTH = 8
+PUMP_LOW = 2
+"""A pump waiting for room is woken when the queue is down to this many batches: one
+wake-up of the loop per few batches, not one per batch."""
 
 
 class PumpedBody(io.RawIOBase):
@@ -276,8 +279,9 @@ class PumpedBody(io.RawIOBase):
     way (``read`` hands them out one by one).
 
     The batches wait in a deque under a lock the worker takes without the loop: a read
-    wakes the loop only when the pump waits for room (``PUMP_DEPTH`` batches queued); the
-    loop's wake-up and the worker's wait for the GIL after it are not paid per batch.
+    wakes the loop only when the pump waits for room (``PUMP_DEPTH`` batches queued) and
+    the queue is down to ``PUMP_LOW``; the loop's wake-up and the worker's wait for the
+    GIL after it are not paid per batch.
 
     Lifecycle: made on the loop's thread (starts the pump), ``read`` from one worker
     thread, ``await stop()`` on the loop's thread when the worker is done."""
@@ -336,7 +340,9 @@ class PumpedBody(io.RawIOBase):
                 while not self._batches:
                     self._cond.wait()
                 item = self._batches.popleft()
-                wake, self._pump_waits = self._pump_waits, False
+                wake = self._pump_waits and len(self._batches) <= PUMP_LOW
+                if wake:
+                    self._pump_waits = False
             if wake:
                 self._loop.call_soon_threadsafe(self._room.set)
             if isinstance(item, BaseException):
