@@ -259,7 +259,10 @@ def create(
             setup_console=_console_setup(plan), go_fd=go_r, new_cgroup_ns=new_cgroup_ns)
         late: tuple[str, ...] = ()
         if claim is not None:
-            started = spawn.launch_spare(claim, ctx, join, unshare_flags, stdio)
+            resources = spec.linux.resources
+            started = spawn.launch_spare(
+                claim, ctx, join, unshare_flags, stdio,
+                meanwhile=None if resources is None else lambda: mgr.update(resources))
             if started is None:  # the spare died before it took the job
                 claim.discard()
                 claim = None
@@ -350,17 +353,13 @@ def _write_pid(procs: tuple[str, ...], pid: int) -> None:
 def _place(mgr: cgroups.CgroupManager, resources: Resources | None,
            pool: SparePool | None) -> Claim | None:
     """Make the container's cgroup with its resources: a spare's, renamed, if the pool
-    has one that fits (then its resources are applied to it here), else a new one."""
+    has one that fits (its resources are then applied by ``create`` while the spare
+    forks the init, before the init's "go": as runc, which sets them once the init's
+    rootfs is ready), else a new one."""
     claim = pool.claim(mgr.path, resources) if pool is not None else None
     if claim is None:
         mgr.create(resources)
         return None
-    try:
-        if resources is not None:
-            mgr.update(resources)
-    except BaseException:
-        claim.discard()
-        raise
     return claim
 
 

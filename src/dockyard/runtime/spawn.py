@@ -262,9 +262,12 @@ class SpareJob(NamedTuple):
 
 
 def launch_spare(claim: Claim, ctx: init.InitContext, join: list[tuple[int, int]],
-                  unshare_flags: int, stdio: Stdio) -> Started | None:
+                 unshare_flags: int, stdio: Stdio,
+                 meanwhile: Callable[[], object] | None = None) -> Started | None:
     """Give the job to a claimed spare; the init as ``start_chain`` gives it, or None if
-    the spare was gone before it took the job (nothing started)."""
+    the spare was gone before it took the job (nothing started). ``meanwhile`` runs once
+    the spare has the job, while it forks the init (the cgroup's resources); if it fails,
+    the init is killed and its error raised."""
     import pickle  # the zygote loaded it before forking its spares (make_pool)
 
     from dockyard.runtime.pool import SpareLost
@@ -300,7 +303,31 @@ def launch_spare(claim: Claim, ctx: init.InitContext, join: list[tuple[int, int]
     finally:
         os.close(pid_w)
         os.close(sync_w)
+    if meanwhile is None:
+        return collect(claim.wait, pid_r, sync_r)
+    try:
+        meanwhile()
+    except BaseException:
+        _abandon(claim, pid_r, sync_r)
+        raise
     return collect(claim.wait, pid_r, sync_r)
+
+
+def _abandon(claim: Claim, pid_r: int, sync_r: int) -> None:
+    """A job that failed on our side once the spare had it: the init it forks is killed
+    (and reaped later by whoever reaps the caller's children), the spare reaped."""
+    import signal  # the failure path only
+
+    try:
+        started = collect(claim.wait, pid_r, sync_r)
+    except BaseException:
+        return  # the spare failed too: nothing runs (collect reaped it, closed sync_r)
+    os.close(started.sync_r)
+    try:
+        os.kill(started.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    started.reap()
 
 
 def is_open(fd: int) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from dockyard.errors import DockyardError
 from dockyard.linux.syscalls import PR_SET_CHILD_SUBREAPER, prctl
 from dockyard.runtime import launcher
 from dockyard.runtime.pool import SPARE_PREFIX, SparePool
@@ -221,6 +222,22 @@ def test_spare_inherits_nothing(zygote: Zygote) -> None:
     cid, pid, r = zygote.create(["ls", "/proc/self/fd"], use_pool=True)
     assert zygote.pool.served == 1
     assert zygote.run(cid, pid, r).split() == ["0", "1", "2", "3"]  # 3: ls's own directory
+
+
+def test_resources_refused_for_a_spare_leave_nothing(zygote: Zygote) -> None:
+    """A spare's cgroup gets the resources while the spare forks the init: when the kernel
+    refuses them (a CPU that is not there), that init is killed and nothing is left."""
+    def absent_cpu(spec: dict[str, Any]) -> None:
+        spec["linux"]["resources"]["cpu"] = {"cpus": str((os.cpu_count() or 1) + 1000)}
+
+    zygote.fill()
+    with pytest.raises(DockyardError, match=r"cpuset\.cpus"):
+        zygote.create(["true"], use_pool=True, edit=absent_cpu)
+    assert zygote.pool.served == 1
+    cid = zygote.ids[-1]
+    assert not (zygote.root / cid).exists()
+    # Removed: so no process was left in them (an rmdir of a busy cgroup fails).
+    assert [h for h in hierarchies() if (h / CGROUP_PARENT / cid).exists()] == []
 
 
 def test_spare_namespaces_as_the_spec_says(zygote: Zygote) -> None:
