@@ -180,8 +180,7 @@ class ContainerRouter:
                 return response
         body = json.dumps(wait_json(fut.result()), separators=(",", ":")).encode() + b"\n"
         try:
-            await response.write(body)
-            await response.write_eof()
+            await response.write_eof(body)  # the body and the last chunk in one write
         except ConnectionError:
             # The client left without the answer (``docker run -d`` registers a wait and
             # exits after the start): nobody is listening, nothing to report.
