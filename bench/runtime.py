@@ -229,13 +229,16 @@ def supervisor(work: Path, spares: int | None = None,
 
 def wait_for_spares(client: Any, parent: str, timeout: float = 5.0) -> None:
     """Untimed: let the supervisor's idle loop refill its spares for ``parent`` (the first
-    create of a parent registers it; the warm-up rounds do that)."""
+    create of a parent registers it; the warm-up rounds do that), to the end of the
+    refill (``filling``: the zygote's pre-faulting after the forks), as a daemon's idle
+    time between runs does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         spares = client.ping().get("spares") or {}
         if not spares.get("enabled"):
             return
-        if spares.get("ready", {}).get(parent, 0) >= spares.get("size", 0):
+        if (spares.get("ready", {}).get(parent, 0) >= spares.get("size", 0)
+                and not spares.get("filling", False)):
             return
         time.sleep(0.02)  # a ping is activity: the supervisor refills only when idle
 

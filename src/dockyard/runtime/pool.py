@@ -439,9 +439,11 @@ class SparePool:
 
     def status(self) -> dict[str, object]:
         """For ``ping``: the size, whether spares can be used here, how many are ready per
-        parent, and how many creates took one or fell back."""
+        parent, whether a refill is still under way (spares to fork, memory to pre-fault),
+        and how many creates took one or fell back."""
         return {"size": self.size, "enabled": bool(self.size) and self.enabled,
                 "ready": {p: self.ready_count(p) for p in self._parents},
+                "filling": self.needs_fill(),
                 "served": self.served, "fallbacks": self.fallbacks}
 
     # ------------------------------------------------------------------ claiming

@@ -274,10 +274,14 @@ def write_json_durably(path: str, doc: Mapping[str, Any], sync: bool = True) -> 
     """Write ``doc`` so that ``path`` holds either the old content or all of the new;
     with ``sync``, also so that it survives a machine crash (fsync of file and dir)."""
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
     data = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:  # the first record of a container: its directory too
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(tmp, flags, 0o600)
     try:
         view = memoryview(data)
         while view:
