@@ -13,9 +13,10 @@ period (~10 ms at HZ=250). A **spare** is that work done while the supervisor is
 
 On ``create`` the spare's cgroup is **renamed** to the container's (``rename(2)`` of a
 cgroup directory within its parent is allowed by cgroup v1, and changes nothing for the
-processes in it), the resources are applied to it, and the job (the init's context and
-its descriptors, by SCM_RIGHTS) is sent to the spare, which then does exactly what a
-freshly forked child1 does: setns/unshare, fork the init, report the init's pid, exit.
+processes in it) and the job (the init's context and its descriptors, by SCM_RIGHTS) is
+sent to the spare, which then does exactly what a freshly forked child1 does:
+setns/unshare, fork the init, report the init's pid, exit. The caller applies the
+resources to the cgroup meanwhile (``spawn.launch_spare``), before the init's "go".
 
 A spare has also made, ahead of time, the namespaces that do not depend on the request
 (``PRE_UNSHARED``: new network, IPC, UTS and PID namespaces, empty until the init fills
