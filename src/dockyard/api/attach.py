@@ -12,9 +12,12 @@ client's half-close (it closes a transport on EOF), so the output half keeps flo
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import socket
+import sys
+import termios
 from typing import Protocol
 
 from aiohttp import web
@@ -72,6 +75,28 @@ def hijack(request: web.Request) -> socket.socket:
     return sock
 
 
+async def head_taken(sock: socket.socket, timeout: float = 0.25) -> None:
+    """Wait (at most ``timeout``) until the client has read what was written on a unix
+    socket so far: the response head. docker-py reads the head through http.client's
+    buffered reader and the stream from the raw socket after it, so stream bytes that
+    arrive together with the head are lost to it (an attach with ``logs=1`` got ``b''``
+    now and then). A unix socket's SIOCOUTQ counts the bytes its peer has not read yet;
+    other sockets are not waited for."""
+    if sock.family != socket.AF_UNIX:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    buf = bytearray(4)
+    while True:
+        try:
+            fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)  # SIOCOUTQ == TIOCOUTQ
+        except OSError:
+            return
+        if int.from_bytes(buf, sys.byteorder) == 0 or loop.time() > deadline:
+            return
+        await asyncio.sleep(0.0005)
+
+
 def release(request: web.Request) -> None:
     """Close aiohttp's side of a hijacked connection (its descriptor only)."""
     if request.transport is not None:
@@ -100,6 +125,7 @@ class AttachRouter:
         try:
             await loop.sock_sendall(sock, head)
             if query_bool(request, "logs"):
+                await head_taken(sock)
                 await self._replay_logs(name, sock, options, tty=not multiplexed)
             if not stream:
                 sock.close()
@@ -129,4 +155,4 @@ class AttachRouter:
             await chunks.aclose()
 
 
-__all__ = ["AttachRouter", "LogQuery", "hijack", "release"]
+__all__ = ["AttachRouter", "LogQuery", "head_taken", "hijack", "release"]
