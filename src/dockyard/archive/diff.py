@@ -25,7 +25,7 @@ import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from dockyard.archive.changes import (
     Change,
@@ -67,6 +67,19 @@ class DiffResult:
     entries: int
 
 
+@runtime_checkable
+class DigestingOut(Protocol):
+    """An ``out`` that digests what it is given itself (a content store's writer): the
+    uncompressed tar's digest is its diff_id, so it is not computed a second time."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> int: ...
+
+    def digest(self) -> Digest: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
 class _HashingOut:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
@@ -76,10 +89,18 @@ class _HashingOut:
         self.hash.update(data)
         self._out.write(data)
 
+    def digest(self) -> Digest:
+        return self.hash.digest()
+
+    @property
+    def offset(self) -> int:
+        return self.hash.size
+
 
 class _Writer:
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = _HashingOut(out)
+    def __init__(self, out: BinaryIO | DigestingOut) -> None:
+        self.out: _HashingOut | DigestingOut = (
+            out if isinstance(out, DigestingOut) else _HashingOut(out))
         self.inodes: dict[tuple[int, int], str] = {}
         self.entries = 0
 
@@ -112,6 +133,21 @@ class _Writer:
             now = os.fstat(fd)
             if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != key:
                 raise Conflict(f"{path} was replaced while it was archived")
+            if e.size <= _READ:
+                # A small file: header, content and padding in one write (and one
+                # digest update): the per-call costs are most of a small file's.
+                parts = [encode_header(e)]
+                left = e.size
+                while left:
+                    data = os.read(fd, left)
+                    if not data:
+                        raise Conflict(f"{path} shrank while it was archived")
+                    parts.append(data)
+                    left -= len(data)
+                parts.append(padding(e.size))
+                self.out.write(b"".join(parts))
+                self.entries += 1
+                return
             self.entry(e)
             left = e.size
             while left:
@@ -138,17 +174,19 @@ class _Writer:
 
     def finish(self) -> DiffResult:
         self.out.write(END_OF_ARCHIVE)
-        return DiffResult(diff_id=self.out.hash.digest(), size=self.out.hash.size,
+        return DiffResult(diff_id=self.out.digest(), size=self.out.offset,
                           entries=self.entries)
 
 
-def write_diff(lower: Sequence[str] | str | None, upper: str, out: BinaryIO, *,
+def write_diff(lower: Sequence[str] | str | None, upper: str,
+               out: BinaryIO | DigestingOut, *,
                mode: DiffMode | str = DiffMode.OVERLAY) -> DiffResult:
     """Write the uncompressed layer tar of ``upper``'s changes over ``lower`` to ``out``.
 
     ``OVERLAY``: ``upper`` is an overlay upper dir (``lower`` is not needed). ``TREE``:
     ``upper`` and ``lower`` are full trees (``lower`` None: an empty parent). Wrap ``out``
-    in a ``CompressingWriter`` to get the compressed blob and its digest in the same pass.
+    in a ``CompressingWriter`` to get the compressed blob and its digest in the same pass;
+    an ``out`` that digests itself (``DigestingOut``) is not digested twice.
     """
     w = _Writer(out)
     try:

@@ -8,7 +8,8 @@ empty tar adds no layer, only a history entry marked ``empty_layer``, as moby do
 
 The new layer's snapshot is made by copying the container's upper directory
 (``archive.treecopy``, the kernel moving the bytes), not by applying the blob just
-written: the same tree, without reading, hashing and parsing it all again.
+written: the same tree, without reading, hashing and parsing it all again; the copy runs
+beside the writing of the blob (``UpperCopy``).
 
 The new config is the parent's document (unknown fields kept) with the container's config
 (changes and override applied by the caller), ``created``, ``author``, ``comment``,
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, cast
 
@@ -70,41 +72,76 @@ def store_snapshot_layer(stores: Stores, lease_id: str, key: str, *,
     return Descriptor(media_type, result.diff_id, result.size), str(result.diff_id)
 
 
-def snapshot_from_upper(stores: Stores, lease_id: str, key: str, layer: Descriptor,
-                        diff_id: Digest, parent: Image) -> bool:
-    """Make the new layer's committed snapshot by copying the container's upper directory
+class UpperCopy:
+    """The new layer's snapshot made by copying the container's upper directory
     (``archive.treecopy``) rather than applying the blob just written (the unpack then
-    finds it); False when the snapshotter does not keep an overlay upper directory."""
-    sn = stores.snapshotter
-    mounts = sn.mounts(key)
-    if sn.diff_mode is not DiffMode.OVERLAY or not mounts or mounts[0].type != "overlay":
-        return False
-    upper = layer_dirs(mounts).upper
-    below = parent.config.chain_id()
-    chain = chain_id([*parent.config.diff_ids, diff_id])
-    name = stores.snapshotter_name
-    stores.meta.leases.add(lease_id, Resource.snapshot(name, str(chain)))
-    if snapshot_exists(stores, str(chain)):
-        return True
-    work = f"extract-{secrets.token_hex(6)}-{chain.hex[:12]}"
-    stores.meta.leases.add(lease_id, Resource.snapshot(name, work))
-    target = sn.prepare(work, None if below is None else str(below))
-    committed = False
-    try:
-        size = copy_tree(upper, layer_dirs(target).upper)
+    finds it). The copy runs in a thread *while* the blob is written (both only read the
+    upper directory, and on two cores the kernel's copying and the tar's hashing overlap,
+    as dockerd's do): into a working snapshot first, committed under its chain ID once
+    the diff_id is known. ``start`` gives None when the snapshotter keeps no overlay upper
+    directory."""
+
+    def __init__(self, stores: Stores, lease_id: str, work: str, upper: str,
+                 target: str, below: Digest | None) -> None:
+        self.stores, self.lease_id, self.work, self.below = stores, lease_id, work, below
+        self._size = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._copy, args=(upper, target),
+                                        name="commit-copy", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, stores: Stores, lease_id: str, key: str, parent: Image
+              ) -> UpperCopy | None:
+        sn = stores.snapshotter
+        mounts = sn.mounts(key)
+        if sn.diff_mode is not DiffMode.OVERLAY or not mounts or mounts[0].type != "overlay":
+            return None
+        below = parent.config.chain_id()
+        work = f"extract-{secrets.token_hex(8)}"
+        stores.meta.leases.add(lease_id, Resource.snapshot(stores.snapshotter_name, work))
+        target = sn.prepare(work, None if below is None else str(below))
+        return cls(stores, lease_id, work, layer_dirs(mounts).upper,
+                   layer_dirs(target).upper, below)
+
+    def _copy(self, upper: str, target: str) -> None:
         try:
-            sn.commit(str(chain), work)
-            committed = True
-        except AlreadyExists:
-            log.debug("snapshot %s was committed meanwhile", chain)
-    finally:
-        if not committed:
-            sn.remove(work)
-        stores.meta.leases.remove(lease_id, Resource.snapshot(name, work))
-    if committed:
-        stores.meta.layers.record(LayerSnapshot(name, chain, diff_id, below, layer.digest,
-                                                size))
-    return True
+            self._size = copy_tree(upper, target)
+        except BaseException as e:  # re-raised by finish()
+            self._error = e
+
+    def finish(self, parent: Image, layer: Descriptor, diff_id: Digest) -> None:
+        """Wait for the copy and commit it as the snapshot of ``parent``'s chain plus
+        ``diff_id`` (unless that snapshot exists already); the copy's error, if any."""
+        self._thread.join()
+        sn, name = self.stores.snapshotter, self.stores.snapshotter_name
+        committed = False
+        try:
+            if self._error is not None:
+                raise self._error
+            chain = chain_id([*parent.config.diff_ids, diff_id])
+            self.stores.meta.leases.add(self.lease_id, Resource.snapshot(name, str(chain)))
+            if snapshot_exists(self.stores, str(chain)):
+                return
+            try:
+                sn.commit(str(chain), self.work)
+                committed = True
+            except AlreadyExists:
+                log.debug("snapshot %s was committed meanwhile", chain)
+                return
+            self.stores.meta.layers.record(LayerSnapshot(name, chain, diff_id, self.below,
+                                                         layer.digest, self._size))
+        finally:
+            if not committed:
+                sn.remove(self.work)
+            self.stores.meta.leases.remove(self.lease_id, Resource.snapshot(name, self.work))
+
+    def discard(self) -> None:
+        """Wait for the copy and remove it (the commit failed, or adds no layer)."""
+        self._thread.join()
+        sn, name = self.stores.snapshotter, self.stores.snapshotter_name
+        sn.remove(self.work)
+        self.stores.meta.leases.remove(self.lease_id, Resource.snapshot(name, self.work))
 
 
 def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerConfig, *,
@@ -119,9 +156,20 @@ def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerCo
     docker = _docker_types(parent)
     when = created or format_time()
     with stores.meta.leases.temporary("commit") as lease:
-        layer, diff_id = store_snapshot_layer(
-            stores, lease.id, key, media_type=mt.DOCKER_LAYER if docker else mt.OCI_LAYER)
+        copy = UpperCopy.start(stores, lease.id, key, parent)
+        try:
+            layer, diff_id = store_snapshot_layer(
+                stores, lease.id, key, media_type=mt.DOCKER_LAYER if docker else mt.OCI_LAYER)
+        except BaseException:
+            if copy is not None:
+                copy.discard()
+            raise
         empty = diff_id == EMPTY_LAYER_DIFF_ID
+        if copy is not None:
+            if empty:
+                copy.discard()
+            else:
+                copy.finish(parent, layer, parse_digest(diff_id))
         doc: dict[str, Any] = json.loads(parent.config.raw)
         # moby's merge leaves Labels a map, never null: {} when nothing set one.
         doc["config"] = {**(container_fields or {}), "Labels": {}, **config.to_json()}
@@ -152,8 +200,6 @@ def commit_snapshot(stores: Stores, key: str, parent: Image, config: ContainerCo
             diff_ids.append(diff_id)
             layers.append(layer)
         doc["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
-        if not empty:
-            snapshot_from_upper(stores, lease.id, key, layer, parse_digest(diff_id), parent)
         image = commit_image(
             stores, lease.id, canonical_json(doc), layers, list(names),
             config_media_type=mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG,

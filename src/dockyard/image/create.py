@@ -67,6 +67,14 @@ class _WriterFile:
     def flush(self) -> None:
         pass  # the writer fsyncs at commit
 
+    def digest(self) -> Digest:
+        """What the writer has digested so far (``archive.diff.DigestingOut``)."""
+        return self._w.digest()
+
+    @property
+    def offset(self) -> int:
+        return self._w.offset
+
 
 def _commit_leased(stores: Stores, lease_id: str, w: Writer, size: int,
                    digest: Digest) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from dockyard.archive.changes import DiffMode
-from dockyard.archive.diff import DiffResult, write_diff
+from dockyard.archive.diff import DiffResult, DigestingOut, write_diff
 from dockyard.errors import InvalidArgument
 from dockyard.snapshots import Kind, Mount, Snapshotter, layer_dirs
 from dockyard.snapshots.mount import mount_all, unmount
@@ -44,7 +44,7 @@ def mounted_tree(mounts: Sequence[Mount], scratch: str) -> Iterator[str]:
         os.rmdir(where)
 
 
-def write_snapshot_diff(snapshotter: Snapshotter, key: str, out: BinaryIO, *,
+def write_snapshot_diff(snapshotter: Snapshotter, key: str, out: BinaryIO | DigestingOut, *,
                         scratch: str | None = None) -> DiffResult:
     """Write the layer tar of active snapshot ``key`` over its parent to ``out``."""
     info = snapshotter.stat(key)
