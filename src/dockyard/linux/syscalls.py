@@ -1,5 +1,8 @@
 """ctypes wrappers, one per system call, each raising ``OSError(errno)`` on failure.
 
+The C types come from ``dockyard.linux.ctypeslite`` (ctypes' classes without the ~4.5 ms
+import of the ``ctypes`` package: this module is on the runtime CLI's start-up path).
+
 Python 3.11 has no ``os.unshare``/``os.setns``; these functions fill the gap. The module
 loads libc once at import time (an import before any ``pivot_root``, so no lazy loading
 reads a container's files).
@@ -7,8 +10,9 @@ reads a container's files).
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from dockyard.linux import ctypeslite as ctypes
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -137,6 +141,14 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
 
 
+def statfs_type(path: str) -> int:
+    """statfs(2)'s ``f_type`` (the filesystem's magic number) for ``path``."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
+    _check(_libc.statfs(os.fsencode(path), buf), "statfs", path)
+    # f_type is the first member, a C long.
+    return int(ctypes.c_long.from_buffer(buf).value) & 0xFFFFFFFF
+
+
 MADV_POPULATE_WRITE = 23  # Linux 5.14: fault pages in writable, breaking copy-on-write
 
 _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
@@ -161,9 +173,9 @@ _pylibc.syscall.restype = ctypes.c_long
 
 class _CloneArgs(ctypes.Structure):
     # struct clone_args (linux/sched.h), up to ``cgroup`` (CLONE_ARGS_SIZE_VER2, 88 bytes)
-    _fields_ = [(name, ctypes.c_uint64) for name in (
+    _fields_ = tuple((name, ctypes.c_uint64) for name in (
         "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
-        "tls", "set_tid", "set_tid_size", "cgroup")]
+        "tls", "set_tid", "set_tid_size", "cgroup"))
 
 
 def clone_into_cgroup(cgroup_fd: int) -> int:
@@ -211,8 +223,8 @@ _libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
 
 
 class _IfreqFlags(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char * 16), ("flags", ctypes.c_short),
-                ("_pad", ctypes.c_char * 22)]
+    _fields_ = (("name", ctypes.c_char * 16), ("flags", ctypes.c_short),
+                ("_pad", ctypes.c_char * 22))
 
 
 def interface_up(name: str) -> None:
@@ -232,12 +244,12 @@ def interface_up(name: str) -> None:
 
 
 class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32))
 
 
 _CAP_V3 = 0x20080522

@@ -22,7 +22,7 @@ SRC = str(Path(cli.__file__).resolve().parents[2])
 HEAVY = ("typing", "re", "enum", "functools", "collections", "json", "signal", "shutil",
          "logging", "dataclasses", "contextlib", "subprocess", "socket", "math",
          "dockyard.runtime.cgroups.stats", "dockyard.runtime.cgroups.v2",
-         "dockyard.runtime.execchain", "dockyard.runtime.console")
+         "dockyard.runtime.execchain", "dockyard.runtime.console", "ctypes")
 
 
 def test_the_run_path_imports_no_heavy_module() -> None:

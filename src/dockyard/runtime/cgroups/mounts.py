@@ -227,22 +227,14 @@ class _MountTable:
 
 
 _TABLE = _MountTable()
-_LIBC: list[object] = []
-
-
 def fs_magic(path: str) -> int:
-    """The ``f_type`` that ``statfs(2)`` reports for ``path`` (ctypes, loaded on demand)."""
-    import ctypes  # only the version probe needs it: keep the package's import light
+    """The ``f_type`` that ``statfs(2)`` reports for ``path``."""
+    from dockyard.linux import syscalls  # loaded already on the runtime's paths
 
-    if not _LIBC:
-        _LIBC.append(ctypes.CDLL(None, use_errno=True))
-    libc: ctypes.CDLL = _LIBC[0]  # type: ignore[assignment]
-    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
-    if libc.statfs(os.fsencode(path), buf) != 0:
-        err = ctypes.get_errno()
-        raise FailedPrecondition(f"statfs {path}: {os.strerror(err)}")
-    # f_type is the first member, a C long.
-    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+    try:
+        return syscalls.statfs_type(path)
+    except OSError as e:
+        raise FailedPrecondition(f"statfs {path}: {os.strerror(e.errno or 0)}") from None
 
 
 def cgroup_version(root: str = DEFAULT_ROOT) -> int:
