@@ -4,11 +4,18 @@ Docker's rules: a string is first tried as a reference (``busybox`` →
 ``docker.io/library/busybox:latest``; ``repo@sha256:…`` names a digest record); if no record
 has that name and it looks like an ID (``sha256:<hex>``, or hex digits: a full ID or a
 unique prefix of one), it is looked up as an image ID.
+
+``Parsed`` keeps the manifest and config of the images resolved lately, by the digest of
+their record's target: content is addressed by digest, so a digest's parse never goes
+stale; the records are still looked up on every call (a tag moved, an image removed is
+seen at once), and a record keeps its documents from the collector.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 
 from dockyard.content import ContentStore, read_blob
 from dockyard.errors import InvalidArgument, NotFound
@@ -18,6 +25,7 @@ from dockyard.oci import reference
 from dockyard.oci.descriptor import Descriptor
 from dockyard.oci.digest import Digest, parse_digest
 from dockyard.oci.manifest import (
+    ImageConfig,
     Manifest,
     parse_image_config,
     parse_index,
@@ -76,15 +84,45 @@ def platform_manifest(content: ContentStore, target: Descriptor,
     return platform_manifest(content, candidates[chosen], platform)
 
 
+class Parsed:
+    """The host platform's manifest and the config of recently resolved targets, by the
+    target's digest and media type (at most ``size``; thread-safe)."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], tuple[Manifest, ImageConfig]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, target: Descriptor) -> tuple[Manifest, ImageConfig] | None:
+        key = (str(target.digest), target.media_type)
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, target: Descriptor, documents: tuple[Manifest, ImageConfig]) -> None:
+        with self._lock:
+            self._items[(str(target.digest), target.media_type)] = documents
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 def image_of_records(content: ContentStore, records: list[ImageRecord],
-                     prefer: ImageRecord | None = None) -> Image:
-    """The image the records (all of one image ID) describe."""
+                     prefer: ImageRecord | None = None, parsed: Parsed | None = None) -> Image:
+    """The image the records (all of one image ID) describe (``parsed``: documents
+    parsed before, and where to keep these)."""
     if not records:
         raise NotFound("image not found")
     first = prefer or next((r for r in records if not r.dangling), records[0])
-    manifest = platform_manifest(content, first.target)
-    raw = read_document(content, manifest.config.digest, "image config")
-    config = parse_image_config(raw, str(manifest.config.digest))
+    documents = parsed.get(first.target) if parsed is not None else None
+    if documents is None:
+        manifest = platform_manifest(content, first.target)
+        raw = read_document(content, manifest.config.digest, "image config")
+        documents = manifest, parse_image_config(raw, str(manifest.config.digest))
+        if parsed is not None:
+            parsed.put(first.target, documents)
+    manifest, config = documents
     return Image(id=config.digest, target=first.target, manifest=manifest, config=config,
                  records=tuple(records))
 
@@ -115,16 +153,19 @@ def find_record(meta: MetadataStore, text: str) -> ImageRecord | None:
         return None
 
 
-def resolve(content: ContentStore, meta: MetadataStore, text: str) -> Image:
-    """The image ``text`` names (a reference, an ID or a unique ID prefix); ``NotFound``."""
+def resolve(content: ContentStore, meta: MetadataStore, text: str,
+            parsed: Parsed | None = None) -> Image:
+    """The image ``text`` names (a reference, an ID or a unique ID prefix); ``NotFound``.
+    ``parsed``: see ``Parsed``."""
     if not text:
         raise InvalidArgument("empty image name")
     record = find_record(meta, text)
     if record is not None:
-        return image_of_records(content, meta.images.by_image_id(record.image_id), record)
+        return image_of_records(content, meta.images.by_image_id(record.image_id), record,
+                                parsed)
     image_id = _lookup_id(meta, text)
     if image_id is not None:
-        return image_of_records(content, meta.images.by_image_id(image_id))
+        return image_of_records(content, meta.images.by_image_id(image_id), parsed=parsed)
     raise NotFound(f"No such image: {shown_name(text)}")
 
 

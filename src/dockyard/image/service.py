@@ -27,7 +27,7 @@ from dockyard.snapshots.plugins import DEFAULT
 from . import base, commit, create, load, naming, pull, push, query, save
 from .model import DeleteItem, Image, ImageSummary, LoadedImage, PruneReport, UnpackResult
 from .progress import ProgressFn, PullResult, PushResult
-from .resolve import resolve
+from .resolve import Parsed, resolve
 from .stores import Stores
 from .unpack import is_unpacked, unpack
 
@@ -49,6 +49,7 @@ class ImageService:
 
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
+        self._parsed = Parsed()
 
     @classmethod
     def open(cls, root: str, snapshotter: str = DEFAULT, *, recover: bool = True
@@ -68,7 +69,7 @@ class ImageService:
 
     def get(self, ref: str) -> Image:
         """The image a name, an ID or an ID prefix names (``NotFound``)."""
-        return resolve(self.stores.content, self.stores.meta, ref)
+        return resolve(self.stores.content, self.stores.meta, ref, self._parsed)
 
     def images(self, filters: Mapping[str, Sequence[str]] | None = None, *,
                shared_size: bool = False) -> list[ImageSummary]:
