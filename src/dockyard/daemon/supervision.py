@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dockyard import errors
@@ -102,9 +102,11 @@ class AsyncSupervisor:
                                   log_options=log_options, tty=tty, stdin=stdin,
                                   console_size=console_size)
 
-    async def start(self, container_id: str) -> ContainerInfo:
-        return ContainerInfo.from_wire(
-            (await self.channel.call("start", {"id": container_id}))["container"])
+    async def start(self, container_id: str, *,
+                    on_sent: Callable[[], None] | None = None) -> ContainerInfo:
+        """``on_sent``: called once the request is written (``SupervisorChannel.call``)."""
+        return ContainerInfo.from_wire((await self.channel.call(
+            "start", {"id": container_id}, on_sent=on_sent))["container"])
 
     async def kill(self, container_id: str, signum: int, *, all: bool = False) -> None:
         await self.channel.call("kill", {"id": container_id, "signal": signum, "all": all,

@@ -24,7 +24,7 @@ import itertools
 import json
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dockyard import errors
@@ -46,9 +46,12 @@ class SupervisorChannel:
         self._connect_lock = asyncio.Lock()
 
     async def call(self, op: str, args: Mapping[str, Any], *, fds: Sequence[int] = (),
-                   untimed: bool = False) -> dict[str, Any]:
+                   untimed: bool = False,
+                   on_sent: Callable[[], None] | None = None) -> dict[str, Any]:
         """One request; the reply's ``result``, or its error raised. ``untimed``: no
-        ``timeout`` (a ``wait``, answered when the process exits)."""
+        ``timeout`` (a ``wait``, answered when the process exits). ``on_sent`` is called
+        once the request is written whole (not if the write fails): work to overlap with
+        the supervisor's handling of it."""
         sock = await self._connected()
         loop = asyncio.get_running_loop()
         seq = next(self._seq)
@@ -62,6 +65,8 @@ class SupervisorChannel:
             write = asyncio.ensure_future(self._write(sock, encode(msg), list(fds)))
             write.add_done_callback(_retrieve)
             await asyncio.shield(write)
+            if on_sent is not None:
+                on_sent()
             reply = await (fut if untimed else asyncio.wait_for(fut, self.timeout))
         except TimeoutError:
             raise errors.Unavailable(f"the supervisor did not answer {op} within "

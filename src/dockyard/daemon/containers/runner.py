@@ -257,16 +257,24 @@ class Runner:
             # supervisor streams to the sockets from the process's first byte. The
             # record says running meanwhile (a daemon that dies before the start is
             # answered finds it running and the task still created: recovery discards
-            # the task and records the run lost).
+            # the task and records the run lost). The record's write (a worker thread)
+            # begins once the start request is written: it overlaps the supervisor's
+            # handling instead of taking the GIL from the requests' writes.
             pending, entry.pending = entry.pending, []
             attaches = [asyncio.ensure_future(self.hand_attach(c, p)) for p in pending]
-            starting = asyncio.ensure_future(self.sv.start(c.id))
-            saving = asyncio.ensure_future(asyncio.to_thread(self.store.save, running))
+
+            def save() -> None:
+                nonlocal saving
+                saving = asyncio.ensure_future(asyncio.to_thread(self.store.save, running))
+
+            starting = asyncio.ensure_future(self.sv.start(c.id, on_sent=save))
             try:
                 await starting
             finally:
                 if attaches:
                     await asyncio.gather(*attaches)  # each logs its own failure
+            if saving is None:  # (the start was answered: its request was written)
+                raise errors.Internal(f"container {c.id}: running state not recorded")
             await saving
             return running
         except BaseException:
