@@ -178,35 +178,39 @@ class _CloneArgs(ctypes.Structure):
         "tls", "set_tid", "set_tid_size", "cgroup"))
 
 
+def clone3(flags: int = 0, cgroup_fd: int = 0) -> int:
+    """clone3(2) as a fork with ``flags`` (``CLONE_NEW*``, ``CLONE_INTO_CGROUP`` with the
+    cgroup2 directory ``cgroup_fd``): 0 in the child, the child's pid in the parent.
+
+    Python's at-fork handlers do not run (glibc's and CPython's fork bookkeeping is
+    skipped): only for a single-threaded caller whose child execs or exits without
+    returning to general code.
+    """
+    args = _CloneArgs(flags=flags, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
+    r = _pylibc.syscall(ctypes.c_long(_SYS_CLONE3), ctypes.byref(args),
+                        ctypes.c_size_t(ctypes.sizeof(args)))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"clone3: {os.strerror(e)}")
+    return int(r)
+
+
 def clone_into_cgroup(cgroup_fd: int) -> int:
     """clone3(2) with ``CLONE_INTO_CGROUP``: a fork whose child starts in the cgroup2
     directory ``cgroup_fd``. 0 in the child, the child's pid in the parent.
 
     Why: moving a process into a cgroup through ``cgroup.procs`` takes the kernel's
     ``cgroup_threadgroup_rwsem`` for writing, which waits for an RCU grace period (~10 ms
-    at HZ=250); a child cloned into its cgroup takes only the read side. Python's at-fork
-    handlers do not run (glibc's and CPython's fork bookkeeping is skipped): only for a
-    single-threaded caller whose child execs or exits without returning to general code.
+    at HZ=250); a child cloned into its cgroup takes only the read side. The caveats of
+    ``clone3`` apply.
     """
-    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
-    r = _pylibc.syscall(ctypes.c_long(_SYS_CLONE3), ctypes.byref(args),
-                        ctypes.c_size_t(ctypes.sizeof(args)))
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"clone3: {os.strerror(e)}")
-    return int(r)
+    return clone3(CLONE_INTO_CGROUP, cgroup_fd)
 
 
 def fork_raw() -> int:
     """clone3(2) as a plain fork (no flags): as ``clone_into_cgroup`` without the cgroup,
     with the same caveats (no at-fork handlers run; a single-threaded caller only)."""
-    args = _CloneArgs(exit_signal=_SIGCHLD)
-    r = _pylibc.syscall(ctypes.c_long(_SYS_CLONE3), ctypes.byref(args),
-                        ctypes.c_size_t(ctypes.sizeof(args)))
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"clone3: {os.strerror(e)}")
-    return int(r)
+    return clone3()
 
 
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:

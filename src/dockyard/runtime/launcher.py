@@ -273,13 +273,18 @@ def create(
                 init.run_init(ctx._replace(sync_fd=sync_w))
 
             chain_plan, late = _join_plan(mgr, spec.linux.resources)
-            started = spawn.start_chain(chain_plan, join, unshare_flags, stdio, child,
-                                        True, keep=(fifo_fd, cfd, go_r))
+            keep = (fifo_fd, cfd, go_r)
+            if not join:  # one fork: the init cloned into its namespaces by us
+                started = spawn.start_direct(chain_plan, unshare_flags, stdio, child, keep)
+            if started is None:
+                started = spawn.start_chain(chain_plan, join, unshare_flags, stdio, child,
+                                            True, keep=keep)
         pid, sync_r = started.pid, started.sync_r
         # The init is born in its cgroups (child1 joined the v1 ones through ``tasks`` and
-        # cloned the init into the cgroup2 one; a spare's v1 cgroups were renamed), so it
-        # may go on at once; only a pids limit of 1 leaves the v1 moves to us (through
-        # ``cgroup.procs``, while the init builds its rootfs and waits for our "go").
+        # cloned the init into the cgroup2 one, or the init cloned into it joins them
+        # itself first; a spare's v1 cgroups were renamed), so it may go on at once; only
+        # a pids limit of 1 leaves the v1 moves to us (through ``cgroup.procs``, while
+        # the init builds its rootfs and waits for our "go").
         try:
             _write_pid(late, pid)
             os.write(go_w, b"g")

@@ -9,6 +9,16 @@ The fork chain (runc's nsexec, in Python)::
 
 Neither move takes the kernel's global cgroup lock (``cgroups.JoinPlan`` says why).
 
+When no namespace is joined by path, one fork does (``start_direct``, the cold path's
+usual case)::
+
+    caller ── clone3(CLONE_NEW* | CLONE_INTO_CGROUP) ──> the init, born in its new
+              namespaces and its cgroup2 directory; it joins the v1 cgroups itself
+              (``tasks``) before anything else
+
+A new pid namespace made by clone3 (unlike ``unshare``) holds the child itself, so the
+intermediate child is not needed; the init is then the caller's own child.
+
 ``unshare(CLONE_NEWPID)`` only applies to later children, hence the intermediate child;
 child2 is then reparented to the nearest subreaper (the supervisor, or ``run``). Child2
 reports "ready" (or the first error) on a sync pipe. On the warm path a spare of
@@ -28,11 +38,14 @@ from dockyard.runtime.cgroups.manager import NO_JOIN, JoinPlan
 # Not typing's TYPE_CHECKING/NamedTuple: the runtime CLI's start-up (dockyard.records).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal as _signal
     from collections.abc import Callable
     from typing import NamedTuple, NoReturn
 
     from dockyard.runtime.pool import Claim, Prepared, SparePool
 else:
+    import _signal
+
     from dockyard.records import NamedTuple
 
 
@@ -45,6 +58,7 @@ class Stdio(NamedTuple):
 
 
 INHERIT = Stdio()
+_ALL_SIGNALS = _signal.valid_signals()
 
 
 def read_all(fd: int) -> bytes:
@@ -115,6 +129,72 @@ def start_chain(
     os.close(pid_w)
     os.close(sync_w)
     return collect(lambda: waitpid(child1), pid_r, sync_r)
+
+
+def _nothing() -> int:
+    return 0
+
+
+def start_direct(
+    cgroup: JoinPlan,
+    clone_flags: int,
+    stdio: Stdio,
+    child: Callable[[int], NoReturn],
+    keep: tuple[int, ...] = (),
+) -> Started | None:
+    """The init cloned by the caller itself into its new namespaces (``clone_flags``, no
+    ``CLONE_NEWCGROUP``) and its cgroup2 directory, as the module doc draws it; None if
+    the kernel refused that clone (nothing was started: fork the chain instead, which
+    reports the refusal as before). For a create without namespaces joined by path.
+
+    In the child, before ``child(sync_w)``: dumpable as a fresh fork (child1's rule), the
+    v1 cgroups joined through ``tasks``, stdio, every descriptor closed but ``keep``.
+    Signals are blocked around the clone and the caller's wakeup descriptor dropped in
+    the child before they are unblocked (a supervisor's loop must not see its signals);
+    its handlers are the caller's until the init sets its own, as a fork's are.
+    """
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    cg_fd = -1
+    pid = -1
+    try:
+        if cgroup.into:
+            cg_fd = os.open(cgroup.into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            clone_flags |= sc.CLONE_INTO_CGROUP
+        mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, _ALL_SIGNALS)
+        try:
+            pid = sc.clone3(clone_flags, max(cg_fd, 0))
+        except OSError:
+            pid = -1
+        if pid == 0:
+            _direct_child(cgroup, stdio, child, keep, sync_w, mask)
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+    except BaseException:
+        os.close(sync_r)
+        raise
+    finally:  # never in the child: _direct_child does not return
+        os.close(sync_w)
+        if cg_fd >= 0:
+            os.close(cg_fd)
+    if pid < 0:
+        os.close(sync_r)
+        return None
+    return Started(pid, sync_r, _nothing)
+
+
+def _direct_child(cgroup: JoinPlan, stdio: Stdio, child: Callable[[int], NoReturn],
+                  keep: tuple[int, ...], sync_w: int, mask: set[int | _signal.Signals]) -> NoReturn:
+    try:
+        _signal.set_wakeup_fd(-1)
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+        sc.prctl(sc.PR_SET_DUMPABLE, 1)
+        # The mount namespace is a copy of the host's: the cgroup paths still resolve.
+        _write_each(cgroup.tasks, b"0")
+        _write_each(cgroup.procs, str(os.getpid()).encode())
+        apply_stdio(stdio)
+        close_all_but({sync_w, *keep})
+        child(sync_w)
+    except BaseException as e:
+        init.report_error(sync_w, e)
 
 
 def waitpid(pid: int) -> int:
