@@ -21,12 +21,29 @@ from dockyard.errors import FailedPrecondition
 T = TypeVar("T")
 
 _hints_cache: dict[type, dict[str, Any]] = {}
+_fields_cache: dict[type, tuple[str, ...] | None] = {}
+"""Per type: its dataclass fields' names, or None (not a dataclass)."""
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    try:
+        return _fields_cache[cls]
+    except KeyError:
+        names = (tuple(f.name for f in dataclasses.fields(cls))
+                 if dataclasses.is_dataclass(cls) else None)
+        _fields_cache[cls] = names
+        return names
 
 
 def to_doc(value: Any) -> Any:
     """The JSON-able form of a record value."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_doc(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    cls = type(value)
+    if cls in _SCALARS:  # (exactly: an enum may be a str too)
+        return value
+    names = _field_names(cls)
+    if names is not None:
+        return {n: to_doc(getattr(value, n)) for n in names}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, tuple | list):
