@@ -182,7 +182,7 @@ def cmd_run(root: str, argv: list[str]) -> int:
         if ours is not None and theirs is not None:
             theirs.close()
             master = console.recv_master(ours)
-        return _run_foreground(root, cid, st.pid, master, "keep" not in a.bools)
+        return _run_foreground(root, st, master, "keep" not in a.bools)
     finally:
         if ours is not None:
             ours.close()
@@ -202,9 +202,10 @@ def _forward_signals(pid: int) -> None:
         signal.signal(sig, forward)
 
 
-def _run_foreground(root: str, cid: str, pid: int, master: int, remove: bool) -> int:
+def _run_foreground(root: str, st: state.ContainerState, master: int, remove: bool) -> int:
+    cid, pid = st.id, st.pid
     try:
-        launcher.start(root, cid)
+        launcher.start(root, cid, st=st)
         _forward_signals(pid)
         if master >= 0:
             from dockyard.runtime import console
@@ -213,7 +214,7 @@ def _run_foreground(root: str, cid: str, pid: int, master: int, remove: bool) ->
         return launcher.wait_child(pid)
     finally:
         if remove:
-            launcher.delete(root, cid, force=True)
+            launcher.delete(root, cid, force=True, st=st)
 
 
 def cmd_start(root: str, argv: list[str]) -> int:

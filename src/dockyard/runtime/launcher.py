@@ -450,9 +450,11 @@ def state_json(root: str, container_id: str) -> dict[str, Any]:
     return out
 
 
-def start(root: str, container_id: str) -> None:
-    """Let a created container's process exec its program."""
-    st = state.load(root, container_id)
+def start(root: str, container_id: str, *, st: ContainerState | None = None) -> None:
+    """Let a created container's process exec its program. ``st``: its state, if the
+    caller holds it already (``run``, from its create): not read again."""
+    if st is None:
+        st = state.load(root, container_id)
     fifo = os.path.join(root, container_id, state.EXEC_FIFO)
     status = status_of(root, st)
     if status != Status.CREATED:
@@ -495,13 +497,16 @@ def kill(root: str, container_id: str, signum: int, all_processes: bool = False)
 
 
 def delete(root: str, container_id: str, force: bool = False, *,
-           retire: Callable[[str], None] | None = None) -> None:
+           retire: Callable[[str], None] | None = None,
+           st: ContainerState | None = None) -> None:
     """Remove a container: its processes (with force), its cgroup and its state.
 
     ``retire`` (the supervisor's): takes the state directory away instead of its removal
     here; the supervisor renames it at once and removes it after its reply (an rmdir
-    costs milliseconds on some filesystems)."""
-    st = state.load(root, container_id)
+    costs milliseconds on some filesystems). ``st``: its state, if the caller holds it
+    already (``run``): not read again."""
+    if st is None:
+        st = state.load(root, container_id)
     status = status_of(root, st)
     if status in (Status.RUNNING, Status.PAUSED) and not force:
         raise Conflict(f"cannot delete container {container_id} that is {status}: "
