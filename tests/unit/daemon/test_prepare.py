@@ -163,3 +163,75 @@ def test_close_while_one_is_under_way() -> None:
         await closing
         assert maker.made == [e.id] and maker.unmade == [e.id] and e.id not in p
     asyncio.run(main())
+
+
+def test_make_prepares_in_the_same_thread_and_undoes_a_failed_create() -> None:
+    async def main() -> None:
+        maker = FakeMaker()
+        p = Preparations(maker)
+        threads: list[int] = []
+
+        def make(c: Container) -> tuple[Container, str]:
+            threads.append(threading.get_ident())
+            return c, "image"
+
+        real = maker.make_task
+
+        def make_task(c: Container, created: list[ContainerInfo]) -> ContainerInfo:
+            threads.append(threading.get_ident())
+            return real(c, created)
+
+        maker.make_task = make_task  # type: ignore[method-assign]
+        c = container(1)
+        got, image, adopt = await p.make(c.id, lambda: make(c))
+        assert got is c and image == "image" and adopt is not None
+        entry = Entry(c)
+        await entry.lock.acquire()
+        adopt(entry)
+        await maker.settle(p)
+        assert not entry.lock.locked() and maker.made == [c.id]
+        assert len(threads) == 2 and threads[0] == threads[1]  # no hop in between
+        async with entry.lock:
+            info = await p.take(entry, c)
+        assert info is not None and info.pid == 42
+
+        # The make fails: nothing prepared, the slot free again.
+        def broken() -> tuple[Container, str]:
+            raise errors.InvalidArgument("no such image")
+
+        with pytest.raises(errors.InvalidArgument):
+            await p.make(container(2).id, broken)
+        await maker.settle(p)
+        assert container(2).id not in p and maker.made == [c.id]
+
+        # The create is cancelled while its thread makes: once the thread has
+        # prepared, that is torn down and the slot freed.
+        gone = container(3)
+        release = threading.Event()
+
+        def slow() -> tuple[Container, str]:
+            release.wait(10)
+            return gone, "image"
+
+        making = asyncio.ensure_future(p.make(gone.id, slow))
+        await asyncio.sleep(0.01)
+        making.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await making
+        release.set()
+        await maker.settle(p)
+        assert maker.made == [c.id, gone.id] and maker.unmade == [gone.id]
+        assert gone.id not in p
+
+        # A preparation that fails in the thread leaves the container unprepared.
+        failing = FakeMaker(fail=True)
+        q = Preparations(failing)
+        d = container(4)
+        _, _, adopt = await q.make(d.id, lambda: (d, "image"))
+        assert adopt is not None
+        e = Entry(d)
+        await e.lock.acquire()
+        adopt(e)
+        await failing.settle(q)
+        assert d.id not in q and not e.lock.locked() and failing.unmade == []
+    asyncio.run(main())

@@ -5,9 +5,11 @@ The docker CLI's ``run`` sends ``create``, then ``attach`` and ``wait`` (one rou
 each), and only then ``start``. The start's slow part is the runtime's create: the rootfs
 mounted, ``config.json`` written, the supervisor's ``create`` (namespaces, mounts,
 cgroup; the init waits before execve), loopback up. A preparation does exactly that (the
-runner's ``make_task``) in the background as soon as the create has answered, under the
-container's lock, so that it overlaps the client's round trips; the start then finds the
-task made and only hands over the attach sockets and starts it.
+runner's ``make_task``) in the background, under the container's lock, so that it
+overlaps the create's answer and the client's round trips; the start then finds the task
+made and only hands over the attach sockets and starts it. The create's own worker
+thread goes on with it as soon as the container is made and recorded (``reserve``, then
+``adopt``: no hop through the event loop and back); ``begin`` prepares an existing entry.
 
 It stays invisible:
 
@@ -35,10 +37,11 @@ reports the error then, with Docker's exit code).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from dockyard import errors
 from dockyard.daemon.containers.model import Container, Status
@@ -46,6 +49,8 @@ from dockyard.daemon.containers.table import Entry
 from dockyard.runtime.supervisor.protocol import ContainerInfo
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 LIMIT = 2
 """Preparations (ready or in progress) at once."""
@@ -95,6 +100,104 @@ class Preparations:
         task = asyncio.create_task(self._prepare(entry), name=f"prepare-{entry.id[:12]}")
         self.tasks.add(task)
         task.add_done_callback(self._done)
+
+    def reserve(self, container_id: str) -> bool:
+        """Room for preparing a container still being created (``adopt``, or
+        ``abandon``); False if there is none (``LIMIT``, or the daemon stops)."""
+        if self._closed or len(self._ready) + len(self._busy) >= LIMIT:
+            return False
+        self._busy.add(container_id)
+        return True
+
+    async def make(self, container_id: str, make: Callable[[], tuple[Container, T]]
+                   ) -> tuple[Container, T, Callable[[Entry], None] | None]:
+        """``make()`` (the create's blocking part) in a worker thread that goes on with
+        the preparation of the container made, if there is room (``reserve``): returns
+        what ``make`` did as soon as it is done, with the ``adopt`` to call with the new
+        entry (whose lock the caller takes as it adds it), or None (no preparation).
+        If ``make`` fails (or this is cancelled), whatever was prepared is torn down."""
+        loop = asyncio.get_running_loop()
+        prepare = self.reserve(container_id)
+        made: asyncio.Future[tuple[Container, T]] = loop.create_future()
+        created: list[ContainerInfo] = []
+
+        def work() -> ContainerInfo | None:
+            result = make()
+            loop.call_soon_threadsafe(_resolve, made, result)
+            return self.maker.make_task(result[0], created) if prepare else None
+
+        working = loop.run_in_executor(None, contextvars.copy_context().run, work)
+        try:
+            await asyncio.wait((made, working), return_when=asyncio.FIRST_COMPLETED)
+            if not made.done():
+                await working  # the make's error
+            c, value = made.result()
+        except BaseException:
+            if prepare:
+                self.abandon(container_id, working, created)
+            else:
+                working.add_done_callback(_retrieve)
+            raise
+        if not prepare:
+            return c, value, None
+        work_done = cast("asyncio.Future[ContainerInfo]", working)
+        return c, value, lambda entry: self.adopt(entry, c, work_done, created)
+
+    def adopt(self, entry: Entry, c: Container, work: asyncio.Future[ContainerInfo],
+              created: list[ContainerInfo]) -> None:
+        """The preparation of ``c`` (``entry``'s new container, reserved) that the
+        create's worker thread went on with right after making it (``work``: the
+        thread's ``make_task``; ``created`` as it fills it). The caller took the entry's
+        lock as it added the entry (a new entry's lock is free: no wait); it is
+        released when the preparation has ended."""
+        self._loop = asyncio.get_running_loop()
+        task = asyncio.create_task(self._adopted(entry, c, work, created),
+                                   name=f"prepare-{entry.id[:12]}")
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def abandon(self, container_id: str, work: asyncio.Future[Any],
+                created: list[ContainerInfo]) -> None:
+        """The create failed (or was cancelled) after ``reserve``: what its thread
+        prepared, if anything, is torn down once the thread is done."""
+
+        async def undo() -> None:
+            try:
+                await asyncio.gather(work, return_exceptions=True)
+                if created:
+                    await self.maker.unmake_task(container_id)
+            finally:
+                self._busy.discard(container_id)
+
+        task = asyncio.create_task(undo(), name=f"unprepare-{container_id[:12]}")
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    async def _adopted(self, entry: Entry, c: Container, work: asyncio.Future[ContainerInfo],
+                       created: list[ContainerInfo]) -> None:
+        cid = entry.id
+        try:
+            try:
+                info = await work
+            except errors.DockyardError as exc:
+                log.debug("preparing %s failed (its start will say): %s", cid[:12], exc)
+                if created:
+                    await self.maker.unmake_task(cid)
+                return
+            except BaseException:
+                if created:
+                    await self.maker.unmake_task(cid)
+                raise
+            if self._closed or entry.removing or entry.gone:
+                await self.maker.unmake_task(cid)
+                return
+            self._ready[cid] = prepared = Prepared(c, info)
+        finally:
+            self._busy.discard(cid)
+            entry.lock.release()
+        log.debug("container %s prepared (pid %d)", cid[:12], info.pid)
+        asyncio.get_running_loop().call_later(
+            TTL, lambda: self.maker.background(self._expire(entry, prepared)))
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -191,6 +294,16 @@ class Preparations:
         if pending:
             log.warning("%d preparation(s) not torn down: the next start discards them",
                         len(pending))
+
+
+def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # retrieved: a failure the caller already reported
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

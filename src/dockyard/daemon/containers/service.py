@@ -19,6 +19,7 @@ health monitors of the running ones begin again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -160,14 +161,19 @@ class ContainerService:
             await asyncio.to_thread(self._image, req.config.image)
             raise
         try:
-            # One worker thread for the image, the checks and the files.
-            c, image = await asyncio.to_thread(self._make, req, container_id, name)
+            # One worker thread for the image, the checks and the files; it goes on
+            # preparing the container's start (``prepare``) while the create is answered.
+            c, image, adopt = await self.runner.prepared.make(
+                container_id, functools.partial(self._make, req, container_id, name))
         except BaseException:
             self.table.names.release(name)
             raise
         entry = Entry(c)
+        if adopt is not None:
+            await entry.lock.acquire()  # a new entry's: free, taken without a wait
         self.table.add(entry)
-        self.runner.prepared.begin(entry)  # made ready to start meanwhile (``prepare``)
+        if adopt is not None:
+            adopt(entry)
         self.runner.event(c, "create")
         warnings = []
         if image.config.config.volumes:
