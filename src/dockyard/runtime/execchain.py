@@ -52,7 +52,7 @@ from dockyard.linux import syscalls as sc
 from dockyard.oci import jsoncodec
 from dockyard.runtime import init
 from dockyard.runtime.cgroups.manager import JoinPlan
-from dockyard.runtime.spawn import Stdio, apply_stdio, close_all_but
+from dockyard.runtime.spawn import Stdio, apply_stdio, close_all_but, write_each
 
 # Not typing or signal's enums: the runtime CLI's start-up (see dockyard.records).
 TYPE_CHECKING = False
@@ -225,7 +225,7 @@ def _child(cgroup: JoinPlan, move_into: int, join: Sequence[tuple[int, int]], st
     try:
         _signal.set_wakeup_fd(-1)
         # Before any setns: the cgroup paths are the host's.
-        _write_each(cgroup.tasks, b"0")
+        write_each(cgroup.tasks, b"0")
         me = str(os.getpid()).encode()
         if move_into >= 0:
             fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=move_into)
@@ -233,7 +233,7 @@ def _child(cgroup: JoinPlan, move_into: int, join: Sequence[tuple[int, int]], st
                 os.write(fd, me)
             finally:
                 os.close(fd)
-        _write_each(cgroup.procs, me)
+        write_each(cgroup.procs, me)
         for fd, nstype in join:
             sc.setns(fd, nstype)
         apply_stdio(stdio)
@@ -241,12 +241,3 @@ def _child(cgroup: JoinPlan, move_into: int, join: Sequence[tuple[int, int]], st
         child(sync_w)
     except BaseException as e:
         init.report_error(sync_w, e)
-
-
-def _write_each(paths: tuple[str, ...], data: bytes) -> None:
-    for path in paths:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)

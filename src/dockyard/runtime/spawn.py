@@ -188,8 +188,8 @@ def _direct_child(cgroup: JoinPlan, stdio: Stdio, child: Callable[[int], NoRetur
         _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
         sc.prctl(sc.PR_SET_DUMPABLE, 1)
         # The mount namespace is a copy of the host's: the cgroup paths still resolve.
-        _write_each(cgroup.tasks, b"0")
-        _write_each(cgroup.procs, str(os.getpid()).encode())
+        write_each(cgroup.tasks, b"0")
+        write_each(cgroup.procs, str(os.getpid()).encode())
         apply_stdio(stdio)
         close_all_but({sync_w, *keep})
         child(sync_w)
@@ -228,8 +228,8 @@ def run_child1(
         # Before any setns: the paths are the host's.
         cg_fd = os.open(cgroup.into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) \
             if cgroup.into else -1
-        _write_each(cgroup.tasks, b"0")
-        _write_each(cgroup.procs, str(os.getpid()).encode())
+        write_each(cgroup.tasks, b"0")
+        write_each(cgroup.procs, str(os.getpid()).encode())
         if prepared is not None:
             # Before any join: /proc must still be the host's.
             joined = 0
@@ -254,7 +254,8 @@ def run_child1(
         init.report_error(sync_w, e)
 
 
-def _write_each(paths: tuple[str, ...], data: bytes) -> None:
+def write_each(paths: tuple[str, ...], data: bytes) -> None:
+    """Write ``data`` to each file of ``paths`` (cgroup ``tasks``/``cgroup.procs``)."""
     for path in paths:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:
