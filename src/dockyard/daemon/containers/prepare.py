@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
@@ -177,17 +177,9 @@ class Preparations:
                        created: list[ContainerInfo]) -> None:
         cid = entry.id
         try:
-            try:
-                info = await work
-            except errors.DockyardError as exc:
-                log.debug("preparing %s failed (its start will say): %s", cid[:12], exc)
-                if created:
-                    await self.maker.unmake_task(cid)
+            info = await self._outcome(cid, work, created)
+            if info is None:
                 return
-            except BaseException:
-                if created:
-                    await self.maker.unmake_task(cid)
-                raise
             if self._closed or entry.removing or entry.gone:
                 await self.maker.unmake_task(cid)
                 return
@@ -195,7 +187,26 @@ class Preparations:
         finally:
             self._busy.discard(cid)
             entry.lock.release()
-        log.debug("container %s prepared (pid %d)", cid[:12], info.pid)
+        self._expire_later(entry, prepared)
+
+    async def _outcome(self, cid: str, work: Awaitable[ContainerInfo],
+                       created: list[ContainerInfo]) -> ContainerInfo | None:
+        """The prepared task, or None when its making failed (what it created torn
+        down; the start makes the task again and reports the error then)."""
+        try:
+            return await work
+        except errors.DockyardError as exc:
+            log.debug("preparing %s failed (its start will say): %s", cid[:12], exc)
+            if created:
+                await self.maker.unmake_task(cid)
+            return None
+        except BaseException:
+            if created:
+                await self.maker.unmake_task(cid)
+            raise
+
+    def _expire_later(self, entry: Entry, prepared: Prepared) -> None:
+        log.debug("container %s prepared (pid %d)", entry.id[:12], prepared.info.pid)
         asyncio.get_running_loop().call_later(
             TTL, lambda: self.maker.background(self._expire(entry, prepared)))
 
@@ -213,26 +224,17 @@ class Preparations:
                         or c.state.status is not Status.CREATED):
                     return
                 created: list[ContainerInfo] = []
-                try:
-                    info = await asyncio.to_thread(self.maker.make_task, c, created)
-                except errors.DockyardError as exc:
-                    log.debug("preparing %s failed (its start will say): %s", cid[:12], exc)
-                    if created:
-                        await self.maker.unmake_task(cid)
+                info = await self._outcome(
+                    cid, asyncio.to_thread(self.maker.make_task, c, created), created)
+                if info is None:
                     return
-                except BaseException:
-                    if created:
-                        await self.maker.unmake_task(cid)
-                    raise
                 if self._closed:  # the daemon stopped meanwhile
                     await self.maker.unmake_task(cid)
                     return
                 self._ready[cid] = prepared = Prepared(c, info)
         finally:
             self._busy.discard(cid)
-        log.debug("container %s prepared (pid %d)", cid[:12], info.pid)
-        asyncio.get_running_loop().call_later(
-            TTL, lambda: self.maker.background(self._expire(entry, prepared)))
+        self._expire_later(entry, prepared)
 
     async def _expire(self, entry: Entry, prepared: Prepared) -> None:
         async with entry.lock:
