@@ -14,6 +14,7 @@ Nothing here reads the filesystem at import time.
 from __future__ import annotations
 
 import os
+from _thread import allocate_lock as _allocate_lock  # threading's import is not needed
 
 from dockyard.errors import FailedPrecondition, InvalidArgument
 
@@ -165,28 +166,41 @@ class _MountTable:
     changed since the last poll (the kernel's ``mounts_poll``: POLLERR|POLLPRI), and only
     then is it read and parsed again. The open file belongs to the process that opened it:
     a fork (whose descriptors may be closed and reused) reads the table afresh.
+
+    Threads (the daemon's workers read stats at once) take turns (a lock), and the file
+    is read with ``pread``: one shared offset moved by two readers gave a torn table
+    whose hierarchies were missing (``NotFound`` for a running container's cgroup). A
+    table that changed while it was read (the kernel may then skip entries) is read again.
     """
 
-    __slots__ = ("_fd", "_parsed", "_pid", "_text")
+    __slots__ = ("_fd", "_lock", "_parsed", "_pid", "_text")
 
     def __init__(self) -> None:
         self._pid = -1
         self._fd = -1
         self._text: str | None = None
         self._parsed: dict[str, tuple[Hierarchy, ...]] = {}
+        self._lock = _allocate_lock()
 
     def hierarchies(self, root: str) -> tuple[Hierarchy, ...]:
-        if self._pid != os.getpid():
-            self._open()
-        elif self._changed():
-            self._text = None
-        if self._text is None:
-            self._parsed.clear()
-            self._text = self._read()
-        found = self._parsed.get(root)
-        if found is None:
-            found = self._parsed[root] = parse_mountinfo(self._text, root)
-        return found
+        with self._lock:
+            if self._pid != os.getpid():
+                self._open()
+            elif self._changed():
+                self._text = None
+            text = self._text
+            if text is None:
+                self._parsed.clear()
+                text = self._read()
+                for _ in range(2):
+                    if not self._changed():
+                        break
+                    text = self._read()
+                self._text = text
+            found = self._parsed.get(root)
+            if found is None:
+                found = self._parsed[root] = parse_mountinfo(text, root)
+            return found
 
     def _open(self) -> None:
         self._fd = -1
@@ -214,13 +228,14 @@ class _MountTable:
         if self._fd < 0:
             return _read_text(DEFAULT_MOUNTINFO)
         chunks = []
+        offset = 0
         try:
-            os.lseek(self._fd, 0, os.SEEK_SET)
             while True:
-                b = os.read(self._fd, 65536)
+                b = os.pread(self._fd, 65536, offset)
                 if not b:
                     break
                 chunks.append(b)
+                offset += len(b)
         except OSError:
             return _read_text(DEFAULT_MOUNTINFO)
         return b"".join(chunks).decode("utf-8", "surrogateescape")
