@@ -5,9 +5,6 @@ no auth, loopback HTTP)."""
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,30 +13,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_helpers import CLI, cli_session, harness
+from registry_procs import our_registry
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("cli-registry")
-    proc = subprocess.Popen([sys.executable, "-m", "dockyard.registry.cli", "serve",
-                             "--listen", "127.0.0.1:0", "--storage", str(root / "store")],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        m = re.search(r"listening on http://(127\.0\.0\.1:\d+)", line)
-        assert m, f"registry did not start: {line!r}"
-        yield m.group(1)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with our_registry(tmp_path_factory.mktemp("cli-registry")) as host:
+        yield host
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
-"""Registries the distribution compat tests push to and pull from, each a process of its
-own (own process group, loopback only, stopped whatever happens): ours (``dockyard
-registry serve``) and Debian's docker-registry (distribution 2.8, the reference).
+"""Registries the tests push to and pull from, each a process of its own (own process
+group, loopback only, stopped whatever happens): ours (``dockyard registry serve``) and
+Debian's docker-registry (distribution 2.8, the reference); and a throttled, recording
+loopback proxy in front of one.
 
-Not a test module: test modules put this directory on ``sys.path`` and import it.
+Not a test module: ``tests/conftest.py`` puts this directory on ``sys.path``.
 """
 
 from __future__ import annotations
