@@ -10,10 +10,11 @@ import random
 from pathlib import Path
 
 import pytest
+from logs_reference import read
 
 from dockyard.apitypes.streams import encode_log_chunk, encode_log_entry
 from dockyard.daemon.containers import logblocks
-from dockyard.daemon.containers.logs import Follower, read
+from dockyard.daemon.containers.logs import Follower
 from dockyard.daemon.containers.model import LogChunk, LogEntry, LogQuery
 from dockyard.runtime.supervisor.logs import LineSplitter, encode_entry, encode_output
 

@@ -7,7 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from dockyard.daemon.containers.logs import Follower, read
+from logs_reference import read
+
+from dockyard.daemon.containers.logs import Follower
 from dockyard.daemon.containers.model import LogQuery
 
 

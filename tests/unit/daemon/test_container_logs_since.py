@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from logs_reference import read
+
 from dockyard.daemon.containers import logs
-from dockyard.daemon.containers.logs import line_time, read
+from dockyard.daemon.containers.logs import line_time
 from dockyard.daemon.containers.model import LogQuery
 from dockyard.runtime.supervisor.logs import JsonFileWriter, LogOptions, encode_entry
 

@@ -13,7 +13,7 @@ lines are in time order, and so are the files (oldest first). The first line at 
 ``since`` is found by bisection over byte offsets (``_since_offset``): each probe seeks
 to the middle of the range, skips to the next line start and reads that one line's
 ``time``; after about log2(size / ``SCAN``) probes, what is left of the range is read
-line by line. A 100 MB log costs a dozen short reads instead of 100 MB of JSON. A line
+line by line (``logblocks`` reads the files a block at a time from there). A 100 MB log costs a dozen short reads instead of 100 MB of JSON. A line
 whose time cannot be read never moves the start past it (the search stays
 conservative: the lines are filtered by ``LogQuery.wants`` afterwards anyway), and
 reading stops at the first line after ``until``.
@@ -28,10 +28,9 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
 from typing import BinaryIO
 
-from dockyard.daemon.containers.model import LogEntry, LogQuery
+from dockyard.daemon.containers.model import LogEntry
 
 log = logging.getLogger(__name__)
 
@@ -125,87 +124,10 @@ def _since_offset(f: BinaryIO, since_ns: int, end: int) -> int:
     return lo
 
 
-def _lines(path: str, end: int | None, since_ns: int = 0,
-           until_ns: int = 0) -> Iterator[bytes]:
-    """The complete lines of a file (of its first ``end`` bytes), from the first one not
-    older than ``since_ns`` to the last one not newer than ``until_ns`` (0: no bound)."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 (closed by the with below; absent is normal)
-    except FileNotFoundError:
-        return
-    with f:
-        size = f.seek(0, os.SEEK_END)
-        limit = size if end is None else min(end, size)
-        start = _since_offset(f, since_ns, limit) if since_ns else 0
-        f.seek(start)
-        left = limit - start
-        for line in f:
-            if len(line) > left:
-                return
-            left -= len(line)
-            if not line.endswith(b"\n"):
-                continue
-            if until_ns:
-                t = line_time(line)
-                if t is not None and t > until_ns:
-                    return
-            yield line
-
-
-def _last_lines(path: str, n: int, end: int | None) -> list[bytes]:
-    """The last ``n`` complete lines of a file (of its first ``end`` bytes), read
-    backwards in blocks."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 (closed by the with below; absent is normal)
-    except FileNotFoundError:
-        return []
-    with f:
-        size = f.seek(0, os.SEEK_END)
-        end = size if end is None else min(end, size)
-        buf = b""
-        pos = end
-        while pos > 0 and buf.count(b"\n") <= n:
-            step = min(BLOCK, pos)
-            pos -= step
-            f.seek(pos)
-            buf = f.read(step) + buf
-        lines = buf.split(b"\n")
-        complete = lines[:-1]  # the part after the last newline is incomplete (or empty)
-        if pos > 0:
-            complete = complete[1:]  # the first piece may be the end of an earlier line
-        return [ln + b"\n" for ln in complete[-n:]] if n else []
-
-
-def read(path: str, q: LogQuery, live_end: int | None = None) -> list[LogEntry]:
-    """Every entry the query asks for, from the rotated files and the live one (only its
-    first ``live_end`` bytes if given: a ``Follower`` reads the rest)."""
-    files = log_files(path)
-    raw: list[bytes] = []
-
-    def end_of(p: str) -> int | None:
-        return live_end if p == path else None
-
-    if q.tail is None:
-        for p in files:
-            raw.extend(_lines(p, end_of(p), q.since_ns, q.until_ns))
-    else:
-        for p in reversed(files):
-            need = q.tail - len(raw)
-            if need <= 0:
-                break
-            raw = _last_lines(p, need, end_of(p)) + raw
-    out = []
-    for line in raw:
-        e = decode(line)
-        if e is not None and q.wants(e):
-            out.append(e)
-    return out
-
-
 class Follower:
     """Reads what is appended to the live log (blocking, quick calls).
 
-    Open it *before* reading the history with ``read(..., live_end=follower.offset)``, so
+    Open it *before* reading the history with ``logblocks`` (``live_end=follower.offset``), so
     that no line falls between the two and none is read twice.
     """
 
