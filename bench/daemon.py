@@ -16,7 +16,7 @@ Rows, each timed as the wall-clock time of the docker CLI commands (the CLI's ow
 is in both columns alike):
 
 ===============================  ===========================================================
-``ps -q``                        the floor: one CLI call that does nearly nothing
+``ps -q``                        one CLI call that does nearly nothing
 ``run --rm busybox true``        one container, create → attach → wait → start → exit → rm
 ``  the same through the API``     the CLI's requests of that run from a small raw-socket
                                  client (``daemon_api``): the engine's share of the row
@@ -32,15 +32,20 @@ is in both columns alike):
 
 The latency rows are interleaved (one sample per engine per round, the order alternating),
 so a machine busy with other work slows both columns alike; the load average is printed.
+The ``floor`` column of the ``ps -q``, ``run`` and ``exec`` rows is the same docker CLI
+command against ``daemon_null.py``, a stub Engine API server that does no work at all,
+timed in the same rounds as the two engines: the CLI's own share of the row, under any
+engine's figure.
 Goals (issue 4): run at most 0.25x dockerd's, exec at most 0.3x, idle cost under 0.5 MiB
-per container; each goal is marked ``met`` or ``MISSED``. Memory is shown as PSS (the
-brief's measure: shared pages split among the processes using them, so other Python
-processes on a shared machine move it a little) and as USS (private pages only), each with
-every engine process; for dockyardd also without the supervisor's spare pool (a fixed
-number of pre-forked zygote children whatever the number of containers, whose PSS follows
-its refill history rather than the containers). The goal is judged on that last PSS
-figure; the per-process breakdown under the table shows where the memory is. A row an engine cannot do yet is
-printed as NOT MEASURED with the reason.
+per container; each goal is marked ``met`` or ``MISSED``, followed by the CLI floor's
+ratio to dockerd (``(CLI floor 0.NNx)``): how much of the goal the CLI alone uses. Memory
+is shown as PSS (the brief's measure: shared pages split among the processes using them,
+so other Python processes on a shared machine move it a little) and as USS (private pages
+only), each with every engine process; for dockyardd also without the supervisor's spare
+pool (a fixed number of pre-forked zygote children whatever the number of containers,
+whose PSS follows its refill history rather than the containers). The goal is judged on
+that last PSS figure; the per-process breakdown under the table shows where the memory
+is. A row an engine cannot do yet is printed as NOT MEASURED with the reason.
 
 Run as root: ``python3 bench/daemon.py [-n 20] [--rounds 3] [--idle 30]``; ``--only
 floor,exec`` runs only those rows. Everything it
@@ -82,6 +87,8 @@ from daemon_engines import (
 
 GOALS = {"run": 0.25, "exec": 0.3}
 ROWS = ("floor", "run", "api", "exec", "seq", "par", "idle")
+FLOORED = ("floor", "run", "exec")
+"""The rows also timed against ``daemon_null.py``, the no-work stub (the ``floor`` column)."""
 IDLE_GOAL_MIB = 0.5
 SETTLE_KIB = 256
 SETTLE_TIMEOUT = 60.0
@@ -249,6 +256,33 @@ def idle_cost(e: Engine, n: int) -> IdleCost:
         return IdleCost(note=str(exc).splitlines()[0][:160])
 
 
+class NullEngine(Engine):
+    """``daemon_null.py``: the docker CLI against a server that does no work at all."""
+
+    def start(self) -> None:
+        self.setup_env()
+        self.log_file = self.root / "null.log"
+        script = Path(__file__).resolve().parent / "daemon_null.py"
+        with open(self.log_file, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, str(script), str(self.sock)],
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_ready(30)
+        self.version = "no-work stub"
+
+    def engine_pids(self) -> list[int]:
+        return [self.proc.pid] if self.proc is not None else []
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -256,9 +290,9 @@ def fmt_ms(v: float | None) -> str:
     return "—" if v is None else f"{v * 1e3:.0f} ms"
 
 
-def latency_line(label: str, s: Samples, ours: str, ref: str, goal: float | None,
-                 per: int = 1) -> str:
-    m_o, m_r = s.median(ours), s.median(ref)
+def latency_line(label: str, s: Samples, ours: str, ref: str, null: str,
+                 goal: float | None, per: int = 1) -> str:
+    m_o, m_r, m_n = s.median(ours), s.median(ref), s.median(null)
     cols = []
     for name in (ours, ref):
         med, p90 = s.median(name), s.p90(name)
@@ -266,19 +300,22 @@ def latency_line(label: str, s: Samples, ours: str, ref: str, goal: float | None
             cols.append(f"{'NOT MEASURED':>19}")
         else:
             cols.append(f"{fmt_ms(med / per):>9} {fmt_ms((p90 or 0) / per):>9}")
+    floor = fmt_ms(m_n / per if m_n is not None else None)
     ratio = f"{m_o / m_r:.2f}x" if m_o is not None and m_r else "—"
     verdict = ""
     if goal is not None and m_o is not None and m_r:
         verdict = f"<={goal:g}x {'met' if m_o / m_r <= goal else 'MISSED'}"
-    line = f"{label:<32} {cols[0]}  {cols[1]}  {ratio:>6}  {verdict}"
-    for name in (ours, ref):
+        if m_n is not None:
+            verdict += f" (CLI floor {m_n / m_r:.2f}x)"
+    line = f"{label:<32} {cols[0]}  {cols[1]}  {floor:>8}  {ratio:>6}  {verdict}"
+    for name in (ours, ref, null):
         if name in s.notes:
             line += f"\n{'':<34}{name}: {s.notes[name]}"
     return line
 
 
 def report(rows: dict[str, Samples], idle: dict[str, IdleCost], engines: list[Engine],
-           args: argparse.Namespace, loads: list[tuple[float, float, float]],
+           null: str, args: argparse.Namespace, loads: list[tuple[float, float, float]],
            image_id: str) -> str:
     ours, ref = engines[0].name, engines[1].name
     out = [f"dockyardd vs dockerd, the docker CLI ({cli_version()}) as the client; "
@@ -287,10 +324,11 @@ def report(rows: dict[str, Samples], idle: dict[str, IdleCost], engines: list[En
            f"engines: {engines[0].version} | {engines[1].version} "
            f"({args.dockerd_storage}, containerd {tool_version('containerd')}, "
            f"runc {tool_version('runc')})",
-           f"busybox {image_id[:19]} in both", "",
+           f"busybox {image_id[:19]} in both; floor: the same CLI command against "
+           "daemon_null.py (a stub that does no work)", "",
            f"{'row':<32} {ours + ' median':>9} {'p90':>9}  {ref + ' med':>9} {'p90':>9}  "
-           f"{'ratio':>6}  goal", "-" * 100]
-    labels = {"floor": ("ps -q (the CLI's own floor)", None, 1),
+           f"{'floor':>8}  {'ratio':>6}  goal", "-" * 110]
+    labels = {"floor": ("ps -q (a call doing ~nothing)", None, 1),
               "run": ("run --rm busybox true", GOALS["run"], 1),
               "api": ("  the same through the API", None, 1),
               "exec": ("exec bench-exec true", GOALS["exec"], 1),
@@ -300,7 +338,7 @@ def report(rows: dict[str, Samples], idle: dict[str, IdleCost], engines: list[En
     for key, (label, goal, per) in labels.items():
         samples = rows.get("seq" if key == "seq1" else key)
         if samples is not None:
-            out.append(latency_line(label, samples, ours, ref, goal, per))
+            out.append(latency_line(label, samples, ours, ref, null, goal, per))
     o, r = idle.get(ours), idle.get(ref)
     if o is not None and r is not None:
         for metric, label in (("pss", "idle PSS per sleep container"),
@@ -313,7 +351,7 @@ def report(rows: dict[str, Samples], idle: dict[str, IdleCost], engines: list[En
             pss, uss = o.per_container("pss", SPARES), o.per_container("uss", SPARES)
             verdict = f"<{IDLE_GOAL_MIB} MiB {'met' if pss < IDLE_GOAL_MIB else 'MISSED'}"
             out.append(f"{'  without the spare pool':<32} {pss:>6.2f} PSS {uss:>5.2f} USS"
-                       f"{'':>3}  {'':>19}  {'':>6}  {verdict}")
+                       f"{'':>3}  {'':>19}  {'':>8}  {'':>6}  {verdict}")
         for name, c in ((ours, o), (ref, r)):
             if c.note:
                 out.append(f"{'':<34}{name}: {c.note}")
@@ -337,7 +375,7 @@ def memory_line(label: str, metric: str, o: IdleCost, r: IdleCost) -> str:
     ratio = "—"
     if not o.note and not r.note and r.per_container(metric) > 0:
         ratio = f"{o.per_container(metric) / r.per_container(metric):.2f}x"
-    return f"{label:<32} {cell(o)}  {cell(r)}  {ratio:>6}"
+    return f"{label:<32} {cell(o)}  {cell(r)}  {'':>8}  {ratio:>6}"
 
 
 def cli_version() -> str:
@@ -360,19 +398,27 @@ def tool_version(tool: str) -> str:
 
 
 @contextlib.contextmanager
-def engines_up(work: Path, storage: str) -> Iterator[tuple[Dockyardd, Dockerd]]:
+def engines_up(work: Path, storage: str,
+               stub: bool) -> Iterator[tuple[Dockyardd, Dockerd, NullEngine]]:
+    """Both engines, and the no-work stub if ``stub`` (else it is never started)."""
     ours = Dockyardd("dockyardd", work / "dockyardd")
     ref = Dockerd("dockerd", work / "dockerd")
+    null = NullEngine("floor", work / "null")
     ours.root.mkdir()
     ref.root.mkdir()
+    null.root.mkdir()
     with contextlib.ExitStack() as stack:
         stack.callback(ref.stop)
         stack.callback(ours.stop)
+        stack.callback(null.stop)
         log("starting dockyardd")
         ours.start()
         log("starting dockerd")
         ref.start(storage)
-        yield ours, ref
+        if stub:
+            log("starting the no-work stub (daemon_null.py)")
+            null.start()
+        yield ours, ref, null
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-daemon-", dir="/tmp"))
     try:
-        with engines_up(work, args.dockerd_storage) as (ours, ref):
+        with engines_up(work, args.dockerd_storage, bool(only & set(FLOORED))) as (
+                ours, ref, null):
             loads = [os.getloadavg()]
             log("making busybox in dockyardd, loading it into dockerd")
             ours.make_busybox()
@@ -411,15 +458,16 @@ def main(argv: list[str] | None = None) -> int:
             if theirs != image_id:
                 raise RuntimeError(f"dockerd loaded busybox as {theirs}, not {image_id}")
             engines: list[Engine] = [ours, ref]
+            floored = [*engines, null]  # the same CLI command against the stub too
             rows: dict[str, Samples] = {}
             if "floor" in only:
                 log(f"ps -q x {args.runs}")
                 rows["floor"] = Samples()
-                interleave(engines, args.runs, cli_floor, rows["floor"])
+                interleave(floored, args.runs, cli_floor, rows["floor"])
             if "run" in only:
                 log(f"run --rm busybox true x {args.runs}")
                 rows["run"] = Samples()
-                interleave(engines, args.runs, run_true, rows["run"])
+                interleave(floored, args.runs, run_true, rows["run"])
             if "api" in only:
                 log(f"run --rm through the API x {args.runs}")
                 rows["api"] = Samples()
@@ -429,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows["exec"] = Samples()
                 for e in engines:
                     e.docker("run", "-d", "--name", "bench-exec", "busybox", "sleep", "600")
-                interleave(engines, args.runs, exec_true, rows["exec"])
+                interleave(floored, args.runs, exec_true, rows["exec"])
                 for e in engines:
                     e.docker("rm", "-f", "bench-exec")
             if "seq" in only:
@@ -448,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"idle PSS with {args.idle} containers: {e.name}")
                     idle[e.name] = idle_cost(e, args.idle)
                 loads.append(os.getloadavg())
-            print(report(rows, idle, engines, args, loads, image_id))
+            print(report(rows, idle, engines, null.name, args, loads, image_id))
     finally:
         unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
