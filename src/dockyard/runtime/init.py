@@ -14,7 +14,7 @@ import os
 
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Spec
-from dockyard.runtime import process, rootfs
+from dockyard.runtime import execwait, process, rootfs
 from dockyard.runtime.process import ProcessPlan
 from dockyard.runtime.rootfs import CgroupMountPlan
 
@@ -93,13 +93,22 @@ def run_init(ctx: InitContext) -> NoReturn:
         signal.signal(sig, _die_of_signal)
     # Tell the parent we are ready: create returns; the process waits for start.
     os.write(ctx.sync_fd, SYNC_READY)
+    args = list(plan.args)
+    env = env_dict(plan.env)
+    try:
+        # It waits as a tiny program, this address space torn down now rather than at
+        # start (``execwait``); if it cannot, it waits here.
+        execwait.exec_waiting(ctx.fifo_fd, exe, args, env)
+    except BaseException as e:
+        os.write(2, f"dockyard-runtime: {e}\n".encode(errors="replace"))
+        os._exit(127)
     try:
         # Block until `start` opens the fifo's read end. The fd was opened O_PATH on the
         # host; reopening it through /proc/self/fd needs no path into the host tree.
         fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
         reset_signals()
-        os.execve(exe, list(plan.args), env_dict(plan.env))
+        os.execve(exe, args, env)
     except BaseException as e:
         os.write(2, f"dockyard-runtime: {e}\n".encode(errors="replace"))
     os._exit(127)
