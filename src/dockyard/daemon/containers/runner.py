@@ -61,7 +61,7 @@ from dockyard.daemon.layout import ExecRoot
 from dockyard.daemon.supervision import AsyncSupervisor
 from dockyard.daemon.times import parse_rfc3339
 from dockyard.runtime.detachkeys import detach_sequence
-from dockyard.runtime.supervisor.protocol import ContainerInfo, ExitStatus
+from dockyard.runtime.supervisor.protocol import ContainerInfo, ExitStatus, RuntimeKind
 from dockyard.runtime.supervisor.records import write_json_durably
 
 log = logging.getLogger(__name__)
@@ -304,7 +304,10 @@ class Runner:
             self.rootfs.unmount(self.run.rootfs(c.id))
             raise
         created.append(info)
-        if c.host_config.network_mode != "host":
+        if c.host_config.network_mode != "host" and self.sv.runtime.kind is not \
+                RuntimeKind.IN_PROCESS:
+            # Our runtime's init brings lo up in a new network namespace itself (and a
+            # joined one is already up); runc and crun leave that to the engine.
             netns.loopback_up(info.pid)
         return info
 
