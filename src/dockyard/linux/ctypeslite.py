@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         CDLL,
         PyDLL,
         Structure,
+        addressof,
         byref,
         c_char,
         c_char_p,
@@ -43,7 +44,7 @@ else:
     from _ctypes import FUNCFLAG_USE_ERRNO as _USE_ERRNO
     from _ctypes import RTLD_LOCAL as _RTLD_LOCAL
     from _ctypes import CFuncPtr as _CFuncPtr
-    from _ctypes import Structure, _SimpleCData, byref, get_errno, sizeof
+    from _ctypes import Structure, _SimpleCData, addressof, byref, get_errno, sizeof
     from _ctypes import dlopen as _dlopen
 
     class c_short(_SimpleCData):
@@ -113,6 +114,7 @@ __all__ = [
     "CDLL",
     "PyDLL",
     "Structure",
+    "addressof",
     "byref",
     "c_char",
     "c_char_p",

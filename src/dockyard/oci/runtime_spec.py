@@ -144,6 +144,38 @@ class Resources(NamedTuple):
     unified: tuple[tuple[str, str], ...] = ()
 
 
+SECCOMP_ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                   "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW",
+                   "SCMP_ACT_LOG")
+SECCOMP_OPS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
+               "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")
+SECCOMP_FLAGS = ("SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW")
+
+
+class SeccompArg(NamedTuple):
+    position: int  # "index": which argument (not a field name a tuple may have)
+    value: int
+    value_two: int
+    op: str
+
+
+class SeccompRule(NamedTuple):
+    names: tuple[str, ...]
+    action: str
+    errno_ret: int | None = None
+    args: tuple[SeccompArg, ...] = ()
+
+
+class Seccomp(NamedTuple):
+    """``linux.seccomp`` (the runtime spec's, as runc reads it)."""
+
+    default_action: str
+    default_errno_ret: int | None = None
+    architectures: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    syscalls: tuple[SeccompRule, ...] = ()
+
+
 class Linux(NamedTuple):
     namespaces: tuple[Namespace, ...] = ()
     uid_mappings: tuple[IDMapping, ...] = ()
@@ -156,6 +188,7 @@ class Linux(NamedTuple):
     readonly_paths: tuple[str, ...] = ()
     sysctl: tuple[tuple[str, str], ...] = ()
     mount_label: str = ""
+    seccomp: Seccomp | None = None
 
     def namespace(self, kind: str) -> Namespace | None:
         for ns in self.namespaces:
@@ -377,6 +410,53 @@ def parse_resources(data: object, path: str = "linux.resources") -> Resources:
     return _resources(_Obj(data, path))
 
 
+def _seccomp_action(o: _Obj, key: str) -> str:
+    action = o.text(key)
+    if action not in SECCOMP_ACTIONS:
+        raise InvalidArgument(f"{o._p(key)}: unknown or unsupported action {action!r}")
+    return action
+
+
+def _seccomp(o: _Obj) -> Seccomp:
+    arches = o.strings("architectures")
+    for arch in arches:
+        if not arch.startswith("SCMP_ARCH_"):
+            raise InvalidArgument(f"{o.path}.architectures: unknown architecture {arch!r}")
+    flags = o.strings("flags")
+    for f in flags:
+        if f not in SECCOMP_FLAGS:
+            raise InvalidArgument(f"{o.path}.flags: unsupported flag {f!r}")
+    if o.has("listenerPath"):
+        raise InvalidArgument(f"{o.path}.listenerPath: seccomp notification is not supported")
+    rules = []
+    for p, item in o.array("syscalls"):
+        r = _Obj(item, p)
+        names = r.strings("names")
+        if not names:
+            raise InvalidArgument(f"{p}.names: must name at least one system call")
+        args = []
+        for ap, a_item in r.array("args"):
+            a = _Obj(a_item, ap)
+            op = a.text("op")
+            if op not in SECCOMP_OPS:
+                raise InvalidArgument(f"{ap}.op: unknown operator {op!r}")
+            args.append(SeccompArg(position=a.opt_int("index", 0, 5) or 0,
+                                   value=a.opt_int("value", 0, 2**64 - 1) or 0,
+                                   value_two=a.opt_int("valueTwo", 0, 2**64 - 1) or 0,
+                                   op=op))
+        rules.append(SeccompRule(names=names, action=_seccomp_action(r, "action"),
+                                 errno_ret=r.opt_int("errnoRet", 0, 4095),
+                                 args=tuple(args)))
+    return Seccomp(default_action=_seccomp_action(o, "defaultAction"),
+                   default_errno_ret=o.opt_int("defaultErrnoRet", 0, 4095),
+                   architectures=arches, flags=flags, syscalls=tuple(rules))
+
+
+def parse_seccomp(data: object, path: str = "linux.seccomp") -> Seccomp:
+    """Parse a ``linux.seccomp`` object (an exec reads it alone from ``config.json``)."""
+    return _seccomp(_Obj(data, path))
+
+
 def _linux(o: _Obj) -> Linux:
     namespaces = []
     seen = set()
@@ -429,6 +509,7 @@ def _linux(o: _Obj) -> Linux:
         readonly_paths=o.strings("readonlyPaths"),
         sysctl=o.str_map("sysctl"),
         mount_label=o.text("mountLabel", ""),
+        seccomp=_seccomp(filt) if (filt := o.child("seccomp")) is not None else None,
     )
 
 

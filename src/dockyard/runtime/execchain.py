@@ -50,6 +50,7 @@ import os
 from dockyard.errors import FailedPrecondition, InvalidArgument
 from dockyard.linux import syscalls as sc
 from dockyard.oci import jsoncodec
+from dockyard.oci.runtime_spec import Seccomp, parse_seccomp
 from dockyard.runtime import init
 from dockyard.runtime.cgroups.manager import JoinPlan
 from dockyard.runtime.spawn import Stdio, apply_stdio, close_all_but, write_each
@@ -71,10 +72,11 @@ _UNSUPPORTED = (errno.ENOSYS, errno.E2BIG, errno.EINVAL)
 START_TIMEOUT = 10.0  # from the fork to the execve (normally a few milliseconds)
 
 
-def namespace_kinds(config_path: str) -> frozenset[str]:
-    """The namespace types (``pid``, ``mount``...) of the bundle's ``config.json``: the
-    kinds an exec joins. Only ``linux.namespaces`` is read (no whole ``Spec``: this is on
-    every exec's path); the container was created from it, so it was validated then."""
+def exec_config(config_path: str) -> tuple[frozenset[str], Seccomp | None]:
+    """What an exec takes from the bundle's ``config.json``: the namespace types
+    (``pid``, ``mount``...) it joins, and the container's seccomp filter, which its
+    processes get too. Only those are read (no whole ``Spec``: this is on every exec's
+    path); the container was created from it, so it was validated then."""
     try:
         with open(config_path, "rb") as f:
             raw = f.read()
@@ -85,16 +87,19 @@ def namespace_kinds(config_path: str) -> frozenset[str]:
     except ValueError as e:
         raise InvalidArgument(f"{config_path}: malformed JSON: {e}") from None
     linux = doc.get("linux") if isinstance(doc, dict) else None
-    entries = linux.get("namespaces") if isinstance(linux, dict) else None
+    if not isinstance(linux, dict):
+        return frozenset(), None
+    filt = parse_seccomp(linux["seccomp"]) if linux.get("seccomp") is not None else None
+    entries = linux.get("namespaces")
     if not isinstance(entries, list):
-        return frozenset()
+        return frozenset(), filt
     kinds = set()
     for ns in entries:
         kind = ns.get("type") if isinstance(ns, dict) else None
         if not isinstance(kind, str):
             raise InvalidArgument(f"{config_path}: a namespace without a type: {ns!r}")
         kinds.add(kind)
-    return frozenset(kinds)
+    return frozenset(kinds), filt
 
 
 def start(

@@ -14,7 +14,7 @@ import os
 
 from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Spec
-from dockyard.runtime import execwait, process, rootfs
+from dockyard.runtime import execwait, process, rootfs, seccomp
 from dockyard.runtime.process import ProcessPlan
 from dockyard.runtime.rootfs import CgroupMountPlan
 
@@ -50,6 +50,7 @@ class InitContext(NamedTuple):
     setup_console: Callable[[int, int, int, tuple[int, int] | None], None] | None
     go_fd: int  # read end: the parent writes once it has moved us into our cgroup
     new_cgroup_ns: bool
+    seccomp: seccomp.Program | None = None  # linux.seccomp, compiled by the parent
 
 
 def report_error(sync_fd: int, exc: BaseException) -> NoReturn:
@@ -183,18 +184,22 @@ def _prepare(ctx: InitContext) -> tuple[str, ProcessPlan]:
     # From here on the process must be in its cgroup (limits apply to what it does).
     if not ctx.new_cgroup_ns:
         _await_cgroup(ctx)
-    return finish_process(plan)
+    return finish_process(plan, ctx.seccomp)
 
 
-def finish_process(plan: ProcessPlan) -> tuple[str, ProcessPlan]:
+def finish_process(plan: ProcessPlan, filt: seccomp.Program | None = None
+                   ) -> tuple[str, ProcessPlan]:
     """The last steps before execve, shared by the init and exec'd processes; returns
-    the executable's path and the plan with HOME added."""
+    the executable's path and the plan with HOME added. ``filt``: the seccomp filter."""
     # Lowering the OOM score needs CAP_SYS_RESOURCE: before the capabilities go.
     process.set_oom_score_adj(plan)
     process.set_rlimits(plan)
     # No descriptor of ours may reach the container process (runc CVE-2024-21626):
     # everything above stdio is closed by execve.
     sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+    if filt is not None and not plan.no_new_privileges:
+        # As runc: without no_new_privs a filter needs CAP_SYS_ADMIN, held until below.
+        seccomp.install(filt)
     # User, groups, capabilities, no_new_privs, umask.
     process.drop_privileges(plan)
     # The working directory, proven to be inside the new root.
@@ -202,4 +207,6 @@ def finish_process(plan: ProcessPlan) -> tuple[str, ProcessPlan]:
     plan = process.with_home(plan)
     exe = process.lookup_executable(plan)
     reset_signals()
+    if filt is not None and plan.no_new_privileges:
+        seccomp.install(filt)  # as late as can be: the fewer of our calls it must allow
     return exe, plan

@@ -30,8 +30,8 @@ from dockyard.errors import (
     NotImplementedByDockyard,
 )
 from dockyard.linux import syscalls as sc
-from dockyard.oci.runtime_spec import Process, Resources, Spec, load_spec
-from dockyard.runtime import cgroups, init, process, rootfs, spawn, state
+from dockyard.oci.runtime_spec import Process, Resources, Seccomp, Spec, load_spec
+from dockyard.runtime import cgroups, init, process, rootfs, seccomp, spawn, state
 from dockyard.runtime.spawn import INHERIT, Stdio, make_pool
 from dockyard.runtime.state import ContainerState
 
@@ -256,7 +256,8 @@ def create(
             new_uts_ns=spec.linux.namespace("uts") is not None,
             new_net_ns=_owns(spec, "network"),
             no_pivot=no_pivot, fifo_fd=fifo_fd, sync_fd=-1, console_fd=cfd,
-            setup_console=_console_setup(plan), go_fd=go_r, new_cgroup_ns=new_cgroup_ns)
+            setup_console=_console_setup(plan), go_fd=go_r, new_cgroup_ns=new_cgroup_ns,
+            seccomp=_seccomp_program(spec.linux.seccomp))
         late: tuple[str, ...] = ()
         if claim is not None:
             resources = spec.linux.resources
@@ -330,6 +331,12 @@ def create(
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _seccomp_program(filt: Seccomp | None) -> seccomp.Program | None:
+    """The filter compiled (once per filter in this process: the supervisor's creates
+    and execs reuse it), or None."""
+    return None if filt is None else seccomp.compiled(filt)
 
 
 def _join_plan(mgr: cgroups.CgroupManager, resources: Resources | None
@@ -580,7 +587,8 @@ def exec_process(
     status = status_of(root, st, mgr)
     if status != Status.RUNNING:
         raise Conflict(f"cannot exec in a container that is {status}")
-    kinds = execchain.namespace_kinds(os.path.join(st.bundle, "config.json"))
+    kinds, filt = execchain.exec_config(os.path.join(st.bundle, "config.json"))
+    program = _seccomp_program(filt)
     plan = process.plan(proc)
     _check_console(plan, console_socket, console_fd)
     fds: list[int] = []
@@ -616,7 +624,7 @@ def exec_process(
                 os.setsid()
                 if setup_console is not None:
                     setup_console(cfd, plan.uid, plan.gid, plan.console_size)
-                exe, full = init.finish_process(plan)
+                exe, full = init.finish_process(plan, program)
                 os.execve(exe, list(full.args), init.env_dict(full.env))
             except BaseException as e:
                 init.report_error(sync_w, e)
