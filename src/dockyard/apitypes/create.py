@@ -30,8 +30,10 @@ MAX_ITEMS = 4096
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 _NO_NEW_PRIVS = ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
 _NO_NEW_PRIVS_OFF = ("no-new-privileges:false", "no-new-privileges=false")
-# Options that change nothing on this host: no seccomp or AppArmor profile is applied by
-# dockyard (so "unconfined" is what runs), and SELinux labels do not exist here.
+# Options accepted as they are: seccomp=unconfined turns dockyard's default seccomp
+# filter off (``daemon.containers.seccomp_profile``, read from the stored SecurityOpt);
+# no AppArmor profile is applied (so "unconfined" is what runs) and SELinux labels do
+# not exist here. A profile of one's own (seccomp=<JSON>) is refused.
 _NO_OP_SECURITY = ("seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined",
                    "apparmor:unconfined", "label=disable", "label:disable")
 

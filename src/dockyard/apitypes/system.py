@@ -97,7 +97,9 @@ def info_json(i: SystemInfo) -> dict[str, Any]:
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
-        "SecurityOptions": ["name=cgroupns"] if i.cgroup_version == 2 else [],
+        # dockyard's own default seccomp filter (daemon.containers.seccomp_profile).
+        "SecurityOptions": ["name=seccomp,profile=builtin",
+                            *(["name=cgroupns"] if i.cgroup_version == 2 else [])],
         "ProductLicense": "",
         "DefaultAddressPools": [],
         "Warnings": warnings or None,

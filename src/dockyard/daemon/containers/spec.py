@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.daemon.containers import seccomp_profile
 from dockyard.daemon.containers.config import BindMount, HostConfig, Resources
 from dockyard.daemon.containers.model import Container
 from dockyard.daemon.containers.users import ExecUser
@@ -245,6 +246,8 @@ def build_spec(c: Container, inputs: SpecInputs) -> dict[str, Any]:
     spec["mounts"] = mounts(c, inputs.init_path)
     linux = spec["linux"]
     linux["namespaces"] = _namespaces(hc)
+    if seccomp_profile.wanted(hc.privileged, hc.security_opt):
+        linux["seccomp"] = seccomp_profile.default_profile(caps)
     resources = linux_resources(hc.resources, swap_accounting=inputs.swap_accounting)
     if hc.privileged:
         linux["maskedPaths"] = []
