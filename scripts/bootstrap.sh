@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(busybox-static tini iproute2 procps python3-venv)
+# libseccomp2: the runtime compiles the containers' seccomp filters with it (dockyard.runtime.seccomp).
+pkgs=(busybox-static tini iproute2 procps python3-venv libseccomp2)
 if [ "${1:-}" = "--test" ]; then
   # Outside judges and references the tests drive: runc, skopeo, umoci, podman, a real
   # dockerd (docker.io, never started as a service), mmdebstrap for the Debian image;
