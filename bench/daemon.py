@@ -78,6 +78,7 @@ from daemon_engines import (
     Dockerd,
     Dockyardd,
     Engine,
+    StubEngine,
     Usage,
     ensure_dockerd,
     log,
@@ -256,31 +257,13 @@ def idle_cost(e: Engine, n: int) -> IdleCost:
         return IdleCost(note=str(exc).splitlines()[0][:160])
 
 
-class NullEngine(Engine):
+class NullEngine(StubEngine):
     """``daemon_null.py``: the docker CLI against a server that does no work at all."""
 
+    script = "daemon_null.py"
+
     def start(self) -> None:
-        self.setup_env()
-        self.log_file = self.root / "null.log"
-        script = Path(__file__).resolve().parent / "daemon_null.py"
-        with open(self.log_file, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, str(script), str(self.sock)],
-                                         stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_ready(30)
-        self.version = "no-work stub"
-
-    def engine_pids(self) -> list[int]:
-        return [self.proc.pid] if self.proc is not None else []
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.start_stub()
 
 
 # --------------------------------------------------------------------------- report

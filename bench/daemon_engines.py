@@ -86,6 +86,41 @@ class Engine:
         return {}
 
 
+class StubEngine(Engine):
+    """A no-work Engine API stub of bench/ (``script``: ``daemon_null.py``,
+    ``ops_null.py``), the docker CLI's floor: started on the engine's socket with the
+    stub's own arguments, stopped with SIGTERM."""
+
+    script = ""
+
+    def start_stub(self, *args: str) -> None:
+        self.setup_env()
+        self.log_file = self.root / "null.log"
+        script = Path(__file__).resolve().parent / self.script
+        with open(self.log_file, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, str(script), str(self.sock), *args],
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not self.sock.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.script} did not start: {self.tail()}")
+            time.sleep(0.05)
+        self.version = "no-work stub"
+
+    def engine_pids(self) -> list[int]:
+        return [self.proc.pid] if self.proc is not None else []
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 class Dockyardd(Engine):
     def start(self) -> None:
         self.cgroup_parent = f"/dockyard-bench-daemon-{secrets.token_hex(3)}"

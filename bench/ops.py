@@ -85,7 +85,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemon_engines import Dockerd, Dockyardd, Engine, ensure_dockerd, log, unmount_under
+from daemon_engines import (
+    Dockerd,
+    Dockyardd,
+    Engine,
+    StubEngine,
+    ensure_dockerd,
+    log,
+    unmount_under,
+)
 
 GOAL = 0.5
 
@@ -407,35 +415,13 @@ def run_row(row: Row, ctx: Ctx, engines: list[Engine], runs: int, warmup: int,
     return s
 
 
-class NullEngine(Engine):
+class NullEngine(StubEngine):
     """``ops_null.py``: the docker CLI against a server that does no file work."""
 
+    script = "ops_null.py"
+
     def start(self, tar: Path) -> None:
-        self.setup_env()
-        self.log_file = self.root / "null.log"
-        script = Path(__file__).resolve().parent / "ops_null.py"
-        with open(self.log_file, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, str(script), str(self.sock),
-                                          str(tar)], stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while not self.sock.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ops_null.py did not start: {self.tail()}")
-            time.sleep(0.05)
-        self.version = "no-work stub"
-
-    def engine_pids(self) -> list[int]:
-        return [self.proc.pid] if self.proc is not None else []
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.start_stub(str(tar))
 
 
 def report_line(row: Row, s: Samples, ours: str, ref: str, null: str) -> str:
