@@ -14,7 +14,8 @@ signal mask, default dispositions):
 
 * SIGTERM, SIGINT, SIGHUP and SIGQUIT end it with status 128 + the signal (a PID 1
   with default dispositions would ignore them; ``execve`` resets these handlers);
-* ``open("/proc/self/fd/3", O_WRONLY | O_CLOEXEC)``: descriptor 3 is the fifo, opened
+* ``openat(AT_FDCWD, "/proc/self/fd/3", O_WRONLY | O_CLOEXEC)`` (the calls it makes are
+  the C library's, for a seccomp filter that allows those): descriptor 3 is the fifo, opened
   ``O_PATH`` on the host before ``pivot_root``, as the init's own wait uses it; the open
   blocks until ``start``;
 * ``close(3)``, so that no host descriptor reaches the container's program, and
@@ -44,10 +45,11 @@ GNU as (``as execwait.s && ld -Ttext=0x400078``, bytes of ``.text``)::
             syscall
             inc rbx
             jmp 1b
-    2:      lea rdi, [rip + fifo]
-            mov esi, 0x80001              ; O_WRONLY | O_CLOEXEC
-            xor edx, edx
-            mov eax, 2                    ; open: blocks until start
+    2:      mov edi, -100                 ; AT_FDCWD
+            lea rsi, [rip + fifo]
+            mov edx, 0x80001              ; O_WRONLY | O_CLOEXEC
+            xor r10d, r10d
+            mov eax, 257                  ; openat: blocks until start
             syscall
             test rax, rax
             js fail
@@ -90,15 +92,15 @@ import fcntl
 import os
 
 CODE = bytes.fromhex(
-    "4989e4488d05ae0000006a00506800000004504989e6488d1da80000000fb63b"
-    "85ff74174c89f631d241ba08000000b80d0000000f0548ffc3ebe2488d3d8800"
-    "0000be0100080031d2b8020000000f054885c0783f4989c5bf03000000b80300"
-    "00000f054c89ef488d356c000000ba01000000b8010000000f05498b0c24498b"
-    "7c2408498d742410498d54cc10b83b0000000f05bf02000000488d353b000000"
-    "ba3f000000b8010000000f05bf7f000000b8e70000000f0581c780000000b8e7"
-    "0000000f050f020103002f70726f632f73656c662f66642f330030646f636b79"
-    "6172642d72756e74696d653a2074686520636f6e7461696e657227732070726f"
-    "6365737320636f756c64206e6f7420626520737461727465640a"
+    "4989e4488d05b40000006a00506800000004504989e6488d1dae0000000fb63b"
+    "85ff74174c89f631d241ba08000000b80d0000000f0548ffc3ebe2bf9cffffff"
+    "488d3589000000ba010008004531d2b8010100000f054885c0783f4989c5bf03"
+    "000000b8030000000f054c89ef488d356c000000ba01000000b8010000000f05"
+    "498b0c24498b7c2408498d742410498d54cc10b83b0000000f05bf0200000048"
+    "8d353b000000ba3f000000b8010000000f05bf7f000000b8e70000000f0581c7"
+    "80000000b8e70000000f050f020103002f70726f632f73656c662f66642f3300"
+    "30646f636b796172642d72756e74696d653a2074686520636f6e7461696e6572"
+    "27732070726f6365737320636f756c64206e6f7420626520737461727465640a"
 )
 BASE = 0x400000
 """Where the one segment is loaded (``ET_EXEC``; the code is position-independent)."""

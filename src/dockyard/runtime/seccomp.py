@@ -53,7 +53,7 @@ class _Fprog(ctypes.Structure):
 
 class Program:
     """A compiled filter: the BPF program and the ``seccomp(2)`` flags to install it
-    with, and whether it goes in before the capabilities are dropped."""
+    with."""
 
     __slots__ = ("bpf", "flags")
 

@@ -22,9 +22,11 @@ def _filter(no_new_privileges: bool = False) -> Any:
             "defaultAction": "SCMP_ACT_ALLOW",
             "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
             "syscalls": [
-                # mkdir fails with EACCES, rmdir with the default EPERM.
+                # mkdir fails with EACCES, rmdir with the default EPERM; the legacy open
+                # too, which the C library no longer uses (nor the init's last steps).
                 {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
-                {"names": ["rmdir", "a_call_of_a_future_kernel"], "action": "SCMP_ACT_ERRNO"},
+                {"names": ["rmdir", "open", "a_call_of_a_future_kernel"],
+                 "action": "SCMP_ACT_ERRNO"},
                 # unshare only with CLONE_NEWUSER.
                 {"names": ["unshare"], "action": "SCMP_ACT_ERRNO",
                  "args": [{"index": 0, "value": _CLONE_NEWUSER, "valueTwo": _CLONE_NEWUSER,
