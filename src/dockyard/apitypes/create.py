@@ -30,12 +30,12 @@ MAX_ITEMS = 4096
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 _NO_NEW_PRIVS = ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
 _NO_NEW_PRIVS_OFF = ("no-new-privileges:false", "no-new-privileges=false")
-# Options accepted as they are: seccomp=unconfined turns dockyard's default seccomp
-# filter off (``daemon.containers.seccomp_profile``, read from the stored SecurityOpt);
-# no AppArmor profile is applied (so "unconfined" is what runs) and SELinux labels do
-# not exist here. A profile of one's own (seccomp=<JSON>) is refused.
-_NO_OP_SECURITY = ("seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined",
-                   "apparmor:unconfined", "label=disable", "label:disable")
+# Options accepted as they are: no AppArmor profile is applied (so "unconfined" is what
+# runs) and SELinux labels do not exist here. seccomp=unconfined|builtin|<a profile's
+# JSON> is read from the stored SecurityOpt when the spec is made
+# (``daemon.containers.seccomp_profile``).
+_NO_OP_SECURITY = ("apparmor=unconfined", "apparmor:unconfined", "label=disable",
+                   "label:disable")
 
 __all__ = ["CreateRequest", "parse_bind", "parse_create"]
 
@@ -114,6 +114,8 @@ def _security(opts: tuple[str, ...]) -> bool:
             nnp = True
         elif opt in _NO_NEW_PRIVS_OFF:
             nnp = False
+        elif opt.startswith(("seccomp=", "seccomp:")):
+            pass  # decoded and checked with the host config (create.check_host_config)
         elif opt not in _NO_OP_SECURITY:
             raise InvalidArgument(f"HostConfig.SecurityOpt: {opt!r} is not supported by "
                                   "dockyard")

@@ -110,7 +110,7 @@ def test_mounts() -> None:
     ({"HostConfig__Runtime": "runsc"}, "Runtime"),
     ({"HostConfig__UsernsMode": "host"}, "UsernsMode"),
     ({"HostConfig__IpcMode": "container:x"}, "IpcMode"),
-    ({"HostConfig__SecurityOpt": ["seccomp=profile.json"]}, "SecurityOpt"),
+    ({"HostConfig__SecurityOpt": ["apparmor=myprofile"]}, "SecurityOpt"),
     ({"HostConfig__SomethingNew": {"a": 1}}, "HostConfig.SomethingNew"),
     ({"MacAddress": "02:42:ac:11:00:02"}, "MacAddress"),
     ({"NetworkingConfig": {"EndpointsConfig": {"default": {"Aliases": ["x"]}}}}, "Aliases"),

@@ -165,3 +165,18 @@ def test_config_checks() -> None:
             make_container(replace(base, config=cfg), ImageConfig(), image_id="i",
                            container_id="a" * 64, name="n", created_ns=1, driver="o",
                            swap_accounting=False, blkio_weight=False, init_path="/bin/sh")
+
+
+@pytest.mark.parametrize("opt", ["seccomp=profile.json", 'seccomp={"defaultAction": "NOPE"}',
+                                 "seccomp:{"])
+def test_a_seccomp_profile_that_cannot_be_used_is_refused(opt: str) -> None:
+    # The docker CLI sends the file's content; a path (docker-py passes the option as it
+    # is) or a profile the runtime would refuse is a 400 of the create.
+    with pytest.raises(InvalidArgument, match=r"HostConfig\.SecurityOpt: .*seccomp profile"):
+        check(HostConfig(security_opt=(opt,)))
+
+
+@pytest.mark.parametrize("opt", ["seccomp=unconfined", "seccomp=builtin",
+                                 'seccomp={"defaultAction": "SCMP_ACT_ALLOW"}'])
+def test_usable_seccomp_options_pass(opt: str) -> None:
+    assert check(HostConfig(security_opt=(opt,))).security_opt == (opt,)

@@ -49,12 +49,70 @@ def test_a_capability_gives_its_calls_back() -> None:
     assert not any(r["names"] in (["clone"], ["clone3"]) for r in p["syscalls"])
 
 
-def test_wanted_unless_privileged_or_unconfined() -> None:
-    assert sp.wanted(False, ())
-    assert sp.wanted(False, ("no-new-privileges",))
-    assert not sp.wanted(True, ())
-    assert not sp.wanted(False, ("seccomp=unconfined",))
-    assert not sp.wanted(False, ("seccomp:unconfined",))
+def test_chosen_as_docker_does() -> None:
+    caps = DEFAULT_CAPS
+    assert sp.profile_for(False, (), caps) == sp.default_profile(caps)
+    assert sp.profile_for(False, ("no-new-privileges",), caps) == sp.default_profile(caps)
+    assert sp.profile_for(False, ("seccomp=builtin",), caps) == sp.default_profile(caps)
+    assert sp.profile_for(True, (), caps) is None
+    assert sp.profile_for(False, ("seccomp=unconfined",), caps) is None
+    assert sp.profile_for(False, ("seccomp:unconfined",), caps) is None
+    # The last seccomp option counts.
+    assert sp.profile_for(False, ("seccomp=unconfined", "seccomp=builtin"), caps) is not None
+
+
+_DOCKER_FORMAT = {
+    "defaultAction": "SCMP_ACT_ERRNO",
+    "defaultErrnoRet": 1,
+    "archMap": [
+        {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]},
+        {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]},
+    ],
+    "syscalls": [
+        {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+        {"name": "exit_group", "action": "SCMP_ACT_ALLOW", "comment": "the old form"},
+        {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        {"names": ["chroot"], "action": "SCMP_ACT_ALLOW",
+         "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+        {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}},
+        {"names": ["uselib"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "99.0"}},
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+    ],
+}
+
+
+def _names(profile: dict[str, Any]) -> set[str]:
+    return {n for r in profile["syscalls"] for n in r["names"]}
+
+
+def test_a_docker_format_profile_becomes_the_spec_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+    real = os.uname()
+    monkeypatch.setattr(sp.os, "uname", lambda: real._replace(machine="x86_64")
+                        if hasattr(real, "_replace") else real)
+    text = json.dumps(_DOCKER_FORMAT)
+    plain = sp.from_docker_profile(text, DEFAULT_CAPS)
+    assert plain["defaultAction"] == "SCMP_ACT_ERRNO" and plain["defaultErrnoRet"] == 1
+    assert plain["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    assert _names(plain) == {"read", "write", "exit_group", "chroot", "ptrace", "personality"}
+    admin = sp.from_docker_profile(text, [*DEFAULT_CAPS, "CAP_SYS_ADMIN"])
+    assert "mount" in _names(admin) and "chroot" not in _names(admin)
+    assert next(r for r in plain["syscalls"] if r["names"] == ["personality"])["args"] == [
+        {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]
+    seccomp.compile(parse_seccomp(plain))  # libseccomp takes it
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("{not json", "Decoding seccomp profile failed"),
+    ("[]", "Decoding seccomp profile failed"),
+    ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": {"a": 1}}', "syscalls is not a list"),
+    ('{"defaultAction": "SCMP_ACT_PERHAPS"}', "seccomp profile: linux.seccomp.defaultAction"),
+])
+def test_a_bad_profile_is_refused(text: str, words: str) -> None:
+    with pytest.raises(InvalidArgument, match=words):
+        sp.from_docker_profile(text, DEFAULT_CAPS)
 
 
 def test_the_runtime_parses_and_compiles_it() -> None:

@@ -26,6 +26,7 @@ import signal
 import socket
 from dataclasses import replace
 
+from dockyard.daemon.containers import seccomp_profile
 from dockyard.daemon.containers.config import (
     DEFAULT_SHM_SIZE,
     ContainerConfig,
@@ -293,6 +294,12 @@ def check_host_config(hc: HostConfig, *, swap_accounting: bool, blkio_weight: bo
         raise InvalidArgument(f"HostConfig.Init: the init binary {init_path} is missing on "
                               "this host")
     _check_resources(hc.resources, swap_accounting=swap_accounting, blkio_weight=blkio_weight)
+    profile = seccomp_profile.chosen(hc.security_opt)
+    if profile not in (None, "unconfined", "builtin"):
+        try:  # decoded now, so that a bad profile is a 400 of the create, not of the start
+            seccomp_profile.from_docker_profile(profile or "", ())
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"HostConfig.SecurityOpt: {exc}") from None
     return replace(
         hc,
         network_mode=mode,

@@ -28,9 +28,13 @@ Calls refused with EPERM:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
+
+from dockyard.errors import InvalidArgument
+from dockyard.oci.runtime_spec import parse_seccomp
 
 EPERM = 1
 ENOSYS = 38
@@ -63,13 +67,101 @@ _ARCHITECTURES = {
     "x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
     "aarch64": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
 }
-UNCONFINED = ("seccomp=unconfined", "seccomp:unconfined")
+_NATIVE = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
 
 
-def wanted(privileged: bool, security_opt: Sequence[str]) -> bool:
-    """Whether a container gets the default filter (Docker: not when privileged, not
-    with ``seccomp=unconfined``)."""
-    return not privileged and not any(o in UNCONFINED for o in security_opt)
+def chosen(security_opt: Sequence[str]) -> str | None:
+    """The ``seccomp`` option of ``SecurityOpt`` (``seccomp=X`` or ``seccomp:X``; the
+    last one counts): ``unconfined``, ``builtin``, a profile's JSON (the docker CLI sends
+    the file's content), or None."""
+    value = None
+    for opt in security_opt:
+        for sep in ("=", ":"):
+            key, found, rest = opt.partition(sep)
+            if found and key == "seccomp":
+                value = rest
+                break
+    return value
+
+
+def profile_for(privileged: bool, security_opt: Sequence[str],
+                capabilities: Sequence[str]) -> dict[str, Any] | None:
+    """The container's ``linux.seccomp``, as Docker chooses it: none when privileged or
+    ``unconfined``; the given profile; else the default one."""
+    value = chosen(security_opt)
+    if privileged or value == "unconfined":
+        return None
+    if value is None or value == "builtin":
+        return default_profile(capabilities)
+    return from_docker_profile(value, capabilities)
+
+
+def from_docker_profile(text: str, capabilities: Sequence[str]) -> dict[str, Any]:
+    """A profile in Docker's format (``--security-opt seccomp=profile.json``) as the
+    spec's ``linux.seccomp`` for a container with these capabilities: the entry of
+    ``archMap`` for this machine, and the rules whose ``includes`` (capabilities all
+    held, architectures, ``minKernel``) and ``excludes`` hold here. ``InvalidArgument``
+    if it cannot be decoded or names what the runtime refuses."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"Decoding seccomp profile failed: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgument("Decoding seccomp profile failed: not a JSON object")
+    native = _NATIVE.get(os.uname().machine, "")
+    out: dict[str, Any] = {"defaultAction": doc.get("defaultAction")}
+    for key in ("defaultErrnoRet", "flags", "listenerPath"):
+        if doc.get(key):
+            out[key] = doc[key]
+    arches = doc.get("architectures") or []
+    for entry in _list(doc, "archMap"):
+        if isinstance(entry, dict) and entry.get("architecture") == native:
+            arches = [native, *(entry.get("subArchitectures") or [])]
+    if arches:
+        out["architectures"] = arches
+    caps = set(capabilities)
+    kernel = _version(os.uname().release)
+    rules = []
+    for call in _list(doc, "syscalls"):
+        if not isinstance(call, dict):
+            raise InvalidArgument("Decoding seccomp profile failed: a syscall entry is not "
+                                  "an object")
+        inc, exc_ = call.get("includes") or {}, call.get("excludes") or {}
+        if (not set(inc.get("caps") or ()) <= caps
+                or (inc.get("arches") and native not in inc["arches"])
+                or (inc.get("minKernel") and kernel < _version(inc["minKernel"]))
+                or set(exc_.get("caps") or ()) & caps
+                or native in (exc_.get("arches") or ())):
+            continue
+        names = call.get("names") or ([call["name"]] if call.get("name") else [])
+        rule: dict[str, Any] = {"names": names, "action": call.get("action")}
+        if call.get("errnoRet") is not None:
+            rule["errnoRet"] = call["errnoRet"]
+        if call.get("args"):
+            rule["args"] = call["args"]
+        rules.append(rule)
+    out["syscalls"] = rules
+    try:
+        parse_seccomp(out)  # refused here (400) rather than at the container's start
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"seccomp profile: {exc}") from None
+    return out
+
+
+def _list(doc: dict[str, Any], key: str) -> list[Any]:
+    value = doc.get(key) or []
+    if not isinstance(value, list):
+        raise InvalidArgument(f"Decoding seccomp profile failed: {key} is not a list")
+    return value
+
+
+def _version(text: object) -> tuple[int, ...]:
+    """``6.18.44-fc`` -> (6, 18); what ``minKernel`` compares."""
+    parts = str(text).split("-")[0].split(".")[:2]
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise InvalidArgument(f"seccomp profile: bad kernel version {text!r}") from None
 
 
 def default_profile(capabilities: Sequence[str]) -> dict[str, Any]:

@@ -246,8 +246,9 @@ def build_spec(c: Container, inputs: SpecInputs) -> dict[str, Any]:
     spec["mounts"] = mounts(c, inputs.init_path)
     linux = spec["linux"]
     linux["namespaces"] = _namespaces(hc)
-    if seccomp_profile.wanted(hc.privileged, hc.security_opt):
-        linux["seccomp"] = seccomp_profile.default_profile(caps)
+    seccomp = seccomp_profile.profile_for(hc.privileged, hc.security_opt, caps)
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
     resources = linux_resources(hc.resources, swap_accounting=inputs.swap_accounting)
     if hc.privileged:
         linux["maskedPaths"] = []
