@@ -1,5 +1,7 @@
-"""The seccomp filter every container gets unless it is privileged or started with
-``--security-opt seccomp=unconfined``: dockyard's own default profile.
+"""A container's seccomp filter: dockyard's own default profile, unless the container is
+privileged or started with ``--security-opt seccomp=unconfined`` (no filter), or with a
+profile of its own in Docker's format (``seccomp=profile.json``: the docker CLI sends the
+file's content; ``from_docker_profile``).
 
 Docker's default profile is an allow-list of ~370 calls; this one is a deny-list of the
 system calls through which a container, even with the capabilities it keeps, reaches
