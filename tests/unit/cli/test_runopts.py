@@ -169,3 +169,31 @@ def test_create_has_no_detach_flag() -> None:
 
     with pytest.raises(UsageError, match="unknown shorthand flag: 'd'"):
         CREATE.parse(["-d", "busybox"])
+
+
+def test_security_opt_reads_a_seccomp_profile_as_the_docker_cli(tmp_path: Path) -> None:
+    profile = tmp_path / "p.json"
+    profile.write_text('{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": []\n}\n')
+    _, b = body("--security-opt", f"seccomp={profile}", "--security-opt", "no-new-privileges",
+                "--security-opt", "seccomp:unconfined", "--security-opt", "label=disable",
+                "busybox")
+    assert host(b)["SecurityOpt"] == [
+        'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}', "no-new-privileges",
+        "seccomp:unconfined", "label=disable"]
+
+
+@pytest.mark.parametrize(("opt", "words"), [
+    ("seccomp", "Invalid --security-opt: 'seccomp'"),
+    ("label=", "Invalid --security-opt: 'label='"),
+    ("seccomp=/no/such/profile.json", "opening seccomp profile (/no/such/profile.json) failed"),
+])
+def test_security_opt_errors(opt: str, words: str) -> None:
+    with pytest.raises(StatusError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        body("--security-opt", opt, "busybox")
+
+
+def test_security_opt_profile_that_is_not_json(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(StatusError, match="compacting json for seccomp profile"):
+        body("--security-opt", f"seccomp={bad}", "busybox")

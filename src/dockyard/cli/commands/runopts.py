@@ -457,7 +457,7 @@ def create_request(opts: Options, *, environ: Mapping[str, str], cwd: str,
         "ShmSize": _num(opts, "shm-size"),
         "Tmpfs": _tmpfs(opts.values("tmpfs")) or None,
         "Ulimits": [parse_ulimit(u) for u in opts.values("ulimit")] or None,
-        "SecurityOpt": opts.values("security-opt") or None,
+        "SecurityOpt": security_opts(opts.values("security-opt")) or None,
         "Sysctls": kv_map(opts.values("sysctl")) or None,
         "GroupAdd": opts.values("group-add") or None,
         "ExtraHosts": opts.values("add-host") or None,
@@ -496,6 +496,34 @@ def create_request(opts: Options, *, environ: Mapping[str, str], cwd: str,
 def _num(opts: Options, name: str) -> int:
     value = opts.raw(name)
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def security_opts(values: list[str]) -> list[str]:
+    """The docker CLI's ``--security-opt`` checks; ``seccomp=FILE`` becomes
+    ``seccomp=<the file's JSON, compacted>`` (``unconfined`` and ``builtin`` are names)."""
+    out = []
+    for opt in values:
+        key, sep, value = opt.partition("=")
+        if not sep and key != "no-new-privileges":
+            key, sep, value = opt.partition(":")
+        if (not sep or not value) and key != "no-new-privileges":
+            raise StatusError(f"Invalid --security-opt: {opt!r}", 125)
+        if key == "seccomp" and value not in ("builtin", "unconfined"):
+            from dockyard.oci import jsoncodec  # only with a profile file
+
+            try:
+                with open(value, "rb") as f:
+                    raw = f.read()
+            except OSError as exc:
+                raise StatusError(f"opening seccomp profile ({value}) failed: "
+                                  f"open {value}: {exc.strerror or exc}", 125) from None
+            try:
+                opt = "seccomp=" + jsoncodec.dumps(jsoncodec.loads(raw))
+            except ValueError as exc:
+                raise StatusError(f"compacting json for seccomp profile ({value}) failed: "
+                                  f"{exc}", 125) from None
+        out.append(opt)
+    return out
 
 
 def _tmpfs(values: list[str]) -> dict[str, str]:
