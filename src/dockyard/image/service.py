@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO
 
 from dockyard.archive import Compression
@@ -180,16 +180,18 @@ class ImageService:
     # -- use by containers ---------------------------------------------------------------
 
     def hold(self, lease_id: str, ref: str | Image, *, hard: bool = False,
-             labels: Mapping[str, str] | None = None) -> Lease:
+             labels: Mapping[str, str] | None = None,
+             also: Iterable[Resource] = ()) -> Lease:
         """Protect the image (a reference, or the ``Image`` already resolved) and its
         content for a container: ``rmi`` then refuses it unless forced (never, with
-        ``hard``, for a running container)."""
+        ``hard``, for a running container). ``also``: more resources of the same lease
+        (the container's snapshot), added in the same transaction."""
         image = ref if isinstance(ref, Image) else self.get(ref)
         leases = self.stores.meta.leases
         lease = leases.create(lease_id, labels=labels, hard=hard)
-        leases.add(lease.id, Resource.image(image.id))
-        leases.add(lease.id, Resource.content(image.target.digest))
-        leases.add(lease.id, Resource.content(image.manifest.digest))
+        leases.add_all(lease.id, (Resource.image(image.id),
+                                  Resource.content(image.target.digest),
+                                  Resource.content(image.manifest.digest), *also))
         return lease
 
     def release(self, lease_id: str) -> None:

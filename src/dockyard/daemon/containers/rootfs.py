@@ -54,9 +54,9 @@ class RootfsManager:
     def prepare(self, container_id: str, image: Image) -> None:
         stores = self.images.stores
         lease = lease_id(container_id)
-        self.images.hold(lease, image, labels={"dockyard.container": container_id})
+        self.images.hold(lease, image, labels={"dockyard.container": container_id},
+                         also=(Resource.snapshot(self.driver, container_id),))
         try:
-            stores.meta.leases.add(lease, Resource.snapshot(self.driver, container_id))
             top = image.config.chain_id()
             labels = {"dockyard.container": "true"}
             try:
