@@ -213,6 +213,26 @@ def fork_raw() -> int:
     return clone3()
 
 
+_SYS_SECCOMP = 317
+_SECCOMP_SET_MODE_FILTER = 1
+
+
+class _SockFprog(ctypes.Structure):
+    """``struct sock_fprog``: the program's length in instructions, and the program."""
+
+    _fields_ = (("len", ctypes.c_short), ("filter", ctypes.c_void_p))
+
+
+def seccomp_set_filter(bpf: bytes, flags: int = 0) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog): put the BPF program ``bpf`` on
+    this thread (it needs CAP_SYS_ADMIN or no_new_privs; fork and execve keep it)."""
+    buf = ctypes.create_string_buffer(len(bpf))
+    buf.raw = bpf
+    prog = _SockFprog(len(bpf) // 8, ctypes.addressof(buf))
+    _check(_libc.syscall(ctypes.c_long(_SYS_SECCOMP), ctypes.c_long(_SECCOMP_SET_MODE_FILTER),
+                         ctypes.c_long(flags), ctypes.byref(prog)), "seccomp filter")
+
+
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     """close_range(2): close every descriptor in [first, last]."""
     _check(_libc.syscall(_SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(last),

@@ -19,6 +19,7 @@ import os
 
 from dockyard.errors import FailedPrecondition, InvalidArgument
 from dockyard.linux import ctypeslite as ctypes
+from dockyard.linux import syscalls as sc
 from dockyard.oci.runtime_spec import Seccomp
 
 # libseccomp's values (seccomp.h).
@@ -33,8 +34,6 @@ _OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
 _FILTER_FLAGS = {"SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
 EPERM = 1
 
-_SYS_SECCOMP = 317  # x86_64
-_SECCOMP_SET_MODE_FILTER = 1
 _NR_SCMP_ERROR = -1
 
 
@@ -43,12 +42,6 @@ class _ArgCmp(ctypes.Structure):
 
     _fields_ = (("arg", ctypes.c_uint), ("op", ctypes.c_uint),
                 ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64))
-
-
-class _Fprog(ctypes.Structure):
-    """``struct sock_fprog``: the program's length in instructions, and the program."""
-
-    _fields_ = (("len", ctypes.c_short), ("filter", ctypes.c_void_p))
 
 
 class Program:
@@ -168,18 +161,7 @@ def compile(filt: Seccomp) -> Program:
     return Program(b"".join(chunks), flags)
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
 def install(program: Program) -> None:
-    """Put the filter on this thread (``seccomp(SECCOMP_SET_MODE_FILTER)``): it needs
-    CAP_SYS_ADMIN or ``no_new_privs``; it is inherited across fork and execve."""
-    buf = ctypes.create_string_buffer(len(program.bpf))
-    buf.raw = program.bpf
-    prog = _Fprog(len(program.bpf) // 8, ctypes.addressof(buf))
-    rc = _libc.syscall(ctypes.c_long(_SYS_SECCOMP), ctypes.c_long(_SECCOMP_SET_MODE_FILTER),
-                       ctypes.c_long(program.flags), ctypes.byref(prog))
-    if rc < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"seccomp filter: {os.strerror(e)}")
+    """Put the filter on this thread: it needs CAP_SYS_ADMIN or ``no_new_privs``; it is
+    inherited across fork and execve."""
+    sc.seccomp_set_filter(program.bpf, program.flags)
