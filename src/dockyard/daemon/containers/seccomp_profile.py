@@ -69,7 +69,6 @@ _ARCHITECTURES = {
     "x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
     "aarch64": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
 }
-_NATIVE = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
 
 
 def chosen(security_opt: Sequence[str]) -> str | None:
@@ -110,7 +109,7 @@ def from_docker_profile(text: str, capabilities: Sequence[str]) -> dict[str, Any
         raise InvalidArgument(f"Decoding seccomp profile failed: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidArgument("Decoding seccomp profile failed: not a JSON object")
-    native = _NATIVE.get(os.uname().machine, "")
+    native = (_ARCHITECTURES.get(os.uname().machine) or [""])[0]  # the first is native
     out: dict[str, Any] = {"defaultAction": doc.get("defaultAction")}
     for key in ("defaultErrnoRet", "flags", "listenerPath"):
         if doc.get(key):
