@@ -269,7 +269,12 @@ class SparePool:
 
     def start(self) -> None:
         """Clean the stale spares of the parents an earlier zygote recorded, and want
-        those parents again (the refill follows from the event loop)."""
+        again those whose cgroup is still there (the refill follows from the event
+        loop). A parent whose cgroup is gone in every hierarchy (a one-off
+        ``--cgroup-parent``, a test's) is forgotten: forking spares for it would make
+        its cgroups again and keep two idle processes for nothing, at every start from
+        then on; its next create registers it again. The record is rewritten with the
+        parents kept."""
         if not self.enabled or self._parents_file is None:
             return
         try:
@@ -277,8 +282,27 @@ class SparePool:
                 recorded = [ln.strip() for ln in f if ln.strip().startswith("/")]
         except FileNotFoundError:
             return
-        for parent in dict.fromkeys(recorded):
+        kept = [p for p in dict.fromkeys(recorded) if self._exists(p)]
+        for parent in kept:
             self.want(parent, record=False)
+        if len(kept) == len(recorded):
+            return
+        tmp = f"{self._parents_file}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(p + "\n" for p in kept)
+            os.replace(tmp, self._parents_file)
+        except OSError as e:  # only the next start's work is at stake
+            _log().warning("cannot rewrite the spare parents record: %s", e)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def _exists(self, parent: str) -> bool:
+        """``parent``'s cgroup directory is there in some v1 hierarchy (so may hold
+        stale spares, which ``want`` cleans)."""
+        return any(os.path.isdir(h.dir_for(parent)) for h in self._v1())
 
     def want(self, parent: str, *, record: bool = True) -> None:
         """Keep spares for ``parent`` from now on (the first time: clean stale spares)."""

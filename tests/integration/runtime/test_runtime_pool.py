@@ -464,3 +464,53 @@ def test_stale_spares_cleaned_after_a_sigkill(inproc_supervisor: Harness) -> Non
     wait_for(lambda: spares_ready(h) == 2, 10, "the new pool to fill")
     run_one(h)
     assert pool_status(h)["served"] == 1
+
+
+def test_a_recorded_parent_whose_cgroup_is_gone_is_forgotten(
+        inproc_supervisor: Harness) -> None:
+    """A supervisor wants again, at start, only the recorded parents that still have a
+    cgroup: one removed meanwhile gets no spares (nor cgroups made again) and leaves the
+    record, while the one still there is filled as before."""
+    from dockyard.runtime.supervisor.client import spawn_supervisor
+
+    h = inproc_supervisor
+    run_one(h)
+    wait_for(lambda: spares_ready(h) == 2, 10, "the pool to fill")
+    gone = f"/dockyard-test-gone-{secrets.token_hex(4)}"
+    record = h.state / "spare-parents"
+    with h.client() as c:
+        c.shutdown()
+    wait_for(lambda: not pid_alive(h.pid), 10, "the supervisor to stop")
+    assert record.read_text().splitlines() == [PARENT]
+    record.write_text(f"{PARENT}\n{gone}\n{PARENT}\n")
+    try:
+        h.pid = spawn_supervisor(str(h.state))
+        wait_for(lambda: spares_ready(h) == 2, 10, "the new pool to fill")
+        assert gone not in pool_status(h)["ready"]
+        assert not [p for p in hierarchies() if (p / gone.strip("/")).exists()], \
+            "cgroups made for a forgotten parent"
+        assert record.read_text().splitlines() == [PARENT]
+    finally:
+        with contextlib.suppress(DockyardError, OSError), h.client() as c:
+            c.shutdown()  # first: a pool that wants ``gone`` would refill it
+        wait_for(lambda: not pid_alive(h.pid), 10, "the supervisor to stop")
+        _remove_parent(gone)
+
+
+def _remove_parent(parent: str) -> None:
+    """What a pool that did not forget ``parent`` made of it: its spares killed, its
+    cgroups removed."""
+    dirs = [p / parent.strip("/") for p in hierarchies()]
+    subdirs = [s for d in dirs if d.is_dir() for s in d.iterdir() if s.is_dir()]
+    for pid in spare_pids(subdirs):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for d in [*subdirs, *dirs]:
+        deadline = time.monotonic() + 10
+        while d.exists():
+            try:
+                d.rmdir()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
