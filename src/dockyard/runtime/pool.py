@@ -59,8 +59,9 @@ Stale spares: a spare dies with its supervisor (``PR_SET_PDEATHSIG``); the direc
 spares whose owner is gone are removed when a pool first sees their parent, and the
 parents a pool has seen are remembered in ``parents_file`` (one cgroup path per line) so
 that the next supervisor cleans them at start-up, and fills them again; a recorded parent
-whose cgroup is gone from every hierarchy is dropped from the record instead. Spares of another live supervisor (same
-parent, other state directory) are left alone: the owner's pid is in the name.
+whose cgroup is gone from every hierarchy is dropped from the record instead. Spares of
+another live supervisor (same parent, other state directory) are left alone: the owner's
+pid is in the name.
 
 Callers must be single-threaded (the zygote) and must not reap a spare behind the pool's
 back: they pass every reaped pid to ``reaped`` first.
