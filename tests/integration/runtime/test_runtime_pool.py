@@ -39,6 +39,7 @@ from test_supervisor_support import (
     clean_cgroups,
     harness,
     pid_alive,
+    remove_cgroup_dirs,
     wait_for,
 )
 
@@ -501,16 +502,5 @@ def _remove_parent(parent: str) -> None:
     """What a pool that did not forget ``parent`` made of it: its spares killed, its
     cgroups removed."""
     dirs = [p / parent.strip("/") for p in hierarchies()]
-    subdirs = [s for d in dirs if d.is_dir() for s in d.iterdir() if s.is_dir()]
-    for pid in spare_pids(subdirs):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for d in [*subdirs, *dirs]:
-        deadline = time.monotonic() + 10
-        while d.exists():
-            try:
-                d.rmdir()
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    remove_cgroup_dirs([s for d in dirs if d.is_dir() for s in d.iterdir() if s.is_dir()]
+                       + [d for d in dirs if d.is_dir()])

@@ -112,7 +112,12 @@ def cgroup_dirs(cid: str) -> list[Path]:
 
 def clean_cgroups(cid: str) -> None:
     """Kill anything left in the test cgroups of ``cid`` and remove them."""
-    dirs = cgroup_dirs(cid)
+    remove_cgroup_dirs(cgroup_dirs(cid))
+
+
+def remove_cgroup_dirs(dirs: list[Path]) -> None:
+    """Kill anything left in the cgroup directories ``dirs`` and remove them, in order
+    (children first)."""
     for d in dirs:
         freezer = d / "freezer.state"
         if freezer.exists():
