@@ -28,6 +28,7 @@ from dockyard import errors
 from dockyard.runtime.supervisor.protocol import RuntimeKind, RuntimeSpec
 
 if TYPE_CHECKING:
+    from dockyard.oci.runtime_spec import Spec
     from dockyard.runtime.pool import SparePool
 
 log = logging.getLogger(__name__)
@@ -297,7 +298,7 @@ class Launcher(Protocol):
     def create(self, root: str, container_id: str, bundle: str, *, stdio: Any = ...,
                console_socket: str | None = None, console_fd: int | None = None,
                pid_file: str | None = None, no_pivot: bool = False,
-               pool: SparePool | None = None,
+               pool: SparePool | None = None, spec: Spec | None = None,
                on_started: Callable[[int], None] | None = None) -> _HasPid: ...
 
     def make_pool(self, size: int = ..., *, parents_file: str | None = None) -> SparePool: ...
@@ -366,13 +367,20 @@ class InProcessDriver:
 
     def create(self, container_id: str, bundle: str, stdio: Stdio, *, workdir: str,
                console_socket: str | None = None,
-               on_started: Callable[[int], None] | None = None) -> int:
+               on_started: Callable[[int], None] | None = None,
+               config: dict[str, Any] | None = None) -> int:
         """As the protocol says; ``on_started(pid)`` runs as soon as the init's pid is
-        known, while it builds its rootfs (the supervisor writes its record then)."""
+        known, while it builds its rootfs (the supervisor writes its record then).
+        ``config``: the bundle's ``config.json`` if the caller has read it already (its
+        spec is parsed from it, the file is not read again)."""
         # No pid file: the pid comes back directly and the container's record holds it.
         extra: dict[str, Any] = {"pool": self.pool} if self.pool is not None else {}
         if on_started is not None:
             extra["on_started"] = on_started
+        if config is not None:
+            from dockyard.oci.runtime_spec import parse_spec
+
+            extra["spec"] = parse_spec(config)
         st = _call(self._launcher.create, self.root, container_id, bundle,
                    stdio=self._stdio(stdio), console_socket=console_socket, **extra)
         return int(st.pid)

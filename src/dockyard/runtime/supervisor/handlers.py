@@ -12,7 +12,6 @@ container deleted, the state directory entry removed, a log file it created unli
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import os
 import shutil
@@ -23,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard import errors
+from dockyard.oci import jsoncodec
 from dockyard.runtime.supervisor import clock, console
 from dockyard.runtime.supervisor.attach import Attachment
 from dockyard.runtime.supervisor.drivers import (
@@ -205,7 +205,7 @@ class Handlers:
             raise errors.AlreadyExists(f"container {args.id} already exists")
         if self._stopping:
             raise errors.Unavailable("the supervisor is shutting down")
-        check_bundle(args.bundle, args.tty)
+        config = check_bundle(args.bundle, args.tty)
         driver = self.driver(args.runtime)
         workdir = self.state.container(args.id)
         if os.path.lexists(workdir):
@@ -250,7 +250,7 @@ class Handlers:
                 if isinstance(driver, InProcessDriver):
                     # The record is written while the init builds its rootfs.
                     pid = driver.create(args.id, args.bundle, stdio, workdir=workdir,
-                                        on_started=record)
+                                        on_started=record, config=config)
                 else:
                     pid = driver.create(args.id, args.bundle, stdio, workdir=workdir)
                 created = True
@@ -610,17 +610,21 @@ def _on_pidfd(loop: Loop, pidfd: int, c: Container) -> Callable[[], None]:
     return cb
 
 
-def check_bundle(bundle: str, tty: bool) -> None:
-    """Refuse early, with a clear message, what the runtime would refuse obscurely."""
+def check_bundle(bundle: str, tty: bool) -> dict[str, Any]:
+    """Refuse early, with a clear message, what the runtime would refuse obscurely; the
+    bundle's ``config.json`` as read (the in-process driver parses its spec from it
+    rather than reading the file a second time)."""
     if not os.path.isdir(bundle):
         raise errors.InvalidArgument(f"bundle {bundle}: not a directory")
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
-            spec = json.load(f)
+            raw = f.read()
     except FileNotFoundError:
         raise errors.InvalidArgument(f"bundle {bundle} has no config.json") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    try:
+        spec = jsoncodec.loads(raw)  # UTF-8 only, as ``load_spec`` reads it
+    except (UnicodeDecodeError, ValueError) as exc:
         raise errors.InvalidArgument(f"{path}: malformed JSON: {exc}") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("process"), dict):
         raise errors.InvalidArgument(f"{path}: no process object")
@@ -628,6 +632,7 @@ def check_bundle(bundle: str, tty: bool) -> None:
     if bool(terminal) != tty:
         raise errors.InvalidArgument(
             f"tty={str(tty).lower()} but {path} has process.terminal={str(terminal).lower()}")
+    return spec
 
 
 def _devnull() -> int:
