@@ -25,6 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "daemon"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import daemon_harness as harness
+from acceptance import acceptance_script
 from registry_procs import (
     REFERENCE_REGISTRY,
     Registry,
@@ -33,7 +34,7 @@ from registry_procs import (
     throttled_proxy,
 )
 
-ACCEPTANCE = Path(__file__).resolve().parents[3] / "shared" / "acceptance" / "registry-interop.sh"
+ACCEPTANCE = acceptance_script("registry-interop.sh")
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="the daemon needs root")]

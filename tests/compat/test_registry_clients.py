@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from acceptance import acceptance_script
 
 from dockyard.image.busybox import make_busybox_rootfs
 from dockyard.registry.auth.htpasswd import hash_password
 
-ACCEPTANCE = Path(__file__).resolve().parents[3] / "shared" / "acceptance" / "registry-interop.sh"
+ACCEPTANCE = acceptance_script("registry-interop.sh")
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 pytestmark = [
