@@ -35,6 +35,7 @@ _FILTER_FLAGS = {"SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW":
 EPERM = 1
 
 _NR_SCMP_ERROR = -1
+BPF_MAXINSNS = 4096  # the kernel's limit on a filter's length (linux/bpf_common.h)
 
 
 class _ArgCmp(ctypes.Structure):
@@ -138,27 +139,30 @@ def compile(filt: Seccomp) -> Program:
                 if rc < 0:
                     raise InvalidArgument(f"linux.seccomp.syscalls[{i}]: {name}: "
                                           f"{os.strerror(-rc)}")
-        r, w = os.pipe2(os.O_CLOEXEC)
+        # Exported into a memfd, not a pipe: a profile's program can be larger than a
+        # pipe's buffer, and the export, which writes it all before we read, would block
+        # for ever (and the supervisor with it).
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
         try:
-            # The program is small (a few KiB): it fits in the pipe's buffer.
-            rc = lib.seccomp_export_bpf(ctx, w)
-            os.close(w)
-            w = -1
+            rc = lib.seccomp_export_bpf(ctx, fd)
             if rc < 0:
                 raise FailedPrecondition(f"seccomp: export of the filter: {os.strerror(-rc)}")
+            os.lseek(fd, 0, os.SEEK_SET)
             chunks = []
-            while chunk := os.read(r, 65536):
+            while chunk := os.read(fd, 65536):
                 chunks.append(chunk)
         finally:
-            os.close(r)
-            if w >= 0:
-                os.close(w)
+            os.close(fd)
     finally:
         lib.seccomp_release(ctx)
+    bpf = b"".join(chunks)
+    if len(bpf) // 8 > BPF_MAXINSNS:
+        raise InvalidArgument(f"linux.seccomp: the filter compiles to {len(bpf) // 8} BPF "
+                              f"instructions; the kernel loads at most {BPF_MAXINSNS}")
     flags = 0
     for f in filt.flags:
         flags |= _FILTER_FLAGS[f]
-    return Program(b"".join(chunks), flags)
+    return Program(bpf, flags)
 
 
 def install(program: Program) -> None:
