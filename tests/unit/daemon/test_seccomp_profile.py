@@ -109,6 +109,13 @@ def test_a_docker_format_profile_becomes_the_spec_s(monkeypatch: pytest.MonkeyPa
     ("[]", "Decoding seccomp profile failed"),
     ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": {"a": 1}}', "syscalls is not a list"),
     ('{"defaultAction": "SCMP_ACT_PERHAPS"}', "seccomp profile: linux.seccomp.defaultAction"),
+    ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount"], '
+     '"action": "SCMP_ACT_ERRNO", "includes": ["CAP_SYS_ADMIN"]}]}', "includes is not an object"),
+    ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount"], '
+     '"action": "SCMP_ACT_ERRNO", "excludes": {"caps": 7}}]}', "caps is not a list of strings"),
+    ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount"], '
+     '"action": "SCMP_ACT_ERRNO", "includes": {"arches": [1]}}]}',
+     "arches is not a list of strings"),
 ])
 def test_a_bad_profile_is_refused(text: str, words: str) -> None:
     with pytest.raises(InvalidArgument, match=words):

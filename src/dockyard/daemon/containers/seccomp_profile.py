@@ -127,12 +127,12 @@ def from_docker_profile(text: str, capabilities: Sequence[str]) -> dict[str, Any
         if not isinstance(call, dict):
             raise InvalidArgument("Decoding seccomp profile failed: a syscall entry is not "
                                   "an object")
-        inc, exc_ = call.get("includes") or {}, call.get("excludes") or {}
-        if (not set(inc.get("caps") or ()) <= caps
-                or (inc.get("arches") and native not in inc["arches"])
+        inc, exc_ = _filter(call, "includes"), _filter(call, "excludes")
+        if (not set(_strings(inc, "caps")) <= caps
+                or (inc.get("arches") and native not in _strings(inc, "arches"))
                 or (inc.get("minKernel") and kernel < _version(inc["minKernel"]))
-                or set(exc_.get("caps") or ()) & caps
-                or native in (exc_.get("arches") or ())):
+                or set(_strings(exc_, "caps")) & caps
+                or native in _strings(exc_, "arches")):
             continue
         names = call.get("names") or ([call["name"]] if call.get("name") else [])
         rule: dict[str, Any] = {"names": names, "action": call.get("action")}
@@ -153,6 +153,23 @@ def _list(doc: dict[str, Any], key: str) -> list[Any]:
     value = doc.get(key) or []
     if not isinstance(value, list):
         raise InvalidArgument(f"Decoding seccomp profile failed: {key} is not a list")
+    return value
+
+
+def _filter(call: dict[str, Any], key: str) -> dict[str, Any]:
+    """A syscall entry's ``includes`` or ``excludes`` (an object, or nothing)."""
+    value = call.get(key) or {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"Decoding seccomp profile failed: {key} is not an object")
+    return value
+
+
+def _strings(cond: dict[str, Any], key: str) -> list[str]:
+    """A list of names of ``includes``/``excludes`` (``caps``, ``arches``)."""
+    value = cond.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"Decoding seccomp profile failed: {key} is not a list of "
+                              "strings")
     return value
 
 
