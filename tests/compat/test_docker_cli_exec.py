@@ -50,7 +50,9 @@ def test_exec_output_env_workdir_user(d: harness.Daemon, c: str) -> None:
                  "sh", "-c", "echo $IN_BOX $MORE; pwd; id -un", check=True)
     assert p.stdout == "2 3\n/etc\nnobody\n"
     p = d.docker("exec", "-u", "0:0", c, "id", check=True)
-    assert p.stdout.startswith("uid=0(root) gid=0(root)")
+    assert p.stdout == "uid=0(root) gid=0(root) groups=0(root)\n"
+    p = d.docker("exec", "-u", "1:5", c, "id", check=True)  # the primary group included
+    assert p.stdout == "uid=1(daemon) gid=5(tty) groups=5(tty)\n"
 
 
 def test_exec_stdin_detached_privileged(d: harness.Daemon, c: str) -> None:

@@ -54,8 +54,12 @@ def test_env_workdir_user_hostname_labels(daemon: Daemon) -> None:
               'echo "$A|$PATH|$(pwd)|$(id -u):$(id -g)|$(hostname)|'
               '$(cat /proc/sys/kernel/domainname)|$HOME"')
     assert out.strip() == "1|/bin|/tmp/new|65534:65534|box|example.org|/nonexistent"
-    by_name = run(daemon, "-u", "daemon", "busybox", "id")
-    assert by_name.startswith("uid=1(daemon) gid=1(daemon)")
+    # the primary group is also a supplementary one, as dockerd has it since 20.10.18
+    # (CVE-2022-36109); then the groups listing the user, then --group-add
+    assert run(daemon, "-u", "daemon", "busybox", "id").strip() \
+        == "uid=1(daemon) gid=1(daemon) groups=1(daemon)"
+    assert run(daemon, "-u", "1000", "--group-add", "tty", "--group-add", "0", "busybox",
+               "id").strip() == "uid=1000 gid=0(root) groups=0(root),5(tty)"
     missing = daemon.docker("run", "--rm", "-u", "nosuchuser", "busybox", "true")
     assert missing.returncode != 0 and "unable to find user nosuchuser" in missing.stderr
     daemon.docker("create", "--name", "labelled", "--label", "a=b", "busybox", check=True)

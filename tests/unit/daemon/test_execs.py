@@ -56,14 +56,15 @@ def test_exec_env_replaces_appends_and_unsets() -> None:
 def test_exec_process(run_root: ExecRoot) -> None:
     p = exec_process(BASE, ExecConfig(("id",), user="app"), run_root.bundle(CID),
                      run_root.rootfs(CID))
-    assert p["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [2000]}
+    assert p["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 2000]}
     assert (p["args"], p["cwd"], p["terminal"]) == (["id"], "/srv", False)
     assert "HOME=/home/app" in p["env"]
     assert p["capabilities"] == {"bounding": ["CAP_CHOWN"]}
     assert p["rlimits"][0]["soft"] == 9 and p["noNewPrivileges"] is True
     p = exec_process(BASE, ExecConfig(("id",), working_dir="/tmp", privileged=True, tty=True),
                      run_root.bundle(CID), run_root.rootfs(CID))
-    assert (p["cwd"], p["terminal"], p["user"]) == ("/tmp", True, {"uid": 0, "gid": 0})
+    assert (p["cwd"], p["terminal"], p["user"]) == ("/tmp", True, {"uid": 0, "gid": 0,
+                                                               "additionalGids": [0]})
     assert len(p["capabilities"]["bounding"]) > 1
     assert p["capabilities"]["effective"] == p["capabilities"]["bounding"]
     with pytest.raises(errors.InvalidArgument, match="unable to find user nosuch"):

@@ -25,22 +25,28 @@ def rootfs(tmp_path: Path) -> Path:
     return root
 
 
+# The primary group leads the supplementary groups (moby's getUser since 20.10.18,
+# CVE-2022-36109): ``id`` in the container shows ``groups=0(root)``, as with dockerd.
 @pytest.mark.parametrize(("spec", "expected"), [
-    ("", ExecUser(0, 0, (), "/root")),
-    ("root", ExecUser(0, 0, (), "/root")),
-    ("app", ExecUser(1000, 1000, (50, 10), "/home/app")),
-    ("1000", ExecUser(1000, 1000, (50, 10), "/home/app")),
-    ("app:staff", ExecUser(1000, 50, (), "/home/app")),
-    ("app:7", ExecUser(1000, 7, (), "/home/app")),
-    ("4242", ExecUser(4242, 0, (), "/")),  # a uid with no entry: gid 0, home /
-    ("4242:4242", ExecUser(4242, 4242, (), "/")),
+    ("", ExecUser(0, 0, (0,), "/root")),
+    ("root", ExecUser(0, 0, (0,), "/root")),
+    ("app", ExecUser(1000, 1000, (1000, 50, 10), "/home/app")),
+    ("1000", ExecUser(1000, 1000, (1000, 50, 10), "/home/app")),
+    ("app:staff", ExecUser(1000, 50, (50,), "/home/app")),
+    ("app:7", ExecUser(1000, 7, (7,), "/home/app")),
+    ("4242", ExecUser(4242, 0, (0,), "/")),  # a uid with no entry: gid 0, home /
+    ("4242:4242", ExecUser(4242, 4242, (4242,), "/")),
 ])
 def test_resolve(rootfs: Path, spec: str, expected: ExecUser) -> None:
     assert resolve_user(str(rootfs), spec) == expected
 
 
 def test_group_add(rootfs: Path) -> None:
-    assert resolve_user(str(rootfs), "daemon", ("wheel", "99")).additional_gids == (50, 10, 99)
+    assert resolve_user(str(rootfs), "daemon", ("wheel", "99")).additional_gids \
+        == (1, 50, 10, 99)
+    # each group once, the primary one first, whichever way it is named
+    assert resolve_user(str(rootfs), "daemon", ("1", "daemon", "staff", "50")).additional_gids \
+        == (1, 50)
     with pytest.raises(InvalidArgument, match="Unable to find group nope"):
         resolve_user(str(rootfs), "daemon", ("nope",))
 
@@ -54,7 +60,7 @@ def test_missing(rootfs: Path, spec: str, message: str) -> None:
 
 def test_no_passwd_file_numeric_user(tmp_path: Path) -> None:
     (tmp_path / "r").mkdir()
-    assert resolve_user(str(tmp_path / "r"), "5:6") == ExecUser(5, 6, (), "/")
+    assert resolve_user(str(tmp_path / "r"), "5:6") == ExecUser(5, 6, (6,), "/")
 
 
 def test_symlinks_resolve_inside_the_rootfs(tmp_path: Path) -> None:
@@ -71,7 +77,7 @@ def test_symlinks_resolve_inside_the_rootfs(tmp_path: Path) -> None:
     os.unlink(root / "etc")
     (root / "etc").mkdir()
     os.symlink("/data/passwd", root / "etc" / "passwd")  # absolute: from the rootfs
-    assert resolve_user(str(root), "inside") == ExecUser(7, 7, (), "/in")
+    assert resolve_user(str(root), "inside") == ExecUser(7, 7, (7,), "/in")
     os.unlink(root / "etc" / "passwd")
     os.symlink("/etc/passwd", root / "etc" / "passwd")  # a loop, not the host's file
     with pytest.raises(OSError, match="symbolic links"):

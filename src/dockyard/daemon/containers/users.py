@@ -10,7 +10,11 @@ resolved by hand as the container would see them (absolute targets restart at th
 
 The rules are runc's ``GetExecUser``: a name must exist in passwd; a numeric uid need not
 (gid 0, home ``/``); the group is the passwd entry's unless one is given; supplementary
-groups are the groups listing the user (unless a group was given) plus ``GroupAdd``.
+groups are the primary group first, then the groups listing the user (unless a group was
+given), then ``GroupAdd``, each once. The primary group is among them as in moby since
+20.10.18 (CVE-2022-36109, ``getUser``): without it, a process that changes its gid (a
+setgid program) sheds the primary group, and a file's group bits that deny that group
+(mode 0604) no longer apply to it.
 """
 
 from __future__ import annotations
@@ -197,4 +201,4 @@ def resolve_user(rootfs: str, user: str, group_add: tuple[str, ...] = ()) -> Exe
         extra.append(num)
     home = entry.home if entry is not None and entry.home else "/"
     return ExecUser(uid if uid is not None else entry.uid if entry is not None else 0, gid,
-                    tuple(dict.fromkeys(g for g in extra if g != gid)), home)
+                    tuple(dict.fromkeys((gid, *extra))), home)
