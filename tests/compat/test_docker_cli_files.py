@@ -177,6 +177,12 @@ def test_commit_run_history(d: harness.Daemon, pair: dict[str, str]) -> None:
                         check=True).stdout.splitlines()
         assert rows[0].split("|")[1] == "a message" and rows[0].startswith("sh -c mkdir")
         assert len(rows) == 2
+        # the rows below the commit's are its parent image's, named by its ID while it is
+        # here (moby's history walks Parent), not <missing>
+        ids = d.docker("history", "-q", "--no-trunc", image, check=True).stdout.split()
+        busybox = d.docker("image", "inspect", "-f", "{{.Id}}", "busybox",
+                           check=True).stdout.strip()
+        assert ids == [image_id, busybox]
         fmt = "{{.Author}}|{{.Comment}}|{{json .Config.Cmd}}"
         assert d.docker("inspect", "-f", fmt, image, check=True).stdout.strip() == \
             'Someone <s@example.com>|a message|["cat","/data/sub/b.txt"]'

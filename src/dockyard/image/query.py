@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci import reference
 from dockyard.oci.digest import Digest
 from dockyard.oci.manifest import chain_ids
@@ -140,8 +140,7 @@ def inspect(stores: Stores, image: Image) -> dict[str, Any]:
         "Id": str(image.id),
         "RepoTags": image.repo_tags,
         "RepoDigests": image.repo_digests,
-        "Parent": next((r.labels[PARENT_LABEL] for r in image.records
-                        if PARENT_LABEL in r.labels), ""),
+        "Parent": _parent(image),
         "Comment": raw.get("comment") if isinstance(raw.get("comment"), str) else "",
         "Created": image.config.created or ZERO_TIME,
         "DockerVersion": raw.get("docker_version") or "",
@@ -161,8 +160,15 @@ def inspect(stores: Stores, image: Image) -> dict[str, Any]:
     return out
 
 
+def _parent(image: Image) -> str:
+    return next((r.labels[PARENT_LABEL] for r in image.records if PARENT_LABEL in r.labels), "")
+
+
 def history(stores: Stores, image: Image) -> list[dict[str, Any]]:
-    """``docker history``: newest first; layers matched to non-empty entries in order."""
+    """``docker history``: newest first; layers matched to non-empty entries in order.
+    The newest row is the image itself; the rows below it are its parent's, the parent's
+    parent's... (a commit's ``Parent``) while those images are here, as moby's
+    ``ImageHistory`` walks them (their IDs and tags); the rest are ``<missing>``."""
     sizes = layer_sizes(stores, image)
     rows: list[dict[str, Any]] = []
     layer = 0
@@ -178,6 +184,17 @@ def history(stores: Stores, image: Image) -> list[dict[str, Any]]:
         rows = [{"Id": "<missing>", "Created": int(parse_time_or_zero(image.config.created)),
                  "CreatedBy": "", "Tags": None, "Size": sum(sizes), "Comment": ""}]
     rows.reverse()
-    rows[0]["Id"] = str(image.id)
-    rows[0]["Tags"] = image.repo_tags or None
+    current: Image | None = image
+    for row in rows:
+        if current is None:
+            break
+        row["Id"] = str(current.id)
+        row["Tags"] = current.repo_tags or None
+        parent = _parent(current)
+        current = None
+        if parent:
+            try:
+                current = resolve(stores.content, stores.meta, parent)
+            except (NotFound, InvalidArgument):
+                pass  # removed since (or a label not an ID): the rest stays <missing>
     return rows
