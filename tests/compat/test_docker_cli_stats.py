@@ -131,6 +131,11 @@ def test_system_df_and_ps_size(d: harness.Daemon) -> None:
         assert name == "sized" and rw.endswith("MB") and float(rw[:-2]) > 2.0
         assert _virtual == "(virtual" and root.endswith("MB)")
         assert float(root[:-3]) > float(rw[:-2])  # + the image's 2 MB
+        sizes = d.docker("inspect", "--size", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "sized",
+                         check=True).stdout.split()
+        assert int(sizes[0]) > 2_000_000 and int(sizes[1]) > int(sizes[0])
+        assert d.docker("inspect", "-f", "{{.SizeRw}}", "sized", check=True).stdout \
+            == "<nil>\n"  # as with dockerd: the CLI's field is a nil pointer
     finally:
         d.docker("rm", "-f", "sized")
     assert cid.endswith("20000\n")

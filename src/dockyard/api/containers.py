@@ -137,7 +137,10 @@ class ContainerRouter:
 
     async def inspect(self, request: web.Request) -> web.Response:
         c = await self.backend.get(request.match_info["name"])
-        return json_response(inspect_json(c))
+        if not query_bool(request, "size"):
+            return json_response(inspect_json(c))
+        (size,) = await self.backend.sizes([c])
+        return json_response(inspect_json(c, (size.rw, size.root_fs)))
 
     async def start(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > 7:

@@ -253,8 +253,10 @@ def network_settings_json(c: Container, *, summary: bool = False) -> dict[str, A
     }
 
 
-def inspect_json(c: Container) -> dict[str, Any]:
-    return {
+def inspect_json(c: Container, size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """``ContainerInspect``; with ``size`` (``?size=1``: ``SizeRw``, ``SizeRootFs``) those
+    two fields after ``GraphDriver``, where moby's ``ContainerJSONBase`` has them."""
+    out = {
         "Id": c.id,
         "Created": format_ns(c.created_ns),
         "Path": c.path,
@@ -275,10 +277,13 @@ def inspect_json(c: Container) -> dict[str, Any]:
         "ExecIDs": list(c.exec_ids) or None,
         "HostConfig": host_config_json(c.host_config),
         "GraphDriver": {"Name": c.driver, "Data": None},
-        "Mounts": mounts_json(c.host_config),
-        "Config": config_json(c.config),
-        "NetworkSettings": network_settings_json(c),
     }
+    if size is not None:
+        out["SizeRw"], out["SizeRootFs"] = size
+    out["Mounts"] = mounts_json(c.host_config)
+    out["Config"] = config_json(c.config)
+    out["NetworkSettings"] = network_settings_json(c)
+    return out
 
 
 def summary_json(c: Container, now_ns: int | None = None) -> dict[str, Any]:

@@ -192,6 +192,11 @@ def test_system_df_and_sizes_count_the_layer_and_the_logs(daemon: Daemon) -> Non
                  if c["Id"] == cid]
         assert (ps["SizeRw"], ps["SizeRootFs"]) == (row["SizeRw"], row["SizeRootFs"])
         assert "SizeRw" not in daemon.request("GET", "/containers/json?all=1").json()[0]
+        # inspect with ?size=1 (docker inspect --size) has the same two fields, else none
+        sized = daemon.request("GET", f"/containers/{cid}/json?size=1").json()
+        assert (sized["SizeRw"], sized["SizeRootFs"]) == (row["SizeRw"], row["SizeRootFs"])
+        assert list(sized).index("SizeRw") == list(sized).index("GraphDriver") + 1
+        assert "SizeRw" not in daemon.request("GET", f"/containers/{cid}/json").json()
         only = daemon.request("GET", "/system/df?type=image").json()
         assert set(only) == {"LayersSize", "Images"}
         assert daemon.request("GET", "/system/df?type=bogus").status == 400
