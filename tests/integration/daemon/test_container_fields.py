@@ -54,6 +54,12 @@ def test_env_workdir_user_hostname_labels(daemon: Daemon) -> None:
               'echo "$A|$PATH|$(pwd)|$(id -u):$(id -g)|$(hostname)|'
               '$(cat /proc/sys/kernel/domainname)|$HOME"')
     assert out.strip() == "1|/bin|/tmp/new|65534:65534|box|example.org|/nonexistent"
+    # -e NAME with NAME unset on the client (the CLI sends "NAME"): unset in the
+    # container, as moby's ReplaceOrAppendEnvValues has it, not set to ""
+    assert "DY_UNSET_HERE" not in daemon.env()
+    out = run(daemon, "-e", "DY_UNSET_HERE", "-e", "SET_HERE=1", "busybox", "sh", "-c",
+              'echo "${DY_UNSET_HERE-unset} $SET_HERE"; env | grep -c DY_UNSET_HERE; true')
+    assert out == "unset 1\n0\n"
     # the primary group is also a supplementary one, as dockerd has it since 20.10.18
     # (CVE-2022-36109); then the groups listing the user, then --group-add
     assert run(daemon, "-u", "daemon", "busybox", "id").strip() \

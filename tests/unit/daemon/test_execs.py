@@ -18,6 +18,7 @@ from dockyard.daemon.containers import execs as execs_module
 from dockyard.daemon.containers.config import ContainerConfig, HostConfig
 from dockyard.daemon.containers.execs import ExecManager, exec_env, exec_process
 from dockyard.daemon.containers.model import Container, ExecConfig, ExecStart, State, Status
+from dockyard.daemon.containers.runner import container_env
 from dockyard.daemon.containers.table import Entry, Table
 from dockyard.daemon.layout import ExecRoot
 from dockyard.runtime.supervisor.protocol import ExecInfo, ExitStatus
@@ -51,6 +52,13 @@ def test_exec_env_replaces_appends_and_unsets() -> None:
     assert exec_env(BASE, cfg, "/home/app") == ["HOSTNAME=abc", "TERM=xterm", "IN=2",
                                                 "HOME=/home/app", "NEW=3"]
     assert "TERM=xterm" not in exec_env(BASE, ExecConfig(("env",)), "/")
+
+
+def test_container_env_unsets_an_entry_without_a_value() -> None:
+    """``docker run -e NAME`` with NAME unset on the client sends ``NAME``: moby's
+    ``ReplaceOrAppendEnvValues`` unsets it (even PATH), it is never ``NAME`` or ``NAME=``."""
+    c = replace(BASE, config=replace(BASE.config, env=("GONE", "PATH", "HOME", "IN=1")))
+    assert container_env(c, "/root") == ("HOSTNAME=abc", "IN=1", "HOME=/root")
 
 
 def test_exec_process(run_root: ExecRoot) -> None:

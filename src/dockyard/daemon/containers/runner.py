@@ -83,13 +83,18 @@ def start_exit_code(message: str) -> int:
 
 def container_env(c: Container, home: str, *, tty: bool | None = None) -> tuple[str, ...]:
     """moby's ``CreateDaemonEnvironment``: PATH, HOSTNAME, TERM (tty: the container's, or
-    an exec's), then the config's entries replacing or appending; HOME from the user's
-    passwd entry if unset."""
+    an exec's), then the config's entries replacing or appending, an entry without ``=``
+    (``docker run -e NAME`` with NAME unset on the client) unsetting it
+    (``ReplaceOrAppendEnvValues``); HOME from the user's passwd entry if unset."""
     env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": f"HOSTNAME={c.config.hostname}"}
     if c.config.tty if tty is None else tty:
         env["TERM"] = "TERM=xterm"
     for entry in c.config.env:
-        env[entry.partition("=")[0]] = entry
+        key, eq, _ = entry.partition("=")
+        if eq:
+            env[key] = entry
+        else:
+            env.pop(key, None)
     env.setdefault("HOME", f"HOME={home}")
     return tuple(env.values())
 
