@@ -37,13 +37,11 @@ async def head(request: web.Request) -> web.Response:
 
 
 async def get(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(headers=HEADERS)
+    # sendfile (aiohttp's FileResponse), nothing through Python's memory: written in 1 MiB
+    # pieces, the stub took more CPU beside the CLI than dockyardd does, and the "floor"
+    # came out above dockyardd's own figure.
+    response = web.FileResponse(request.app["tar"], headers=HEADERS)
     response.content_type = "application/x-tar"
-    await response.prepare(request)
-    with open(request.app["tar"], "rb") as f:
-        while chunk := f.read(1 << 20):
-            await response.write(chunk)
-    await response.write_eof()
     return response
 
 
