@@ -125,7 +125,14 @@ def enter_cwd(p: ProcessPlan) -> None:
     runc CVE-2024-21626: a cwd reached through a leaked host fd (``/proc/self/fd/N``) sits
     outside the root; getcwd(2) then fails with ENOENT (or returns "(unreachable)").
     """
-    os.chdir(p.cwd)
+    try:
+        os.chdir(p.cwd)
+    except OSError as e:
+        # runc's words, which moby passes on (an exec's ``-w`` that does not exist): "no
+        # such file or directory" is exit 127 there, "permission denied" 126.
+        reason = os.strerror(e.errno).lower() if e.errno else str(e)
+        raise InvalidArgument(f'chdir to cwd ("{p.cwd}") set in config.json failed: '
+                              f'{reason}') from None
     try:
         cwd = os.getcwd()
     except FileNotFoundError:

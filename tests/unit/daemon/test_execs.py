@@ -218,7 +218,7 @@ def test_refused_starts_and_states(run_root: ExecRoot) -> None:
         assert (await m.exec_inspect(eid)).exit_code == 126
         with pytest.raises(errors.NotFound):
             await m.exec_create("nope", ExecConfig(("true",)))
-        with pytest.raises(errors.Conflict, match="is paused"):
+        with pytest.raises(errors.Conflict, match=r"^Container box is paused"):  # as named
             m2, _sv, _ev = manager(run_root, replace(BASE, state=State(Status.PAUSED)))
             await m2.exec_create("box", ExecConfig(("true",)))
         with pytest.raises(errors.Conflict, match="is not running"):

@@ -156,9 +156,12 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-def _check_can_exec(c: Container) -> None:
+def _check_can_exec(c: Container, ref: str | None = None) -> None:
+    """moby's checks (``getActiveContainer``); ``ref``: the name the client gave, which
+    moby's create names a paused container by (its start, by the ID)."""
     if c.state.status is Status.PAUSED:
-        raise errors.Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        raise errors.Conflict(f"Container {ref or c.id} is paused, unpause the container "
+                              "before exec")
     if c.state.status is Status.RESTARTING:
         raise errors.Conflict(f"Container {c.id} is restarting, wait until the container is "
                               "running")
@@ -205,7 +208,7 @@ class ExecManager:
 
     async def exec_create(self, ref: str, config: ExecConfig) -> str:
         c = self.table.find(ref).container
-        _check_can_exec(c)
+        _check_can_exec(c, ref)
         e = ExecEntry(new_id(), c.id, config, time.time_ns())
         # Built now, while the client reads this answer and sends the start.
         e.prepared = asyncio.create_task(asyncio.to_thread(
