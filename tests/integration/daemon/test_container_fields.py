@@ -115,6 +115,13 @@ def test_resources_in_cgroup_files(daemon: Daemon) -> None:
         assert (hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == (64 << 20, 500_000_000, 42)
     finally:
         daemon.docker("rm", "-f", "limited", check=True)
+    online = Path("/sys/devices/system/cpu/online").read_text().strip()
+    p = daemon.docker("run", "--rm", "--name", "too-many", "--cpuset-cpus", "4095", "busybox",
+                      "true")
+    assert p.returncode == 125  # refused at create in Docker's words, nothing made
+    assert f"Requested CPUs are not available - requested 4095, available: {online}" \
+        in p.stderr
+    assert daemon.docker("ps", "-aq", "--filter", "name=too-many", check=True).stdout == ""
 
 
 def test_capabilities_privileged_readonly(daemon: Daemon) -> None:

@@ -101,6 +101,12 @@ def test_make_container_defaults() -> None:
     (HostConfig(resources=Resources(nano_cpus=10**9, cpu_quota=5000)), "Nano CPUs"),
     (HostConfig(resources=Resources(nano_cpus=10**12)), "Range of CPUs"),
     (HostConfig(resources=Resources(cpu_period=10)), "CPU cfs period"),
+    # checked at create as moby does (the cgroup would refuse them only at the start)
+    (HostConfig(resources=Resources(cpuset_cpus="0-4095")),
+     r"Requested CPUs are not available - requested 0-4095, available: \d"),
+    (HostConfig(resources=Resources(cpuset_cpus="1-0")), "Invalid value 1-0 for cpuset cpus"),
+    (HostConfig(resources=Resources(cpuset_mems="4000")),
+     "Requested memory nodes are not available - requested 4000"),
     (HostConfig(resources=Resources(memory_swappiness=101)), "swappiness"),
     (HostConfig(resources=Resources(blkio_weight=500)), "blkio.weight"),
     (HostConfig(resources=Resources(ulimits=(Ulimit("nope", 1, 1),))), "invalid ulimit"),

@@ -182,6 +182,55 @@ def normalize_cap(name: str, field: str, available: frozenset[str] | None = None
     return cap
 
 
+def _cpu_list(text: str) -> set[int]:
+    """A cpuset list (``0-2,5``) as a set; ``ValueError`` if it is not one."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(text)
+        a, b = int(lo), int(hi) if sep else int(lo)
+        if b < a or b > 4096:
+            raise ValueError(text)
+        out.update(range(a, b + 1))
+    return out
+
+
+def _online(path: str, fallback: str) -> tuple[str, set[int]]:
+    """The host's online CPUs or memory nodes (``/sys/devices/system/...``): the list as
+    the kernel writes it, and as a set."""
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+        return text, _cpu_list(text)
+    except (OSError, ValueError):
+        return fallback, _cpu_list(fallback)
+
+
+def check_cpusets(cpus: str, mems: str) -> None:
+    """moby's checks of ``CpusetCpus``/``CpusetMems`` (create and update, Docker's words):
+    a list, of CPUs and memory nodes this host has online. The cgroup would refuse them
+    only at the start, with the kernel's ERANGE."""
+    for value, what in ((cpus, "cpus"), (mems, "mems")):
+        if not value:
+            continue
+        try:
+            wanted = _cpu_list(value)
+        except ValueError:
+            raise InvalidArgument(f"Invalid value {value} for cpuset {what}") from None
+        if what == "cpus":
+            text, online = _online("/sys/devices/system/cpu/online",
+                                   f"0-{(os.cpu_count() or 1) - 1}")
+            if wanted - online:
+                raise InvalidArgument(f"Requested CPUs are not available - requested {value}, "
+                                      f"available: {text}")
+        else:
+            text, online = _online("/sys/devices/system/node/online", "0")
+            if wanted - online:
+                raise InvalidArgument("Requested memory nodes are not available - requested "
+                                      f"{value}, available: {text}")
+
+
 def _check_resources(r: Resources, *, swap_accounting: bool, blkio_weight: bool) -> None:
     if r.memory and r.memory < MIN_MEMORY:
         raise InvalidArgument("HostConfig.Memory: minimum memory limit allowed is 6MB")
@@ -221,6 +270,7 @@ def _check_resources(r: Resources, *, swap_accounting: bool, blkio_weight: bool)
         raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
     if r.cpu_shares < 0:
         raise InvalidArgument("HostConfig.CpuShares: must not be negative")
+    check_cpusets(r.cpuset_cpus, r.cpuset_mems)
     if r.blkio_weight:
         if not 10 <= r.blkio_weight <= 1000:
             raise InvalidArgument("Range of blkio weight is from 10 to 1000")

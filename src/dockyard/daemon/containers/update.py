@@ -31,7 +31,7 @@ from dataclasses import replace
 
 from dockyard import errors
 from dockyard.daemon.containers.config import Resources
-from dockyard.daemon.containers.create import MIN_MEMORY, RESTART_POLICIES
+from dockyard.daemon.containers.create import MIN_MEMORY, RESTART_POLICIES, check_cpusets
 from dockyard.daemon.containers.model import Container, Status
 from dockyard.daemon.containers.runner import Runner
 from dockyard.daemon.containers.spec import linux_resources
@@ -41,19 +41,6 @@ from dockyard.oci.runtime_spec import parse_resources
 from dockyard.runtime import cgroups
 
 log = logging.getLogger(__name__)
-
-
-def _cpu_list(text: str) -> set[int]:
-    out: set[int] = set()
-    for part in text.split(","):
-        lo, sep, hi = part.strip().partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise ValueError(text)
-        a, b = int(lo), int(hi) if sep else int(lo)
-        if b < a or b > 4096:
-            raise ValueError(text)
-        out.update(range(a, b + 1))
-    return out
 
 
 def check_request(u: UpdateRequest, *, blkio_weight: bool) -> None:
@@ -85,18 +72,7 @@ def check_request(u: UpdateRequest, *, blkio_weight: bool) -> None:
         raise bad("CPU cfs quota can not be less than 1ms (i.e. 1000)")
     if u.cpu_shares < 0:
         raise bad("CpuShares: must not be negative")
-    for value, what in ((u.cpuset_cpus, "cpus"), (u.cpuset_mems, "mems")):
-        if not value:
-            continue
-        try:
-            wanted = _cpu_list(value)
-        except ValueError:
-            raise bad(f"Invalid value {value} for cpuset {what}") from None
-        if what == "cpus" and max(wanted) >= ncpu:
-            raise bad(f"Requested CPUs are not available - requested {value}, available: "
-                      f"0-{ncpu - 1}")
-        if what == "mems" and wanted - _online_mems():
-            raise bad(f"Requested memory nodes are not available - requested {value}")
+    check_cpusets(u.cpuset_cpus, u.cpuset_mems)
     if u.blkio_weight:
         if not 10 <= u.blkio_weight <= 1000:
             raise bad("Range of blkio weight is from 10 to 1000")
@@ -112,14 +88,6 @@ def check_request(u: UpdateRequest, *, blkio_weight: bool) -> None:
                       "'on-failure'")
         if rp.maximum_retry_count < 0:
             raise bad("invalid restart policy: maximum retry count cannot be negative")
-
-
-def _online_mems() -> set[int]:
-    try:
-        with open("/sys/devices/system/node/online", encoding="ascii") as f:
-            return _cpu_list(f.read().strip())
-    except (OSError, ValueError):
-        return {0}
 
 
 def merge(r: Resources, u: UpdateRequest) -> Resources:
