@@ -49,7 +49,7 @@ def test_exec_output_env_workdir_user(d: harness.Daemon, c: str) -> None:
     p = d.docker("exec", "-e", "IN_BOX=2", "-e", "MORE=3", "-w", "/etc", "-u", "nobody", c,
                  "sh", "-c", "echo $IN_BOX $MORE; pwd; id -un", check=True)
     assert p.stdout == "2 3\n/etc\nnobody\n"
-    p = d.docker("exec", "-w", "/no/such/dir", c, "pwd")  # runc's words; 127 as moby
+    p = d.docker("exec", "-w", "/no/such/dir", c, "pwd")  # runc's words; 127 as a start's
     assert p.returncode == 127  # the reason in the stream, as dockerd writes it there
     assert p.stdout.strip() == ('chdir to cwd ("/no/such/dir") set in config.json failed: '
                                 "no such file or directory")

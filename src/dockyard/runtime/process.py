@@ -128,8 +128,9 @@ def enter_cwd(p: ProcessPlan) -> None:
     try:
         os.chdir(p.cwd)
     except OSError as e:
-        # runc's words, which moby passes on (an exec's ``-w`` that does not exist): "no
-        # such file or directory" is exit 127 there, "permission denied" 126.
+        # runc's words, which moby passes on (an exec's ``-w`` that does not exist); the
+        # daemon's exit code reads them as a start's: 127 for "no such file or
+        # directory", 126 for "permission denied".
         reason = os.strerror(e.errno).lower() if e.errno else str(e)
         raise InvalidArgument(f'chdir to cwd ("{p.cwd}") set in config.json failed: '
                               f'{reason}') from None
