@@ -9,6 +9,9 @@ scripts/bootstrap.sh
 bin=$PWD/.venv/bin
 work=$(mktemp -d /tmp/dockyard-demo.XXXXXX)
 sock=$work/dockyard.sock
+# The demo's own cgroup parent (the daemon's default is /dockyard, kept between runs as
+# Docker keeps /docker): removed at the end with everything else.
+cgparent="/$(basename "$work")"
 daemon_pid=""
 
 cleanup() {
@@ -24,12 +27,18 @@ from dockyard.runtime.supervisor.client import SupervisorClient
 SupervisorClient.for_state(sys.argv[1]).shutdown(force=True)' "$work/exec/supervisor" || true
   fi
   rm -rf "$work"
+  local h
+  for h in /sys/fs/cgroup /sys/fs/cgroup/*; do
+    if [ -d "$h$cgparent" ]; then
+      find "$h$cgparent" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    fi
+  done
 }
 trap cleanup EXIT
 
 echo "== starting dockyardd on $sock"
 "$bin/dockyardd" --data-root "$work/data" --exec-root "$work/exec" -H "unix://$sock" \
-  --log-level warning &
+  --cgroup-parent "$cgparent" --log-level warning &
 daemon_pid=$!
 for _ in $(seq 100); do
   [ -S "$sock" ] && DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1 && break
@@ -49,13 +58,14 @@ echo "== the same with dockyard's own runtime, no daemon"
 mkdir -p "$work/bundle"
 "$bin/python" -m dockyard.image rootfs "$work/bundle/rootfs"
 "$bin/dockyard-runtime" spec --bundle "$work/bundle"
-"$bin/python" - "$work/bundle/config.json" <<'PY'
+"$bin/python" - "$work/bundle/config.json" "$cgparent" <<'PY'
 import json, sys
 path = sys.argv[1]
 with open(path) as f:
     spec = json.load(f)
 spec["process"]["terminal"] = False
 spec["process"]["args"] = ["echo", "hello from a container"]
+spec["linux"]["cgroupsPath"] = sys.argv[2] + "/runtime"
 with open(path, "w") as f:
     json.dump(spec, f, indent=2)
 PY
