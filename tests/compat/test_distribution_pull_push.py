@@ -194,6 +194,10 @@ def test_docker_py_login_push_pull(dd: harness.Daemon, registry: Registry) -> No
         assert not [x for x in lines if "error" in x], lines
         aux = [x["aux"] for x in lines if "aux" in x]
         assert aux and aux[0]["Tag"] == "v2" and aux[0]["Digest"].startswith("sha256:")
+        # images.get_registry_data: GET /distribution/{name}/json, with the login's auth
+        data = client.images.get_registry_data(f"{repo}:v2")
+        assert data.id == aux[0]["Digest"] and data.has_platform("linux/amd64")
+        assert not data.has_platform("linux/s390x")
         client.images.remove(f"{repo}:v2")
         image = client.images.pull(repo, tag="v2")
         assert f"{repo}:v2" in image.tags

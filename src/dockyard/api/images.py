@@ -52,7 +52,7 @@ from dockyard.apitypes.images import (
     summary_json,
 )
 from dockyard.distribution import RegistryAuth
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.errors import InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,8 @@ class RegistryBackend(Protocol):
 
     async def push(self, ref: str, *, auth: RegistryAuth) -> TransferStream: ...
 
+    async def distribution_inspect(self, ref: str, *, auth: RegistryAuth) -> dict[str, Any]: ...
+
 
 class ImageRouter:
     def __init__(self, backend: ImageBackend, registry: RegistryBackend | None = None) -> None:
@@ -122,6 +124,7 @@ class ImageRouter:
         routes.add("POST", "/images/{name:.+}/tag", self.tag)
         routes.add("POST", "/images/{name:.+}/push", self.push)
         routes.add("DELETE", "/images/{name:.+}", self.remove)
+        routes.add("GET", "/distribution/{name:.+}/json", self.distribution_inspect)
 
     # ------------------------------------------------------------------ reading
 
@@ -190,6 +193,15 @@ class ImageRouter:
         ref = push_reference(request.match_info["name"], request.query.get("tag", ""))
         transfer = await self.registry.push(ref, auth=_registry_auth(request))
         return await stream_transfer(request, transfer, f"push of {ref}")
+
+    async def distribution_inspect(self, request: web.Request) -> web.Response:
+        """``GET /distribution/{name}/json``: the registry's descriptor and platforms of
+        ``name`` (a bare name means its ``latest`` tag, as moby)."""
+        if self.registry is None:
+            raise Unavailable("this daemon does not talk to registries")
+        doc = await self.registry.distribution_inspect(request.match_info["name"],
+                                                       auth=_registry_auth(request))
+        return json_response(doc)
 
     async def load(self, request: web.Request) -> web.StreamResponse:
         """``docker load``: 200 whatever happens, errors as the stream's last line. There

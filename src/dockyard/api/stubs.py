@@ -26,7 +26,6 @@ class StubRouter:
         routes.add("GET", "/plugins", self.plugins)
         routes.add("GET", "/networks/{name}", self.network)
         routes.add("GET", "/volumes/{name}", self.volume)
-        routes.add("GET", "/distribution/{name:.*}/json", self.distribution)
         routes.add("POST", "/networks/prune", self.networks_prune)
         routes.add("POST", "/build/prune", self.build_prune)
 
@@ -41,9 +40,6 @@ class StubRouter:
 
     async def volume(self, request: web.Request) -> web.Response:
         raise NotFound(f"get {request.match_info['name']}: no such volume")
-
-    async def distribution(self, request: web.Request) -> web.Response:
-        raise Unavailable("registry access is not available yet in dockyard")
 
     async def networks_prune(self, request: web.Request) -> web.Response:
         return json_response({"NetworksDeleted": None})

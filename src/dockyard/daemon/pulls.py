@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from dockyard.distribution import RegistryAuth, RegistryConfig, check_login
 from dockyard.errors import NotFound
@@ -231,6 +231,11 @@ class DaemonRegistry:
             return results
 
         return Transfer(work, asyncio.get_running_loop())
+
+    async def distribution_inspect(self, ref: str, *, auth: RegistryAuth) -> dict[str, Any]:
+        """``GET /distribution/{name}/json``: what the registry holds for ``ref``."""
+        return await asyncio.to_thread(self.images.distribution_inspect, ref, auth=auth,
+                                       config=self.config)
 
     # ------------------------------------------------------------------ push
 

@@ -33,6 +33,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.archive import apply_layer
 from dockyard.distribution import RegistryAuth, RegistryConfig
@@ -150,6 +151,40 @@ def remote_tags(ref: str, *, auth: RegistryAuth | None = None,
         except (NotFound, PermissionDenied) as e:
             raise pull_error(e, reference.familiar_name(named),
                              reference.familiar_string(named)) from e
+
+
+def distribution_inspect(ref: str, *, auth: RegistryAuth | None = None,
+                         config: RegistryConfig | None = None) -> dict[str, Any]:
+    """moby's ``DistributionInspect`` (``GET /distribution/{name}/json``, docker-py's
+    ``images.get_registry_data``): the descriptor of the manifest or index ``ref`` names on
+    its registry, and the platforms it holds: an index's children's, or a manifest's
+    config's (none if the config says none or cannot be read, as moby). Blocking; nothing
+    is stored. Errors as ``pull``'s."""
+    named = parse_pull_reference(ref)
+    platforms: list[Platform] = []
+    try:
+        target = resolve_remote(named, auth, config or RegistryConfig())
+        with target.repo:
+            top, raw = target.repo.fetch_manifest(str(target.desc.digest))
+            if mt.is_index(top.media_type):
+                index = parse_index(raw, top.media_type, str(top.digest))
+                platforms = [d.platform for d in index.manifests if d.platform is not None]
+            elif mt.is_manifest(top.media_type):
+                manifest = parse_manifest(raw, top.media_type, str(top.digest))
+                try:
+                    own = parse_image_config(target.repo.fetch_blob(manifest.config),
+                                             str(manifest.config.digest)).platform
+                except InvalidArgument:
+                    pass
+                else:
+                    if own.os or own.architecture:
+                        platforms = [own]
+    except (NotFound, PermissionDenied) as e:
+        raise pull_error(e, reference.familiar_name(named),
+                         reference.familiar_string(named)) from e
+    return {"Descriptor": {"mediaType": top.media_type, "digest": str(top.digest),
+                           "size": top.size},
+            "Platforms": [p.to_json() for p in platforms]}
 
 
 def resolve_remote(named: reference.Reference, auth: RegistryAuth | None,

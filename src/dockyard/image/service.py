@@ -140,6 +140,11 @@ class ImageService:
         return pull.pull(self.stores, ref, auth=auth, platform=platform, progress=progress,
                          config=config, cancel=cancel)
 
+    def distribution_inspect(self, ref: str, *, auth: RegistryAuth | None = None,
+                             config: RegistryConfig | None = None) -> dict[str, Any]:
+        """``GET /distribution/{name}/json`` (blocking); see ``pull.distribution_inspect``."""
+        return pull.distribution_inspect(ref, auth=auth, config=config)
+
     def remote_tags(self, ref: str, *, auth: RegistryAuth | None = None,
                     config: RegistryConfig | None = None) -> list[str]:
         """The tags of ``ref``'s repository on its registry (``docker pull -a``)."""

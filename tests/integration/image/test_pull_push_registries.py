@@ -238,6 +238,18 @@ def test_index_platform(svc: ImageService, server: Server) -> None:
     assert res.image.id == arm.id and res.digest == str(index.digest)
     res = svc.pull(f"{base}:all", auth=GOOD, platform="linux/amd64", config=CFG)
     assert res.image.id == amd.id
+    # GET /distribution/{name}/json: the index's descriptor and its children's platforms;
+    # for a single manifest, the platform of its config (moby's DistributionInspect)
+    assert svc.distribution_inspect(f"{base}:all", auth=GOOD, config=CFG) == {
+        "Descriptor": {"mediaType": mt.OCI_INDEX, "digest": str(index.digest),
+                       "size": len(index.raw)},
+        "Platforms": [{"architecture": "amd64", "os": "linux"},
+                      {"architecture": "arm64", "os": "linux", "variant": "v8"}]}
+    one = svc.distribution_inspect(f"{base}@{arm.manifest.digest}", auth=GOOD, config=CFG)
+    assert one["Descriptor"]["digest"] == str(arm.manifest.digest)
+    assert one["Platforms"] == [{"architecture": "arm64", "os": "linux"}]
+    with pytest.raises(NotFound, match=r"manifest for .*:nope not found"):
+        svc.distribution_inspect(f"{base}:nope", auth=GOOD, config=CFG)
 
 
 def test_registry_killed_mid_pull(svc: ImageService, tmp_path: Path) -> None:
