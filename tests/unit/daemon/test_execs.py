@@ -5,6 +5,7 @@ supervisor when the stream ended first, failures to start, and the records' boun
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 from dataclasses import replace
@@ -257,5 +258,46 @@ def test_exited_records_are_bounded(run_root: ExecRoot, monkeypatch: pytest.Monk
             await settle()
         running = await m.exec_create("box", ExecConfig(("sleep", "9")))
         assert m.ids_of(CID) == (*made[3:], running)
+
+    asyncio.run(main())
+
+
+def test_no_error_is_left_unretrieved(run_root: ExecRoot) -> None:
+    """A health probe's ``exec_inspect`` cancelled (``rm -f`` of its container) while the
+    supervisor's answer is on its way, and a wait the supervisor fails: neither leaves an
+    asyncio "exception was never retrieved" (the daemon logged it as an ERROR)."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx))
+        m, sv, _ev = manager(run_root)
+        eid = await m.exec_create("box", ExecConfig(("true",)))
+        await m.exec_start(eid, ExecStart(detach=True), None)
+        gate = asyncio.Event()
+
+        async def late_state(cid: str, exec_id: str) -> ExecInfo:
+            await gate.wait()
+            raise errors.NotFound(exec_id)
+
+        sv.exec_state = late_state  # type: ignore[method-assign]
+        inspecting = asyncio.create_task(m.exec_inspect(eid))
+        await asyncio.sleep(0.01)
+        inspecting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await inspecting
+        gate.set()
+        await asyncio.sleep(0.01)
+
+        async def failing_wait(cid: str, exec_id: str | None = None) -> ExitStatus:
+            raise errors.Conflict("container is being removed")
+
+        sv.wait = failing_wait  # type: ignore[method-assign]
+        other = await m.exec_create("box", ExecConfig(("true",)))
+        await m.exec_start(other, ExecStart(detach=True), None)
+        await asyncio.sleep(0.01)
+        assert (await m.exec_inspect(other)).exit_code == 255  # lost, said in the log
+        gc.collect()
+        await asyncio.sleep(0)
+        assert [c.get("message") for c in reported] == []
 
     asyncio.run(main())

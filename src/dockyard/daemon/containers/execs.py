@@ -330,6 +330,10 @@ class ExecManager:
             except (errors.Unavailable, OSError) as exc:
                 log.error("waiting for exec %s: %s; retrying", e.id[:12], exc)
                 await asyncio.sleep(WAIT_RETRY)
+            except errors.DockyardError as exc:  # nobody awaits this task: say it here
+                log.warning("waiting for exec %s: %s; its exit is lost", e.id[:12], exc)
+                status = ExitStatus(255, None, "", lost=True)
+                break
         await self._exited(e, status)
 
     async def _exited(self, e: ExecEntry, status: ExitStatus, *, forget: bool = True) -> None:
@@ -412,8 +416,11 @@ class ExecManager:
                 await asyncio.wait({asked, learnt}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 learnt.cancel()
+                if not asked.done():
+                    # Also when this inspect is cancelled (a health probe's, by the
+                    # container's removal): the late answer may be an error nobody reads.
+                    asked.add_done_callback(_retrieve)
             if not asked.done():
-                asked.add_done_callback(_retrieve)
                 return e.view()
             try:
                 info = asked.result()
