@@ -25,6 +25,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -41,6 +42,8 @@ from typing import Any
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 START_TIMEOUT = 30.0
+RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
+"""The start of a record of the daemon's log (``LOG_FORMAT`` of ``dockyardd``)."""
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -174,12 +177,22 @@ class Daemon:
         return "\n".join(lines[-n:])
 
     def errors(self) -> list[str]:
-        """The daemon's ERROR lines and tracebacks (a clean run has none)."""
+        """The daemon's ERROR records, each with the traceback lines that follow it (a
+        clean run has none; the whole traceback, for a failure that does not come back)."""
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return []
-        return [ln for ln in lines if " ERROR " in ln or ln.startswith("Traceback")]
+        out: list[str] = []
+        inside = False
+        for ln in lines:
+            if " ERROR " in ln or ln.startswith("Traceback"):
+                inside = True
+            elif RECORD.match(ln):  # the next log record
+                inside = False
+            if inside:
+                out.append(ln)
+        return out
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
         """Signal the daemon and wait for it; its exit status."""
