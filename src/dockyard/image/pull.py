@@ -174,7 +174,7 @@ def distribution_inspect(ref: str, *, auth: RegistryAuth | None = None,
                 try:
                     own = parse_image_config(target.repo.fetch_blob(manifest.config),
                                              str(manifest.config.digest)).platform
-                except InvalidArgument:
+                except (InvalidArgument, NotFound):  # moby: no platform, not an error
                     pass
                 else:
                     if own.os or own.architecture:

@@ -51,7 +51,7 @@ from dockyard.daemon.containers.model import (
     ExecView,
     Status,
 )
-from dockyard.daemon.containers.runner import container_env, start_exit_code
+from dockyard.daemon.containers.runner import apply_env, container_env, start_exit_code
 from dockyard.daemon.containers.spec import capabilities
 from dockyard.daemon.containers.table import Entry, Table, new_id
 from dockyard.daemon.containers.users import ExecUser, resolve_user
@@ -113,12 +113,7 @@ def exec_env(c: Container, cfg: ExecConfig, home: str) -> list[str]:
     """moby: the container's environment (``TERM`` for the exec's tty), then the exec's
     ``Env`` replacing or appending; an entry without ``=`` unsets that variable."""
     env: dict[str, str] = {e.partition("=")[0]: e for e in container_env(c, home, tty=cfg.tty)}
-    for entry in cfg.env:
-        key, eq, _ = entry.partition("=")
-        if eq:
-            env[key] = entry
-        else:
-            env.pop(key, None)
+    apply_env(env, cfg.env)
     return list(env.values())
 
 

@@ -33,7 +33,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -89,14 +89,20 @@ def container_env(c: Container, home: str, *, tty: bool | None = None) -> tuple[
     env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": f"HOSTNAME={c.config.hostname}"}
     if c.config.tty if tty is None else tty:
         env["TERM"] = "TERM=xterm"
-    for entry in c.config.env:
+    apply_env(env, c.config.env)
+    env.setdefault("HOME", f"HOME={home}")
+    return tuple(env.values())
+
+
+def apply_env(env: dict[str, str], entries: Sequence[str]) -> None:
+    """moby's ``ReplaceOrAppendEnvValues`` on ``env`` (name -> ``NAME=value``, in order):
+    each ``NAME=value`` replaces or appends, a ``NAME`` alone unsets."""
+    for entry in entries:
         key, eq, _ = entry.partition("=")
         if eq:
             env[key] = entry
         else:
             env.pop(key, None)
-    env.setdefault("HOME", f"HOME={home}")
-    return tuple(env.values())
 
 
 def oom_killed(cgroup_path: str) -> bool:
